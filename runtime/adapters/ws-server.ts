@@ -1,0 +1,178 @@
+import { createServer as createHttpServer, type IncomingHttpHeaders, type IncomingMessage, type Server as HttpServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
+import { WebSocketServer } from "ws";
+import { Code } from "../errors/code.js";
+import { ProtocastError } from "../errors/protocast-error.js";
+import type { DescMessage, MessageInitShape } from "@bufbuild/protobuf";
+import type { ChannelDef, EventDef, ServiceDefinition } from "../service/define.js";
+import type { Principal, PublishResult } from "../server/context.js";
+import type { ServerCoreOptions } from "../server/options.js";
+import { ServerCore, type ConnectionLogRecord } from "../server/server-core.js";
+import { SUBPROTOCOL, TOKEN_PROTOCOL_PREFIX } from "../client/websocket-transport.js";
+import { WsTransport } from "./ws-transport.js";
+
+/** What the authenticate hook sees of the HTTP upgrade request. */
+export interface UpgradeRequest {
+  readonly headers: IncomingHttpHeaders;
+  /** Path and query of the request. */
+  readonly url: string;
+  readonly origin: string | undefined;
+  /** Credential from `Authorization: Bearer`, the `protocast.token.*` subprotocol, or (opt-in) `?token=`. */
+  readonly token: string | undefined;
+  readonly remoteAddress: string;
+}
+
+export interface ServerOptions extends ServerCoreOptions {
+  /** Attach to this HTTP server; without it, the server makes its own (see listen()). */
+  readonly http?: HttpServer;
+  /** URL path that accepts WebSocket upgrades. Default "/protocast". */
+  readonly path?: string;
+  /**
+   * Decides who is connecting, before the 101 answer. Throw ProtocastError UNAUTHENTICATED
+   * for 401 or PERMISSION_DENIED for 403. Default: everyone is an anonymous principal with
+   * every scope — fine for demos, never for production.
+   */
+  readonly authenticate?: (request: UpgradeRequest) => Principal | Promise<Principal>;
+  /** Origins allowed to open a connection; undefined allows any. Default undefined. */
+  readonly allowedOrigins?: readonly string[];
+  /** Accept a credential in the `token` query parameter. Default false (URLs end up in logs). */
+  readonly allowQueryToken?: boolean;
+  /** Receives connection log records (connect, disconnect, auth failure, protocol violation). */
+  readonly logger?: (record: ConnectionLogRecord | AuthFailureRecord) => void;
+}
+
+export interface AuthFailureRecord {
+  readonly event: "auth_failure";
+  readonly status: number;
+  readonly remoteAddress: string;
+  readonly reason: string;
+}
+
+/** A Protocast server on WebSocket. */
+export interface ProtocastServer {
+  implement<H>(service: ServiceDefinition<H, unknown, unknown, unknown>, handlers: H): void;
+  publish<P extends object, M extends DescMessage>(channel: ChannelDef<P, M, any>, params: P, message: MessageInitShape<M>): Promise<PublishResult>;
+  push<M extends DescMessage>(event: EventDef<M, any>, principalId: string, message: MessageInitShape<M>): number;
+  /** Starts the server's own HTTP server. Not for servers given `http`. */
+  listen(port?: number, host?: string): Promise<AddressInfo>;
+  /** The underlying HTTP server (given or own). */
+  readonly http: HttpServer;
+  readonly connectionCount: number;
+  /** Closes every connection with 1001, then the own HTTP server if any. */
+  close(): Promise<void>;
+}
+
+let anonymous = 0;
+
+export function createServer(options: ServerOptions = {}): ProtocastServer {
+  const core = new ServerCore(options);
+  const log = options.logger;
+  if (log !== undefined) core.logger = log;
+  const path = options.path ?? "/protocast";
+  const ownHttp = options.http === undefined;
+  const http = options.http ?? createHttpServer((_req, res) => {
+    res.writeHead(426, { "content-type": "text/plain" }).end("this endpoint speaks WebSocket (protocast.v1)\n");
+  });
+  const authenticate =
+    options.authenticate ??
+    (() => ({ id: `anonymous-${++anonymous}`, scopes: ["*"] }) satisfies Principal);
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: core.limits.maxEnvelopeBytes,
+    perMessageDeflate: false,
+    clientTracking: false,
+    handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+  });
+
+  const refuse = (socket: Duplex, status: number, reason: string, remoteAddress: string): void => {
+    log?.({ event: "auth_failure", status, remoteAddress, reason });
+    if (!socket.destroyed) {
+      const text = status === 401 ? "Unauthorized" : status === 403 ? "Forbidden" : status === 404 ? "Not Found" : "Bad Request";
+      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(reason) + 1}\r\n\r\n${reason}\n`);
+    }
+  };
+
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const remoteAddress = req.socket.remoteAddress ?? "";
+    const url = new URL(req.url ?? "/", "http://localhost");
+    if (url.pathname !== path) {
+      if (http.listenerCount("upgrade") === 1) refuse(socket, 404, `no WebSocket endpoint at ${url.pathname}`, remoteAddress);
+      return;
+    }
+    socket.on("error", () => undefined);
+    const offered = (req.headers["sec-websocket-protocol"] ?? "").split(",").map((s) => s.trim());
+    if (!offered.includes(SUBPROTOCOL)) {
+      refuse(socket, 400, `offer the ${SUBPROTOCOL} subprotocol`, remoteAddress);
+      return;
+    }
+    const origin = req.headers.origin;
+    if (options.allowedOrigins !== undefined && (origin === undefined || !options.allowedOrigins.includes(origin))) {
+      refuse(socket, 403, "origin not allowed", remoteAddress);
+      return;
+    }
+    const token = readToken(req, offered, url, options.allowQueryToken ?? false);
+    const timer = setTimeout(() => refuse(socket, 401, "authentication timed out", remoteAddress), core.limits.handshakeTimeoutMs);
+    Promise.resolve()
+      .then(() => authenticate({ headers: req.headers, url: url.pathname, origin, token, remoteAddress }))
+      .then(
+        (principal) => {
+          clearTimeout(timer);
+          if (socket.destroyed) return;
+          wss.handleUpgrade(req, socket, head, (ws) => {
+            core.accept(new WsTransport(ws), principal, remoteAddress);
+          });
+        },
+        (e: unknown) => {
+          clearTimeout(timer);
+          const err = ProtocastError.from(e, Code.Unauthenticated);
+          refuse(socket, err.code === Code.PermissionDenied ? 403 : 401, err.rawMessage, remoteAddress);
+        },
+      );
+  };
+  http.on("upgrade", onUpgrade);
+
+  return {
+    http,
+    implement: (service, handlers) => core.implement(service, handlers),
+    publish: (channel, params, message) => core.publish(channel, params, message),
+    push: (event, principalId, message) => core.push(event, principalId, message),
+    get connectionCount() {
+      return core.connections.size;
+    },
+    listen(port = 0, host = "127.0.0.1") {
+      if (!ownHttp) return Promise.reject(new ProtocastError(Code.FailedPrecondition, "listen() is for servers without options.http"));
+      return new Promise((resolve, reject) => {
+        http.once("error", reject);
+        http.listen(port, host, () => {
+          http.off("error", reject);
+          resolve(http.address() as AddressInfo);
+        });
+      });
+    },
+    async close() {
+      http.off("upgrade", onUpgrade);
+      await core.close();
+      wss.close();
+      if (ownHttp && http.listening) {
+        http.closeAllConnections();
+        await new Promise<void>((resolve) => http.close(() => resolve()));
+      }
+    },
+  };
+}
+
+function readToken(req: IncomingMessage, offered: string[], url: URL, allowQuery: boolean): string | undefined {
+  const auth = req.headers.authorization;
+  if (auth !== undefined && /^bearer /i.test(auth)) return auth.slice(7).trim();
+  const carried = offered.find((p) => p.startsWith(TOKEN_PROTOCOL_PREFIX));
+  if (carried !== undefined) {
+    try {
+      return Buffer.from(carried.slice(TOKEN_PROTOCOL_PREFIX.length), "base64url").toString("utf8");
+    } catch {
+      return undefined;
+    }
+  }
+  if (allowQuery) return url.searchParams.get("token") ?? undefined;
+  return undefined;
+}

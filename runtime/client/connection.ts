@@ -1,0 +1,555 @@
+import { create, fromBinary, toBinary, type DescMessage, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import { CloseCode, shouldReconnect } from "../errors/close-codes.js";
+import { Code, codeFromWire } from "../errors/code.js";
+import { ProtocastError } from "../errors/protocast-error.js";
+import type { CallDef, ChannelDef, EventDef } from "../service/define.js";
+import { backoffDelay } from "../session/backoff.js";
+import type { Transport } from "../transport/transport.js";
+import { decodeEnvelope } from "../wire/decode.js";
+import { encodeEnvelope } from "../wire/encode.js";
+import type { Envelope, ErrorFrame, Frame, Subscribed, Welcome } from "../wire/envelope.js";
+import { AsyncQueue } from "./async-queue.js";
+import { Emitter } from "./emitter.js";
+import { resolveConnectOptions, type ConnectOptions, type ResolvedConnectOptions } from "./options.js";
+import { DEFAULT_SUBSCRIPTION_BUFFER, SubscriptionImpl } from "./subscription.js";
+import type { CallOptions, EventStream, PublishOptions, SubscribeOptions, Subscription } from "./types.js";
+import { openWebSocket } from "./websocket-transport.js";
+
+/**
+ * connecting: first attempt. open: Welcome received. reconnecting: waiting for or making a
+ * later attempt. closing/closed: after close(), or when reconnecting is over.
+ *
+ *   connecting ──welcome──▶ open ──drop──▶ reconnecting ──welcome──▶ open
+ *       │                    │                  │
+ *       └──────── close() or a no-reconnect code or attempts used up ──▶ closed
+ */
+export type ConnectionState = "connecting" | "open" | "reconnecting" | "closing" | "closed";
+
+export interface ConnectionEvents {
+  state: { readonly oldState: ConnectionState; readonly newState: ConnectionState };
+  /** The connection ended for good: a no-reconnect close code, or attempts used up. */
+  error: ProtocastError;
+  /** A new session began; `previous` is set when an earlier session could not be continued. */
+  session: { readonly sessionId: string; readonly principal: string; readonly previous: string };
+}
+
+/** One logical connection to a server; survives drops by reconnecting underneath. */
+export interface Connection {
+  readonly state: ConnectionState;
+  readonly sessionId: string;
+  /** Principal id the server authenticated, once open. */
+  readonly principal: string;
+  on<K extends keyof ConnectionEvents>(event: K, listener: (data: ConnectionEvents[K]) => void): () => void;
+  /** Resolves when the connection is open; rejects if it closes for good first. */
+  opened(): Promise<void>;
+  /** Closes for good: pending calls fail with CANCELED, subscriptions end. */
+  close(): Promise<void>;
+  call<I extends DescMessage, O extends DescMessage>(def: CallDef<I, O, any>, request: MessageInitShape<I>, options?: CallOptions): Promise<MessageShape<O>>;
+  subscribe<M extends DescMessage>(def: ChannelDef<any, M, any>, params: object, options?: SubscribeOptions): Subscription<MessageShape<M>>;
+  publish<M extends DescMessage>(def: ChannelDef<any, M, any>, params: object, message: MessageInitShape<M>, options?: PublishOptions): Promise<void>;
+  events<M extends DescMessage>(def: EventDef<M, any>): EventStream<MessageShape<M>>;
+}
+
+interface Pending {
+  readonly id: number;
+  /** The frame to (re)send; its seq is assigned when it goes out. */
+  readonly frame: Frame;
+  /** Kept across a reconnect and sent again (idempotent calls, confirmed publishes). */
+  readonly retry: boolean;
+  readonly onReply: (payload: Uint8Array) => void;
+  readonly onError: (e: ProtocastError) => void;
+  sent: boolean;
+}
+
+export function connect(url: string, options: ConnectOptions = {}): Connection {
+  return new ConnectionImpl(url, resolveConnectOptions(options));
+}
+
+class ConnectionImpl implements Connection {
+  state: ConnectionState = "connecting";
+  sessionId = "";
+  principal = "";
+  private readonly emitter = new Emitter<ConnectionEvents>();
+  /** Generation of the current transport; callbacks of older ones are ignored. */
+  private gen = 0;
+  private transport: Transport | undefined;
+  private handshaking = false;
+  private outSeq = 0;
+  private inSeq = 0;
+  private ackedToPeer = 0;
+  private nextId = 1;
+  private attempt = 0;
+  private readonly pending = new Map<number, Pending>();
+  private readonly subs = new Map<string, SubscriptionImpl<DescMessage>>();
+  private readonly streams = new Map<string, Set<PushReader>>();
+  private timers = { reconnect: undefined as Timer, open: undefined as Timer, ack: undefined as Timer, watch: undefined as Interval };
+  private lastSeenAt = 0;
+  private silenceLimitMs = 0;
+  private minNextDelayMs = 0;
+  private readonly onOnline = (): void => this.retryNow();
+  private readonly onOffline = (): void => this.drop(CloseCode.Abnormal, "network went offline");
+
+  constructor(
+    private readonly url: string,
+    private readonly o: ResolvedConnectOptions,
+  ) {
+    const g = globalThis as { addEventListener?: (t: string, l: () => void) => void };
+    if (o.watchNetwork && typeof g.addEventListener === "function") {
+      g.addEventListener("online", this.onOnline);
+      g.addEventListener("offline", this.onOffline);
+    }
+    void this.attemptOpen();
+  }
+
+  on<K extends keyof ConnectionEvents>(event: K, listener: (data: ConnectionEvents[K]) => void): () => void {
+    return this.emitter.on(event, listener);
+  }
+
+  opened(): Promise<void> {
+    if (this.state === "open") return Promise.resolve();
+    if (this.state === "closed" || this.state === "closing") return Promise.reject(new ProtocastError(Code.Unavailable, "connection is closed"));
+    return new Promise((resolve, reject) => {
+      const offState = this.on("state", ({ newState }) => {
+        if (newState === "open") finish(resolve);
+      });
+      const offError = this.on("error", (e) => finish(() => reject(e)));
+      const finish = (fn: () => void): void => {
+        offState();
+        offError();
+        fn();
+      };
+    });
+  }
+
+  private setState(next: ConnectionState): void {
+    const prev = this.state;
+    if (prev === next) return;
+    this.state = next;
+    this.emitter.emit("state", { oldState: prev, newState: next });
+  }
+
+  // ---- lifecycle -----------------------------------------------------------------------
+
+  private async attemptOpen(): Promise<void> {
+    const g = ++this.gen;
+    this.timers.open = setTimeout(() => {
+      if (g === this.gen) this.drop(CloseCode.HandshakeTimeout, `not open after ${this.o.openTimeoutMs} ms`);
+    }, this.o.openTimeoutMs);
+    let transport: Transport;
+    try {
+      const token = this.o.token === undefined ? undefined : await this.o.token();
+      transport = await openWebSocket(this.o.webSocket, this.url, token);
+    } catch (e) {
+      if (g === this.gen) this.onDown(CloseCode.Abnormal, e instanceof Error ? e.message : String(e));
+      return;
+    }
+    if (g !== this.gen) {
+      transport.attach({ onMessage: () => undefined, onClose: () => undefined });
+      transport.close(CloseCode.Normal, "superseded");
+      return;
+    }
+    this.transport = transport;
+    this.handshaking = true;
+    this.outSeq = this.inSeq = this.ackedToPeer = 0;
+    transport.attach({
+      onMessage: (data) => {
+        if (g === this.gen) this.onMessage(data);
+      },
+      onClose: (code, reason) => {
+        if (g === this.gen) this.onDown(code, reason);
+      },
+    });
+    this.lastSeenAt = this.o.now();
+    this.sendRaw({ seq: 0, ackSeq: 0, frame: { case: "hello", value: { version: 1, client: this.o.clientName } } });
+  }
+
+  /** Abandons the current transport at once (no waiting for a close handshake on a dead link). */
+  private drop(code: number, reason: string): void {
+    const t = this.transport;
+    if (t === undefined && this.state !== "connecting" && this.state !== "reconnecting") return;
+    this.gen++;
+    t?.close(code === CloseCode.Abnormal ? CloseCode.Normal : code, reason);
+    this.onDown(code, reason);
+  }
+
+  private onDown(code: number, reason: string): void {
+    this.transport = undefined;
+    this.handshaking = false;
+    clearTimeout(this.timers.open);
+    clearInterval(this.timers.watch);
+    clearTimeout(this.timers.ack);
+    this.timers.ack = undefined;
+    for (const [id, p] of this.pending) {
+      p.sent = false;
+      if (!p.retry) {
+        this.pending.delete(id);
+        p.onError(new ProtocastError(Code.Unavailable, `connection lost (${code}) before the answer; not retried because it is not idempotent`));
+      }
+    }
+    for (const sub of this.subs.values()) sub.active = false;
+    if (this.state === "closing" || this.state === "closed") return;
+    const r = this.o.reconnect;
+    if (r === undefined || !shouldReconnect(code)) {
+      this.finish(new ProtocastError(Code.Unavailable, `connection closed with ${code}${reason === "" ? "" : ` (${reason})`}`, { closeCode: code }));
+      return;
+    }
+    if (this.attempt >= r.maxAttempts) {
+      this.finish(new ProtocastError(Code.Unavailable, `gave up after ${this.attempt} reconnect attempts; last close ${code}`, { closeCode: code }));
+      return;
+    }
+    const delay = Math.max(this.minNextDelayMs, backoffDelay(this.attempt, r, this.o.random));
+    this.minNextDelayMs = 0;
+    this.attempt++;
+    this.setState("reconnecting");
+    clearTimeout(this.timers.reconnect);
+    this.timers.reconnect = setTimeout(() => void this.attemptOpen(), delay);
+  }
+
+  private retryNow(): void {
+    if (this.state !== "reconnecting" || this.transport !== undefined) return;
+    clearTimeout(this.timers.reconnect);
+    void this.attemptOpen();
+  }
+
+  private onWelcome(w: Welcome): void {
+    this.handshaking = false;
+    clearTimeout(this.timers.open);
+    this.attempt = 0;
+    this.sessionId = w.sessionId;
+    this.principal = w.principal;
+    this.silenceLimitMs = w.pingIntervalMs + w.pingTimeoutMs;
+    clearInterval(this.timers.watch);
+    this.timers.watch = setInterval(() => {
+      if (this.o.now() - this.lastSeenAt > this.silenceLimitMs) this.drop(CloseCode.HeartbeatTimeout, "no traffic from the server");
+    }, Math.max(100, Math.floor(w.pingTimeoutMs / 2)));
+    this.setState("open");
+    this.emitter.emit("session", { sessionId: w.sessionId, principal: w.principal, previous: w.sessionLost?.previousSessionId ?? "" });
+    for (const sub of this.subs.values()) this.sendSubscribe(sub);
+    for (const p of this.pending.values()) if (!p.sent) this.sendPending(p);
+  }
+
+  private finish(error: ProtocastError | undefined): void {
+    this.setState("closed");
+    clearTimeout(this.timers.reconnect);
+    const g = globalThis as { removeEventListener?: (t: string, l: () => void) => void };
+    g.removeEventListener?.("online", this.onOnline);
+    g.removeEventListener?.("offline", this.onOffline);
+    const err = error ?? new ProtocastError(Code.Canceled, "connection closed by the application");
+    for (const p of this.pending.values()) p.onError(err);
+    this.pending.clear();
+    for (const sub of Array.from(this.subs.values())) {
+      if (error === undefined) sub.end();
+      else sub.fail(err);
+    }
+    this.subs.clear();
+    for (const set of this.streams.values()) for (const r of set) r.end();
+    this.streams.clear();
+    if (error !== undefined) this.emitter.emit("error", error);
+    this.emitter.clear();
+  }
+
+  close(): Promise<void> {
+    if (this.state === "closed" || this.state === "closing") return Promise.resolve();
+    this.setState("closing");
+    const t = this.transport;
+    this.gen++;
+    this.transport = undefined;
+    clearTimeout(this.timers.open);
+    clearTimeout(this.timers.ack);
+    clearInterval(this.timers.watch);
+    t?.close(CloseCode.Normal, "client closed");
+    this.finish(undefined);
+    return Promise.resolve();
+  }
+
+  // ---- frames --------------------------------------------------------------------------
+
+  private sendRaw(env: Envelope): void {
+    this.ackedToPeer = env.ackSeq;
+    this.transport?.send(encodeEnvelope(env));
+  }
+
+  private sendSequenced(frame: Frame): void {
+    this.sendRaw({ seq: ++this.outSeq, ackSeq: this.inSeq, frame });
+  }
+
+  private onMessage(data: Uint8Array): void {
+    this.lastSeenAt = this.o.now();
+    let env: Envelope;
+    try {
+      env = decodeEnvelope(data);
+    } catch {
+      this.drop(CloseCode.ProtocolViolation, "undecodable frame from the server");
+      return;
+    }
+    if (env.seq !== 0) {
+      if (env.seq <= this.inSeq) return; // already seen
+      this.inSeq = env.seq;
+      this.scheduleAck();
+    }
+    const f = env.frame;
+    switch (f.case) {
+      case "welcome":
+        if (this.handshaking) this.onWelcome(f.value);
+        return;
+      case "reply":
+        this.settle(f.value.id, (p) => p.onReply(f.value.payload));
+        return;
+      case "error":
+        this.onErrorFrame(f.value);
+        return;
+      case "event": {
+        const sub = this.subs.get(f.value.channel);
+        if (sub === undefined) return;
+        sub.onEvent(f.value.epoch, f.value.offset, f.value.payload);
+        if (sub.def.rules.delivery !== "at-most-once") this.scheduleAck();
+        return;
+      }
+      case "presence":
+        this.subs.get(f.value.channel)?.onPresence(f.value.joined, f.value.left);
+        return;
+      case "subscribed":
+        this.onSubscribed(f.value);
+        return;
+      case "unsubscribed": {
+        const sub = this.subs.get(f.value.channel);
+        if (sub === undefined || sub.requestId !== 0) return;
+        this.subs.delete(f.value.channel);
+        if (f.value.code === 0) sub.end();
+        else sub.fail(new ProtocastError(codeFromWire(f.value.code), f.value.reason || `removed from ${f.value.channel}`));
+        return;
+      }
+      case "push": {
+        const set = this.streams.get(f.value.method);
+        if (set === undefined) return;
+        for (const r of set) r.deliver(f.value.payload);
+        return;
+      }
+      case "ping":
+        this.sendRaw({ seq: 0, ackSeq: this.inSeq, frame: { case: "pong", value: { sentAtMs: f.value.sentAtMs } } });
+        return;
+      case "goaway":
+        this.minNextDelayMs = f.value.reconnectAfterMs;
+        this.drop(CloseCode.Reconnect, f.value.reason || "server asked to reconnect");
+        return;
+      default:
+        return; // pong, ack, auth frames: nothing to do in this release
+    }
+  }
+
+  private scheduleAck(): void {
+    if (this.timers.ack !== undefined) return;
+    this.timers.ack = setTimeout(() => {
+      this.timers.ack = undefined;
+      if (this.transport === undefined || this.handshaking) return;
+      const channels = [];
+      for (const sub of this.subs.values()) {
+        if (sub.active && sub.def.rules.delivery !== "at-most-once" && sub.position.offset > sub.ackedOffset) {
+          channels.push({ channel: sub.channel, epoch: sub.position.epoch, offset: sub.position.offset });
+          sub.ackedOffset = sub.position.offset;
+        }
+      }
+      if (channels.length > 0 || this.ackedToPeer < this.inSeq) {
+        this.sendRaw({ seq: 0, ackSeq: this.inSeq, frame: { case: "ack", value: { channels } } });
+      }
+    }, this.o.ackDelayMs);
+  }
+
+  private settle(id: number, fn: (p: Pending) => void): boolean {
+    const p = this.pending.get(id);
+    if (p === undefined) return false;
+    this.pending.delete(id);
+    fn(p);
+    return true;
+  }
+
+  private onErrorFrame(e: ErrorFrame): void {
+    const err = new ProtocastError(codeFromWire(e.code), e.message, { reason: e.reason, retryAfterMs: e.retryAfterMs });
+    if (this.settle(e.id, (p) => p.onError(err))) return;
+    for (const [channel, sub] of this.subs) {
+      if (sub.requestId === e.id && e.id !== 0) {
+        this.subs.delete(channel);
+        sub.fail(err);
+        return;
+      }
+    }
+  }
+
+  private takeId(): number {
+    const id = this.nextId;
+    this.nextId = this.nextId >= 0xffff_ffff ? 1 : this.nextId + 1;
+    return id;
+  }
+
+  private sendPending(p: Pending): void {
+    if (this.state !== "open" || this.transport === undefined) return;
+    p.sent = true;
+    this.sendSequenced(p.frame);
+  }
+
+  // ---- calls ---------------------------------------------------------------------------
+
+  call<I extends DescMessage, O extends DescMessage>(def: CallDef<I, O, any>, request: MessageInitShape<I>, options: CallOptions = {}): Promise<MessageShape<O>> {
+    if (this.state === "closed" || this.state === "closing") return Promise.reject(new ProtocastError(Code.Unavailable, "connection is closed"));
+    const payload = toBinary(def.input, create(def.input, request));
+    const id = this.takeId();
+    const timeoutMs = options.timeoutMs ?? def.rules.timeoutMs;
+    const idempotencyKey = def.rules.idempotent ? (options.idempotencyKey ?? randomKey()) : "";
+    return new Promise<MessageShape<O>>((resolve, reject) => {
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        options.signal?.removeEventListener("abort", onAbort);
+      };
+      const giveUp = (err: ProtocastError): void => {
+        const p = this.pending.get(id);
+        if (p === undefined) return;
+        this.pending.delete(id);
+        if (p.sent && this.transport !== undefined) this.sendRaw({ seq: 0, ackSeq: this.inSeq, frame: { case: "cancel", value: { id } } });
+        p.onError(err);
+      };
+      const timer = setTimeout(() => giveUp(new ProtocastError(Code.DeadlineExceeded, `${def.path} got no answer within ${timeoutMs} ms`)), timeoutMs);
+      const onAbort = (): void => giveUp(new ProtocastError(Code.Canceled, `${def.path} was canceled`));
+      const p: Pending = {
+        id,
+        retry: def.rules.idempotent,
+        sent: false,
+        frame: { case: "call", value: { id, method: def.path, payload, timeoutMs, idempotencyKey } },
+        onReply: (bytes) => {
+          cleanup();
+          try {
+            resolve(fromBinary(def.output, bytes));
+          } catch (e) {
+            reject(new ProtocastError(Code.DataLoss, `reply of ${def.path} does not decode`, { cause: e }));
+          }
+        },
+        onError: (e) => {
+          cleanup();
+          reject(e);
+        },
+      };
+      if (options.signal?.aborted === true) {
+        cleanup();
+        reject(new ProtocastError(Code.Canceled, `${def.path} was canceled`));
+        return;
+      }
+      options.signal?.addEventListener("abort", onAbort, { once: true });
+      this.pending.set(id, p);
+      this.sendPending(p);
+    });
+  }
+
+  // ---- channels ------------------------------------------------------------------------
+
+  subscribe<M extends DescMessage>(def: ChannelDef<any, M, any>, params: object, options: SubscribeOptions = {}): Subscription<MessageShape<M>> {
+    const channel = def.topic(params);
+    const sub = new SubscriptionImpl<M>(def, channel, options.bufferSize ?? DEFAULT_SUBSCRIPTION_BUFFER, (s) => this.release(s as unknown as SubscriptionImpl<DescMessage>));
+    if (this.state === "closed" || this.state === "closing") {
+      sub.fail(new ProtocastError(Code.Unavailable, "connection is closed"));
+      return sub;
+    }
+    if (this.subs.has(channel)) {
+      sub.fail(new ProtocastError(Code.AlreadyExists, `already subscribed to ${channel} on this connection; share that subscription`));
+      return sub;
+    }
+    this.subs.set(channel, sub as unknown as SubscriptionImpl<DescMessage>);
+    options.signal?.addEventListener("abort", () => void sub.unsubscribe(), { once: true });
+    this.sendSubscribe(sub as unknown as SubscriptionImpl<DescMessage>);
+    return sub;
+  }
+
+  private sendSubscribe(sub: SubscriptionImpl<DescMessage>): void {
+    if (this.state !== "open" || this.transport === undefined) return;
+    sub.requestId = this.takeId();
+    const value = { id: sub.requestId, method: sub.def.path, channel: sub.channel, recover: sub.canRecover, epoch: sub.position.epoch, offset: sub.position.offset };
+    this.sendSequenced({ case: "subscribe", value });
+  }
+
+  private onSubscribed(s: Subscribed): void {
+    const sub = this.subs.get(s.channel);
+    if (sub === undefined || sub.requestId !== s.id) return;
+    sub.onSubscribed(s);
+  }
+
+  private release(sub: SubscriptionImpl<DescMessage>): Promise<void> {
+    if (this.subs.get(sub.channel) !== sub) return Promise.resolve();
+    this.subs.delete(sub.channel);
+    if (this.state === "open" && this.transport !== undefined) {
+      this.sendSequenced({ case: "unsubscribe", value: { id: this.takeId(), channel: sub.channel } });
+    }
+    return Promise.resolve();
+  }
+
+  publish<M extends DescMessage>(def: ChannelDef<any, M, any>, params: object, message: MessageInitShape<M>, options: PublishOptions = {}): Promise<void> {
+    if (this.state === "closed" || this.state === "closing") return Promise.reject(new ProtocastError(Code.Unavailable, "connection is closed"));
+    const channel = def.topic(params);
+    const payload = toBinary(def.message, create(def.message, message));
+    const reliable = def.rules.delivery !== "at-most-once";
+    const confirm = options.confirm ?? reliable;
+    const key = def.rules.delivery === "exactly-once" ? randomKey() : "";
+    if (!confirm) {
+      if (this.state === "open") this.sendSequenced({ case: "publish", value: { id: 0, method: def.path, channel, payload, idempotencyKey: key } });
+      return Promise.resolve();
+    }
+    const id = this.takeId();
+    const timeoutMs = options.timeoutMs ?? 10_000;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (this.pending.delete(id)) reject(new ProtocastError(Code.DeadlineExceeded, `publish to ${channel} not confirmed within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const p: Pending = {
+        id,
+        retry: reliable,
+        sent: false,
+        frame: { case: "publish", value: { id, method: def.path, channel, payload, idempotencyKey: key } },
+        onReply: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        onError: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      this.pending.set(id, p);
+      this.sendPending(p);
+    });
+  }
+
+  events<M extends DescMessage>(def: EventDef<M, any>): EventStream<MessageShape<M>> {
+    let set = this.streams.get(def.path);
+    if (set === undefined) this.streams.set(def.path, (set = new Set()));
+    const readers = set;
+    const queue = new AsyncQueue<MessageShape<M>>(() => readers.delete(reader));
+    const reader: PushReader = {
+      deliver: (bytes) => {
+        try {
+          queue.push(fromBinary(def.message, bytes));
+        } catch (e) {
+          queue.fail(new ProtocastError(Code.DataLoss, `event ${def.path} does not decode`, { cause: e }));
+        }
+      },
+      end: () => queue.end(),
+    };
+    readers.add(reader);
+    if (this.state === "closed") queue.end();
+    return {
+      [Symbol.asyncIterator]: () => queue,
+      close: () => void queue.return(),
+    };
+  }
+}
+
+/** A reader of one direct event kind. */
+interface PushReader {
+  deliver(payload: Uint8Array): void;
+  end(): void;
+}
+
+type Timer = ReturnType<typeof setTimeout> | undefined;
+type Interval = ReturnType<typeof setInterval> | undefined;
+
+function randomKey(): string {
+  const b = new Uint8Array(16);
+  crypto.getRandomValues(b);
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}

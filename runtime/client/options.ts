@@ -1,0 +1,57 @@
+import { defaultBackoff, type BackoffOptions } from "../session/backoff.js";
+import type { WebSocketFactory } from "./websocket-transport.js";
+
+/** Options of connect(). Every field has a documented default. */
+export interface ConnectOptions {
+  /** Credential sent on the upgrade request (as a subprotocol value); called again on every reconnect. */
+  readonly token?: string | (() => string | Promise<string>);
+  /** Opens sockets. Default: the global WebSocket (browsers, Node 22+); the Node entry passes `ws`. */
+  readonly webSocket?: WebSocketFactory;
+  /** Reconnect timing; `false` turns reconnecting off. Default: full jitter, 1 s base, factor 2, 30 s cap, no attempt limit. */
+  readonly reconnect?: Partial<BackoffOptions> | false;
+  /** How long opening a socket plus the Hello/Welcome exchange may take. Default 10 000 ms. */
+  readonly openTimeoutMs?: number;
+  /** Delay before a standalone Ack is sent for received frames. Default 200 ms. */
+  readonly ackDelayMs?: number;
+  /** Client name sent in Hello, for server logs. Default "protocast-js/0.1". */
+  readonly clientName?: string;
+  /** React to the browser's online/offline events (where they exist). Default true. */
+  readonly watchNetwork?: boolean;
+  /** Clock and randomness, injectable for tests. */
+  readonly now?: () => number;
+  readonly random?: () => number;
+}
+
+export interface ResolvedConnectOptions {
+  readonly token: (() => string | Promise<string>) | undefined;
+  readonly webSocket: WebSocketFactory;
+  readonly reconnect: BackoffOptions | undefined;
+  readonly openTimeoutMs: number;
+  readonly ackDelayMs: number;
+  readonly clientName: string;
+  readonly watchNetwork: boolean;
+  readonly now: () => number;
+  readonly random: () => number;
+}
+
+export function resolveConnectOptions(options: ConnectOptions): ResolvedConnectOptions {
+  const token = options.token;
+  const ctor = (globalThis as { WebSocket?: new (url: string, protocols: string[]) => unknown }).WebSocket;
+  const webSocket =
+    options.webSocket ??
+    ((url: string, protocols: string[]) => {
+      if (ctor === undefined) throw new Error("no global WebSocket here: import connect from \"protocast/node\" or pass options.webSocket");
+      return new ctor(url, protocols) as ReturnType<WebSocketFactory>;
+    });
+  return {
+    token: token === undefined ? undefined : typeof token === "string" ? () => token : token,
+    webSocket,
+    reconnect: options.reconnect === false ? undefined : { ...defaultBackoff, ...options.reconnect },
+    openTimeoutMs: options.openTimeoutMs ?? 10_000,
+    ackDelayMs: options.ackDelayMs ?? 200,
+    clientName: options.clientName ?? "protocast-js/0.1",
+    watchNetwork: options.watchNetwork ?? true,
+    now: options.now ?? Date.now,
+    random: options.random ?? Math.random,
+  };
+}

@@ -1,0 +1,137 @@
+import { fromBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { Code } from "../errors/code.js";
+import { ProtocastError } from "../errors/protocast-error.js";
+import type { ChannelDef } from "../service/define.js";
+import type { Member, Subscribed } from "../wire/envelope.js";
+import { AsyncQueue } from "./async-queue.js";
+import { Emitter } from "./emitter.js";
+import type { ChannelMember, Subscription, SubscriptionEvents } from "./types.js";
+
+/** Default bound of messages buffered for a reader that does not keep up. */
+export const DEFAULT_SUBSCRIPTION_BUFFER = 10_000;
+
+/**
+ * Client side of one subscription. The connection feeds it frames; it decodes, dedupes by
+ * offset, tracks the position to recover from, and hands messages to one async reader.
+ */
+export class SubscriptionImpl<M extends DescMessage> implements Subscription<MessageShape<M>> {
+  readonly ready: Promise<void>;
+  readonly members = new Map<string, ChannelMember>();
+  position = { epoch: "", offset: 0 };
+  /** Offset last acknowledged to the server. */
+  ackedOffset = 0;
+  /** Request id of the Subscribe in flight; 0 when none. */
+  requestId = 0;
+  active = false;
+  closed = false;
+  private readonly queue: AsyncQueue<MessageShape<M>>;
+  private readonly emitter = new Emitter<SubscriptionEvents>();
+  private settle: { resolve: () => void; reject: (e: unknown) => void } | undefined;
+
+  constructor(
+    readonly def: ChannelDef<object, M>,
+    readonly channel: string,
+    private readonly bufferSize: number,
+    private readonly release: (sub: SubscriptionImpl<M>) => Promise<void>,
+  ) {
+    this.queue = new AsyncQueue(() => void this.unsubscribe());
+    this.ready = new Promise((resolve, reject) => {
+      this.settle = { resolve, reject };
+    });
+    // The application may never await ready; its failure still surfaces through iteration.
+    this.ready.catch(() => undefined);
+  }
+
+  on<K extends keyof SubscriptionEvents>(event: K, listener: (data: SubscriptionEvents[K]) => void): () => void {
+    return this.emitter.on(event, listener);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<MessageShape<M>> {
+    return this.queue;
+  }
+
+  /** Whether the client asks for recovery when it subscribes again. */
+  get canRecover(): boolean {
+    return this.position.epoch !== "";
+  }
+
+  onSubscribed(s: Subscribed): void {
+    this.active = true;
+    this.requestId = 0;
+    if (s.gap !== undefined) {
+      this.emitter.emit("gap", { fromOffset: s.gap.fromOffset, toOffset: s.gap.toOffset, reason: s.gap.reason });
+      this.position = { epoch: s.epoch, offset: s.gap.toOffset };
+    } else if (!s.recovered) {
+      // Without recovery the stream starts at the server's current position.
+      this.position = { epoch: s.epoch, offset: s.offset };
+    }
+    // With recovery the missed events follow this frame and advance the position themselves.
+    this.ackedOffset = Math.min(this.ackedOffset, this.position.offset);
+    this.members.clear();
+    for (const m of s.members) this.members.set(m.clientId, toMember(m));
+    this.settle?.resolve();
+    this.settle = undefined;
+  }
+
+  onEvent(epoch: string, offset: number, payload: Uint8Array): void {
+    if (this.closed) return;
+    if (epoch === this.position.epoch && offset <= this.position.offset) return; // duplicate
+    if (epoch === this.position.epoch && offset > this.position.offset + 1 && this.position.offset > 0) {
+      this.emitter.emit("gap", { fromOffset: this.position.offset + 1, toOffset: offset - 1, reason: "dropped" });
+    }
+    this.position = { epoch, offset };
+    let message: MessageShape<M>;
+    try {
+      message = fromBinary(this.def.message, payload);
+    } catch (e) {
+      this.fail(new ProtocastError(Code.DataLoss, `event of ${this.channel} does not decode`, { cause: e }));
+      return;
+    }
+    if (this.queue.length >= this.bufferSize) {
+      if (this.def.rules.delivery === "at-most-once") {
+        this.queue.shift();
+      } else {
+        this.fail(new ProtocastError(Code.ResourceExhausted, `reader of ${this.channel} is more than ${this.bufferSize} messages behind`, { reason: "subscription_buffer_full" }));
+        return;
+      }
+    }
+    this.queue.push(message);
+  }
+
+  onPresence(joined: readonly Member[], left: readonly Member[]): void {
+    for (const m of joined) this.members.set(m.clientId, toMember(m));
+    for (const m of left) this.members.delete(m.clientId);
+    this.emitter.emit("presence", { joined: joined.map(toMember), left: left.map(toMember) });
+  }
+
+  /** Ends the subscription with an error the reader sees. */
+  fail(error: ProtocastError): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.active = false;
+    this.settle?.reject(error);
+    this.settle = undefined;
+    this.queue.fail(error);
+    void this.release(this);
+  }
+
+  /** Ends the subscription without error (server said Unsubscribed, or connection closed). */
+  end(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.active = false;
+    this.settle?.reject(new ProtocastError(Code.Canceled, `subscription to ${this.channel} ended`));
+    this.settle = undefined;
+    this.queue.end();
+  }
+
+  async unsubscribe(): Promise<void> {
+    if (this.closed) return;
+    this.end();
+    await this.release(this);
+  }
+}
+
+function toMember(m: Member): ChannelMember {
+  return { clientId: m.clientId, principal: m.principal };
+}

@@ -1,0 +1,56 @@
+import type { DescMessage, MessageInitShape } from "@bufbuild/protobuf";
+import type { ChannelDef, EventDef } from "../service/define.js";
+
+/** Who is on the other end, as the server's authenticate hook said. */
+export interface Principal {
+  /** Stable user identifier; connection limits and idempotency keys are scoped to it. */
+  readonly id: string;
+  /** Scopes granted to the principal; checked against scopes declared in .proto files. */
+  readonly scopes: readonly string[];
+  /** When the credential expires, in Unix milliseconds; undefined when it does not. */
+  readonly expiresAtMs?: number | undefined;
+  /** Anything else the application wants to carry along. */
+  readonly claims?: Readonly<Record<string, unknown>> | undefined;
+}
+
+/** Where a publish landed in its channel. */
+export interface PublishResult {
+  readonly channel: string;
+  readonly epoch: string;
+  readonly offset: number;
+}
+
+/** What a server-side publisher can do; shared by handlers and the server object. */
+export interface Publisher {
+  /** Publishes to a channel: encoded once, the same bytes go to every subscriber. */
+  publish<P extends object, M extends DescMessage>(
+    channel: ChannelDef<P, M, any>,
+    params: P,
+    message: MessageInitShape<M>,
+  ): Promise<PublishResult>;
+  /** Pushes a direct event to every connection of a principal. Resolves to the number reached. */
+  push<M extends DescMessage>(event: EventDef<M, any>, principalId: string, message: MessageInitShape<M>): number;
+}
+
+/** The context a call handler receives. */
+export interface CallContext extends Publisher {
+  readonly principal: Principal;
+  /** Session of the caller; stable across reconnects that resume. */
+  readonly sessionId: string;
+  /** "package.Service/Method". */
+  readonly method: string;
+  /** Aborted when the deadline passes, the client cancels, or the connection closes for good. */
+  readonly signal: AbortSignal;
+  /** Absolute deadline in Unix milliseconds. */
+  readonly deadline: number;
+  /** The call's idempotency key, or "" when the method is not idempotent. */
+  readonly idempotencyKey: string;
+}
+
+/** The context a client-publish hook receives. */
+export interface PublishContext {
+  readonly principal: Principal;
+  readonly sessionId: string;
+  /** The concrete channel name, such as "typing/lobby". */
+  readonly channel: string;
+}

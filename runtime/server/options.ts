@@ -1,0 +1,69 @@
+import { ProtocastError } from "../errors/protocast-error.js";
+import { Code } from "../errors/code.js";
+import type { Broker } from "../broker/broker.js";
+
+/** Limits and timings of a server. Every field has a documented default. */
+export interface ServerLimits {
+  /** Server Ping interval. Default 25 000 ms. */
+  readonly pingIntervalMs: number;
+  /** Silence after a Ping before the connection is closed with 4001. Default 10 000 ms. */
+  readonly pingTimeoutMs: number;
+  /** Time from accept until Hello or Resume must have arrived, else close 4003. Default 5 000 ms. */
+  readonly handshakeTimeoutMs: number;
+  /** Largest envelope accepted, in bytes; larger frames close the connection with 1009. Default 65 536. */
+  readonly maxEnvelopeBytes: number;
+  /** Subscriptions one connection may hold. Default 512. */
+  readonly maxSubscriptionsPerConnection: number;
+  /** Calls one connection may have running at once. Default 256. */
+  readonly maxInflightCalls: number;
+  /** Subscribers of one channel when its .proto declares no max_members. Default 10 000. */
+  readonly maxMembers: number;
+  /** Events kept per channel for recovery when the .proto declares no history_size. Default 100. */
+  readonly historySize: number;
+  /** Age limit of history events when the .proto declares none. Default 300 000 ms (5 min). */
+  readonly historyTtlMs: number;
+  /** Longest a call may run, whatever the client asks. Default 60 000 ms. */
+  readonly maxCallTimeoutMs: number;
+  /** Delay before a standalone Ack is sent for received frames. Default 200 ms. */
+  readonly ackDelayMs: number;
+}
+
+export const defaultServerLimits: ServerLimits = {
+  pingIntervalMs: 25_000,
+  pingTimeoutMs: 10_000,
+  handshakeTimeoutMs: 5_000,
+  maxEnvelopeBytes: 64 * 1024,
+  maxSubscriptionsPerConnection: 512,
+  maxInflightCalls: 256,
+  maxMembers: 10_000,
+  historySize: 100,
+  historyTtlMs: 300_000,
+  maxCallTimeoutMs: 60_000,
+  ackDelayMs: 200,
+};
+
+/** Options of the transport-independent server core. */
+export interface ServerCoreOptions extends Partial<ServerLimits> {
+  /** Carries channel traffic. Default: the embedded in-memory broker. */
+  readonly broker?: Broker;
+  /** Clock; tests inject a fake one. Default Date.now. */
+  readonly now?: () => number;
+}
+
+/** Applies defaults and rejects values that cannot work, naming the option and the bound. */
+export function resolveLimits(options: Partial<ServerLimits>): ServerLimits {
+  const out: Record<string, number> = { ...defaultServerLimits };
+  for (const key of Object.keys(defaultServerLimits) as (keyof ServerLimits)[]) {
+    const v = options[key];
+    if (v === undefined) continue;
+    if (!Number.isInteger(v) || v < 1) {
+      throw new ProtocastError(Code.InvalidArgument, `server option ${key} must be a positive integer, got ${String(v)}`);
+    }
+    out[key] = v;
+  }
+  const limits = out as unknown as ServerLimits;
+  if (limits.maxEnvelopeBytes < 256) {
+    throw new ProtocastError(Code.InvalidArgument, `server option maxEnvelopeBytes must be at least 256, got ${limits.maxEnvelopeBytes}`);
+  }
+  return limits;
+}

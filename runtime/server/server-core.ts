@@ -1,0 +1,206 @@
+import { create, toBinary, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
+import type { Broker } from "../broker/broker.js";
+import { createMemoryBroker } from "../broker/memory.js";
+import { CloseCode } from "../errors/close-codes.js";
+import { Code } from "../errors/code.js";
+import { ProtocastError } from "../errors/protocast-error.js";
+import type { AnyMethodDef, ChannelDef, EventDef, ServiceDefinition } from "../service/define.js";
+import type { Transport } from "../transport/transport.js";
+import { ServerConnection } from "./connection.js";
+import type { CallContext, Principal, PublishContext, PublishResult } from "./context.js";
+import { ChannelHub } from "./hub.js";
+import { resolveLimits, type ServerCoreOptions, type ServerLimits } from "./options.js";
+
+type CallHandler = (request: unknown, context: CallContext) => unknown;
+type PublishHook = (params: object, message: unknown, context: PublishContext) => unknown;
+
+/** A connection-level log record. Never carries a credential. */
+export interface ConnectionLogRecord {
+  readonly event: string;
+  readonly clientId: string;
+  readonly sessionId: string;
+  readonly principal: string;
+  readonly remoteAddress: string;
+  readonly [key: string]: unknown;
+}
+
+/**
+ * The transport-independent server: method registry, connections, channels, heartbeats.
+ * Adapters (WebSocket, in-memory) hand it authenticated transports through accept().
+ */
+export class ServerCore {
+  readonly limits: ServerLimits;
+  readonly broker: Broker;
+  readonly hub: ChannelHub;
+  readonly now: () => number;
+  private readonly ownsBroker: boolean;
+  private readonly methods = new Map<string, AnyMethodDef>();
+  private readonly handlers = new Map<string, CallHandler>();
+  private readonly publishHooks = new Map<string, PublishHook>();
+  readonly connections = new Set<ServerConnection>();
+  private readonly byPrincipal = new Map<string, Set<ServerConnection>>();
+  private readonly ackDue = new Set<ServerConnection>();
+  private ackTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly tick: ReturnType<typeof setInterval>;
+  private closing: Promise<void> | undefined;
+  logger: ((record: ConnectionLogRecord) => void) | undefined;
+
+  constructor(options: ServerCoreOptions = {}) {
+    this.limits = resolveLimits(options);
+    this.now = options.now ?? Date.now;
+    this.ownsBroker = options.broker === undefined;
+    this.broker = options.broker ?? createMemoryBroker({ now: this.now });
+    this.hub = new ChannelHub(this.broker);
+    // One timer for every connection's heartbeat and handshake deadline: idle connections
+    // cost no timer of their own.
+    const every = Math.max(50, Math.min(1000, Math.floor(this.limits.pingTimeoutMs / 4), Math.floor(this.limits.handshakeTimeoutMs / 4)));
+    this.tick = setInterval(() => this.heartbeat(), every);
+    (this.tick as { unref?: () => void }).unref?.();
+  }
+
+  implement<H>(service: ServiceDefinition<H, unknown, unknown, unknown>, handlers: H): void {
+    const table = handlers as Record<string, unknown>;
+    for (const [path, def] of service.byPath) {
+      if (this.methods.has(path)) throw new ProtocastError(Code.AlreadyExists, `${path} is implemented twice`);
+      if (def.kind === "call") {
+        const fn = table[def.localName];
+        if (typeof fn !== "function") {
+          throw new ProtocastError(Code.InvalidArgument, `handlers for ${service.typeName} lack ${def.localName}()`);
+        }
+        this.handlers.set(path, fn.bind(handlers) as CallHandler);
+      } else if (def.kind === "channel" && def.rules.clientPublish) {
+        const hookName = `publish${def.localName.charAt(0).toUpperCase()}${def.localName.slice(1)}`;
+        const fn = table[hookName];
+        if (typeof fn === "function") this.publishHooks.set(path, fn.bind(handlers) as PublishHook);
+      }
+    }
+    for (const [path, def] of service.byPath) this.methods.set(path, def);
+  }
+
+  lookup(path: string): AnyMethodDef | undefined {
+    return this.methods.get(path);
+  }
+
+  handlerFor(path: string): CallHandler | undefined {
+    return this.handlers.get(path);
+  }
+
+  publishHookFor(path: string): PublishHook | undefined {
+    return this.publishHooks.get(path);
+  }
+
+  /** Takes over an authenticated transport. */
+  accept(transport: Transport, principal: Principal, remoteAddress = ""): ServerConnection {
+    const conn = new ServerConnection(this, transport, principal, remoteAddress);
+    if (this.closing !== undefined) {
+      transport.attach(conn);
+      transport.close(CloseCode.GoingAway, "server is shutting down");
+      return conn;
+    }
+    this.connections.add(conn);
+    let set = this.byPrincipal.get(principal.id);
+    if (set === undefined) this.byPrincipal.set(principal.id, (set = new Set()));
+    set.add(conn);
+    transport.attach(conn);
+    return conn;
+  }
+
+  forget(conn: ServerConnection, code: number, reason: string): void {
+    this.connections.delete(conn);
+    this.ackDue.delete(conn);
+    const set = this.byPrincipal.get(conn.principal.id);
+    if (set !== undefined) {
+      set.delete(conn);
+      if (set.size === 0) this.byPrincipal.delete(conn.principal.id);
+    }
+    this.log("disconnect", conn, {
+      code,
+      reason,
+      durationMs: this.now() - conn.acceptedAt,
+      bytesIn: conn.bytesIn,
+      bytesOut: conn.bytesOut,
+    });
+  }
+
+  log(event: string, conn: ServerConnection, extra: Record<string, unknown>): void {
+    this.logger?.({
+      event,
+      clientId: conn.clientId,
+      sessionId: conn.sessionId,
+      principal: conn.principal.id,
+      remoteAddress: conn.remoteAddress,
+      ...extra,
+    });
+  }
+
+  /** Publishes a typed message; it is encoded once here and framed once by the hub. */
+  publish<P extends object, M extends DescMessage>(channel: ChannelDef<P, M, any>, params: P, message: MessageInitShape<M>): Promise<PublishResult> {
+    const name = channel.topic(params);
+    const payload = toBinary(channel.message, create(channel.message, message));
+    return this.publishBytes(channel as unknown as ChannelDef, name, payload);
+  }
+
+  async publishBytes(def: ChannelDef, channel: string, payload: Uint8Array): Promise<PublishResult> {
+    const r = def.rules;
+    const historySize = r.historySize || (r.delivery === "at-most-once" ? 0 : this.limits.historySize);
+    const pos = await this.broker.publish(channel, payload, { historySize, historyTtlMs: r.historyTtlMs || this.limits.historyTtlMs });
+    return { channel, epoch: pos.epoch, offset: pos.offset };
+  }
+
+  push<M extends DescMessage>(event: EventDef<M, any>, principalId: string, message: MessageInitShape<M>): number {
+    const set = this.byPrincipal.get(principalId);
+    if (set === undefined) return 0;
+    const payload = toBinary(event.message, create(event.message, message));
+    let n = 0;
+    for (const conn of set) {
+      if (conn.state !== "open") continue;
+      conn.sendSequenced({ case: "push", value: { method: event.path, payload } });
+      n++;
+    }
+    return n;
+  }
+
+  /** Queues a standalone Ack; one shared timer flushes all connections that still owe one. */
+  scheduleAck(conn: ServerConnection): void {
+    this.ackDue.add(conn);
+    if (this.ackTimer !== undefined) return;
+    this.ackTimer = setTimeout(() => {
+      this.ackTimer = undefined;
+      const due = Array.from(this.ackDue);
+      this.ackDue.clear();
+      for (const c of due) {
+        if (c.ackedToPeer < c.inSeq) c.sendUnsequenced({ case: "ack", value: { channels: [] } });
+      }
+    }, this.limits.ackDelayMs);
+  }
+
+  private heartbeat(): void {
+    const now = this.now();
+    const l = this.limits;
+    for (const conn of this.connections) {
+      if (conn.state === "handshake") {
+        if (now - conn.acceptedAt >= l.handshakeTimeoutMs) conn.close(CloseCode.HandshakeTimeout, "no hello in time");
+      } else if (conn.state === "open") {
+        if (conn.pingSentAt !== 0) {
+          if (now - conn.pingSentAt >= l.pingTimeoutMs) conn.close(CloseCode.HeartbeatTimeout, "no pong in time");
+        } else if (now - conn.lastPingAt >= l.pingIntervalMs) {
+          conn.pingSentAt = conn.lastPingAt = now;
+          conn.sendUnsequenced({ case: "ping", value: { sentAtMs: now } });
+        }
+      }
+    }
+  }
+
+  /** Stops the heartbeat and closes every connection with 1001. */
+  close(): Promise<void> {
+    if (this.closing !== undefined) return this.closing;
+    clearInterval(this.tick);
+    if (this.ackTimer !== undefined) clearTimeout(this.ackTimer);
+    for (const conn of this.connections) conn.close(CloseCode.GoingAway, "server is shutting down");
+    this.closing = (async () => {
+      await this.hub.close();
+      if (this.ownsBroker) await this.broker.close();
+    })();
+    return this.closing;
+  }
+}
