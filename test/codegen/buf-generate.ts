@@ -1,0 +1,78 @@
+import { execFile } from "node:child_process";
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** Root of the repository. */
+export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const BIN = join(ROOT, "node_modules", ".bin");
+const FIXTURES = fileURLToPath(new URL("./fixtures/", import.meta.url));
+
+export interface BufResult {
+  readonly code: number;
+  readonly stderr: string;
+  /** Generated files by path relative to the output directory. */
+  readonly files: ReadonlyMap<string, string>;
+}
+
+/**
+ * Runs `buf generate` with only the Protocast plugin on one fixture module, in a temporary
+ * workspace that also holds protocast/v1/options.proto unless `withOptions` is false.
+ */
+export async function bufGenerate(fixture: string, { withOptions = true } = {}): Promise<BufResult> {
+  const dir = await mkdtemp(join(tmpdir(), "protocast-codegen-"));
+  try {
+    await cp(join(FIXTURES, fixture), join(dir, "fixture"), { recursive: true });
+    const modules = ["  - path: fixture"];
+    if (withOptions) {
+      await mkdir(join(dir, "options", "protocast", "v1"), { recursive: true });
+      await cp(join(ROOT, "proto", "protocast", "v1", "options.proto"), join(dir, "options", "protocast", "v1", "options.proto"));
+      modules.push("  - path: options");
+    }
+    await writeFile(join(dir, "buf.yaml"), ["version: v2", "modules:", ...modules, ""].join("\n"));
+    await writeFile(
+      join(dir, "buf.gen.yaml"),
+      [
+        "version: v2",
+        "plugins:",
+        `  - local: ["tsx", ${JSON.stringify(join(ROOT, "codegen", "protoc-gen-protocast.ts"))}]`,
+        "    out: out",
+        "    opt: [target=ts, import_extension=js]",
+        "    strategy: all",
+        "",
+      ].join("\n"),
+    );
+    const { code, stderr } = await run(join(BIN, "buf"), ["generate"], dir);
+    return { code, stderr, files: await readTree(join(dir, "out")) };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function run(file: string, args: string[], cwd: string): Promise<{ code: number; stderr: string }> {
+  return new Promise((resolve) => {
+    // buf finds tsx on PATH, as it does under `npm run gen`.
+    const env = { ...process.env, PATH: `${BIN}:${process.env["PATH"] ?? ""}` };
+    execFile(file, args, { cwd, env, timeout: 60_000 }, (err, _stdout, stderr) => {
+      const code = err === null ? 0 : typeof err.code === "number" ? err.code : 1;
+      resolve({ code, stderr });
+    });
+  });
+}
+
+async function readTree(dir: string): Promise<Map<string, string>> {
+  const files = new Map<string, string>();
+  let entries;
+  try {
+    entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  } catch {
+    return files;
+  }
+  for (const e of entries) {
+    if (!e.isFile()) continue;
+    const path = join(e.parentPath, e.name);
+    files.set(relative(dir, path), await readFile(path, "utf8"));
+  }
+  return files;
+}
