@@ -1,0 +1,141 @@
+import { readFile } from "node:fs/promises";
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { fileURLToPath } from "node:url";
+import { Code, ProtocastError, createServer, type Principal, type ProtocastServer } from "protocast/node";
+import { ChatService } from "../../generated/acme/chat/v1/chat_protocast.js";
+import { bundleApp } from "./bundle.js";
+import { createChatApp, type ChatApp } from "./chat-service.js";
+
+/** User names the demo accepts; the token a page sends is the name itself. */
+export const USER_NAME = /^[A-Za-z0-9_-]{1,32}$/;
+
+export interface ChatServerOptions {
+  /** Default 8080; 0 picks a free port. */
+  readonly port?: number;
+  /** Default "127.0.0.1". */
+  readonly host?: string;
+}
+
+export interface RunningChatServer {
+  /** Page URL, such as "http://127.0.0.1:8080/". */
+  readonly url: string;
+  readonly port: number;
+  readonly app: ChatApp;
+  readonly protocast: ProtocastServer;
+  close(): Promise<void>;
+}
+
+interface Asset {
+  readonly type: string;
+  readonly body: string;
+}
+
+/**
+ * Demo-grade authentication: the bearer token is the user name. A real deployment verifies
+ * a signed credential here; nothing else in the demo would change.
+ */
+function authenticate(token: string | undefined): Principal {
+  if (token === undefined || !USER_NAME.test(token)) {
+    throw new ProtocastError(Code.Unauthenticated, "token must be a user name of 1-32 letters, digits, \"_\" or \"-\"");
+  }
+  return { id: token, scopes: ["chat"] };
+}
+
+async function loadAssets(): Promise<Map<string, Asset>> {
+  const file = (name: string): Promise<string> => readFile(fileURLToPath(new URL(`./public/${name}`, import.meta.url)), "utf8");
+  const [html, css, app] = await Promise.all([file("index.html"), file("style.css"), bundleApp()]);
+  const page: Asset = { type: "text/html; charset=utf-8", body: html };
+  return new Map([
+    ["/", page],
+    ["/index.html", page],
+    ["/style.css", { type: "text/css; charset=utf-8", body: css }],
+    ["/app.js", { type: "text/javascript; charset=utf-8", body: app.js }],
+    ["/app.js.map", { type: "application/json; charset=utf-8", body: app.map }],
+  ]);
+}
+
+function serve(assets: Map<string, Asset>, req: IncomingMessage, res: ServerResponse): void {
+  const path = new URL(req.url ?? "/", "http://localhost").pathname;
+  const asset = assets.get(path);
+  if (req.method !== "GET" && req.method !== "HEAD") {
+    res.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain" }).end("method not allowed\n");
+    return;
+  }
+  if (asset === undefined) {
+    res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
+    return;
+  }
+  res.writeHead(200, {
+    "content-type": asset.type,
+    "content-length": Buffer.byteLength(asset.body),
+    "cache-control": "no-store",
+    "x-content-type-options": "nosniff",
+    "content-security-policy": "default-src 'self'; connect-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'",
+  });
+  res.end(req.method === "HEAD" ? undefined : asset.body);
+}
+
+/** Starts the chat demo: the page and the Protocast endpoint on one HTTP server. */
+export async function startChatServer(options: ChatServerOptions = {}): Promise<RunningChatServer> {
+  const host = options.host ?? "127.0.0.1";
+  const assets = await loadAssets();
+  const http = createHttpServer((req, res) => serve(assets, req, res));
+  const app = createChatApp();
+  const protocast = createServer({
+    http,
+    authenticate: (req) => authenticate(req.token),
+    logger: (record) => app.onConnectionLog(record),
+  });
+  protocast.implement(ChatService, app.handlers);
+  await new Promise<void>((resolve, reject) => {
+    http.once("error", reject);
+    http.listen(options.port ?? 8080, host, () => {
+      http.off("error", reject);
+      resolve();
+    });
+  });
+  const port = (http.address() as AddressInfo).port;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${host.includes(":") ? `[${host}]` : host}:${port}/`,
+    port,
+    app,
+    protocast,
+    close() {
+      closing ??= (async () => {
+        // WebSocket clients first (close 1001, so they reconnect), then the page's keep-alive sockets.
+        await protocast.close();
+        http.closeAllConnections();
+        await new Promise<void>((resolve) => http.close(() => resolve()));
+      })();
+      return closing;
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const port = Number(process.env["PORT"] ?? 8080);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, got ${process.env["PORT"]}`);
+  const server = await startChatServer({ port, host: process.env["HOST"] ?? "127.0.0.1" });
+  console.log(`Protocast chat demo on ${server.url}`);
+  const stop = (signal: string): void => {
+    console.log(`${signal}: closing`);
+    server.close().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        console.error(e);
+        process.exit(1);
+      },
+    );
+  };
+  process.once("SIGINT", () => stop("SIGINT"));
+  process.once("SIGTERM", () => stop("SIGTERM"));
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main().catch((e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  });
+}
