@@ -25,31 +25,19 @@ export interface ChatApp {
   readonly handlers: ChatServiceHandlers;
   /** Every accepted message, in the order its publish completed. */
   readonly posted: readonly PostedMessage[];
-  /** Feed it the server's connection log ("connect"/"disconnect" records) so listRooms knows who is online. */
-  onConnectionLog(record: { readonly event: string; readonly clientId?: string; readonly principal?: string }): void;
 }
 
-/**
- * Builds the ChatService handlers.
- *
- * Room member counts: the server's public API does not expose who subscribed to a channel,
- * so listRooms counts, per room, the users who posted or typed there and still have a
- * connection open. A reader who never wrote is not counted; the page's member list, fed by
- * the channel's presence, is the exact one.
- */
-export function createChatApp(options: { now?: () => number } = {}): ChatApp {
-  const now = options.now ?? Date.now;
-  const posted: PostedMessage[] = [];
-  /** Open connections (client ids) per principal. */
-  const online = new Map<string, Set<string>>();
-  /** Users seen writing in each room. */
-  const writers = new Map<string, Set<string>>();
+/** Who is in each room right now: the server's view of the room channels on this node. */
+export type RoomCensus = () => readonly { readonly roomId: string; readonly members: number }[];
 
-  const noteWriter = (roomId: string, user: string): void => {
-    let set = writers.get(roomId);
-    if (set === undefined) writers.set(roomId, (set = new Set()));
-    set.add(user);
-  };
+/**
+ * Builds the ChatService handlers. `rooms` tells listRooms who is in which room; the server
+ * wires it to its channel census.
+ */
+export function createChatApp(options: { now?: () => number; rooms?: RoomCensus } = {}): ChatApp {
+  const now = options.now ?? Date.now;
+  const census = options.rooms ?? (() => []);
+  const posted: PostedMessage[] = [];
 
   const handlers: ChatServiceHandlers = {
     async sendMessage(request, context) {
@@ -67,7 +55,6 @@ export function createChatApp(options: { now?: () => number } = {}): ChatApp {
       const sentAtMs = now();
       const at = await context.publish(ChatService.channels.roomEvents, { roomId }, { messageId, author, text, sentAtMs: BigInt(sentAtMs) });
       posted.push({ roomId, messageId, author, text, sentAtMs, epoch: at.epoch, offset: at.offset });
-      noteWriter(roomId, author);
       for (const name of mentionedUsers(text)) {
         if (name === author) continue;
         context.push(ChatService.events.notices, name, { text: `${author} mentioned you in #${roomId}: ${text}`, roomId });
@@ -76,20 +63,14 @@ export function createChatApp(options: { now?: () => number } = {}): ChatApp {
     },
 
     listRooms() {
-      const rooms = [];
-      for (const [roomId, users] of writers) {
-        let members = 0;
-        for (const user of users) if (online.has(user)) members++;
-        if (members > 0) rooms.push({ roomId, members });
-      }
+      const rooms = census().filter((r) => r.members > 0);
       rooms.sort((a, b) => b.members - a.members || a.roomId.localeCompare(b.roomId));
       return { rooms };
     },
 
     // Clients publish typing indicators themselves; the server signs them with the
     // publisher's identity so nobody can type under another name.
-    publishTyping(params, message, context) {
-      noteWriter(params.roomId, context.principal.id);
+    publishTyping(_params, message, context) {
       return { user: context.principal.id, typing: message.typing };
     },
   };
@@ -97,18 +78,6 @@ export function createChatApp(options: { now?: () => number } = {}): ChatApp {
   return {
     handlers,
     posted,
-    onConnectionLog({ event, clientId, principal }) {
-      if (clientId === undefined || principal === undefined) return;
-      let set = online.get(principal);
-      if (event === "connect") {
-        if (set === undefined) online.set(principal, (set = new Set()));
-        set.add(clientId);
-      } else if (event === "disconnect" && set !== undefined) {
-        // A connection that never finished its handshake was never added; deleting is a no-op.
-        set.delete(clientId);
-        if (set.size === 0) online.delete(principal);
-      }
-    },
   };
 }
 

@@ -81,11 +81,17 @@ export async function startChatServer(options: ChatServerOptions = {}): Promise<
   const host = options.host ?? "127.0.0.1";
   const assets = await loadAssets();
   const http = createHttpServer((req, res) => serve(assets, req, res));
-  const app = createChatApp();
-  const protocast = createServer({
+  let protocast: ProtocastServer | undefined;
+  const app = createChatApp({
+    rooms: () =>
+      (protocast?.channels(ChatService.channels.roomEvents) ?? []).map((c) => ({
+        roomId: c.params.roomId,
+        members: new Set(c.members.map((m) => m.principal)).size,
+      })),
+  });
+  protocast = createServer({
     http,
     authenticate: (req) => authenticate(req.token),
-    logger: (record) => app.onConnectionLog(record),
   });
   protocast.implement(ChatService, app.handlers);
   await new Promise<void>((resolve, reject) => {

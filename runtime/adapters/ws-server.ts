@@ -7,6 +7,7 @@ import { ProtocastError } from "../errors/protocast-error.js";
 import type { DescMessage, MessageInitShape } from "@bufbuild/protobuf";
 import type { ChannelDef, EventDef, ServiceDefinition } from "../service/define.js";
 import type { Principal, PublishResult } from "../server/context.js";
+import type { ChannelMember } from "../client/types.js";
 import type { ServerCoreOptions } from "../server/options.js";
 import { ServerCore, type ConnectionLogRecord } from "../server/server-core.js";
 import { SUBPROTOCOL, TOKEN_PROTOCOL_PREFIX } from "../client/websocket-transport.js";
@@ -54,6 +55,8 @@ export interface ProtocastServer {
   implement<H>(service: ServiceDefinition<H, unknown, unknown, unknown>, handlers: H): void;
   publish<P extends object, M extends DescMessage>(channel: ChannelDef<P, M, any>, params: P, message: MessageInitShape<M>): Promise<PublishResult>;
   push<M extends DescMessage>(event: EventDef<M, any>, principalId: string, message: MessageInitShape<M>): number;
+  /** Channels of one method that have members on this node, with their parameters and members. */
+  channels<P extends object>(channel: ChannelDef<P, DescMessage, any>): { channel: string; params: P; members: ChannelMember[] }[];
   /** Starts the server's own HTTP server. Not for servers given `http`. */
   listen(port?: number, host?: string): Promise<AddressInfo>;
   /** The underlying HTTP server (given or own). */
@@ -137,6 +140,11 @@ export function createServer(options: ServerOptions = {}): ProtocastServer {
     implement: (service, handlers) => core.implement(service, handlers),
     publish: (channel, params, message) => core.publish(channel, params, message),
     push: (event, principalId, message) => core.push(event, principalId, message),
+    channels: (def) =>
+      core.hub.census(def as unknown as ChannelDef).flatMap((c) => {
+        const params = def.parse(c.channel);
+        return params === undefined ? [] : [{ channel: c.channel, params, members: c.members }];
+      }),
     get connectionCount() {
       return core.connections.size;
     },

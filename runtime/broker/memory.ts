@@ -95,11 +95,14 @@ class MemoryBroker implements Broker {
     const s = this.channels.get(channel);
     const position = { epoch: this.epoch, offset: s?.offset ?? 0 };
     if (since.epoch !== this.epoch) {
-      // A different epoch: offsets are not comparable, everything up to now may be missed.
+      // Offsets of another epoch are not comparable: whatever came after `since` there is gone.
+      // Report that, then replay what this epoch still holds from its start.
+      const live = s === undefined ? [] : s.history.slice(s.head).map((e) => e.event);
+      const first = live[0]?.offset ?? position.offset + 1;
       return Promise.resolve({
         position,
-        events: [],
-        gap: position.offset > 0 ? { fromOffset: 1, toOffset: position.offset, reason: "epoch_changed" } : undefined,
+        events: live.slice(0, limit),
+        gap: { fromOffset: 0, toOffset: first - 1, reason: "epoch_changed" },
       });
     }
     if (s === undefined || since.offset >= s.offset) return Promise.resolve({ position, events: [], gap: undefined });

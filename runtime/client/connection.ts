@@ -7,13 +7,13 @@ import { backoffDelay } from "../session/backoff.js";
 import type { Transport } from "../transport/transport.js";
 import { decodeEnvelope } from "../wire/decode.js";
 import { encodeEnvelope } from "../wire/encode.js";
-import type { Envelope, ErrorFrame, Frame, Subscribed, Welcome } from "../wire/envelope.js";
+import { RetransmitBuffer } from "../session/retransmit-buffer.js";
+import type { Envelope, ErrorFrame, Frame, Resumed, Subscribed, Welcome } from "../wire/envelope.js";
 import { AsyncQueue } from "./async-queue.js";
 import { Emitter } from "./emitter.js";
 import { resolveConnectOptions, type ConnectOptions, type ResolvedConnectOptions } from "./options.js";
 import { DEFAULT_SUBSCRIPTION_BUFFER, SubscriptionImpl } from "./subscription.js";
 import type { CallOptions, EventStream, PublishOptions, SubscribeOptions, Subscription } from "./types.js";
-import { openWebSocket } from "./websocket-transport.js";
 
 /**
  * connecting: first attempt. open: Welcome received. reconnecting: waiting for or making a
@@ -31,6 +31,18 @@ export interface ConnectionEvents {
   error: ProtocastError;
   /** A new session began; `previous` is set when an earlier session could not be continued. */
   session: { readonly sessionId: string; readonly principal: string; readonly previous: string };
+  /**
+   * The previous session could not be resumed. Server frames lostFromSeq..lostToSeq (reliable
+   * pushes, answers) will never arrive; failedCalls non-idempotent calls failed with
+   * UNAVAILABLE reason "session_lost". Subscriptions recover on their own (or report a gap).
+   */
+  sessionLost: {
+    readonly previousSessionId: string;
+    readonly reason: string;
+    readonly lostFromSeq: number;
+    readonly lostToSeq: number;
+    readonly failedCalls: number;
+  };
 }
 
 /** One logical connection to a server; survives drops by reconnecting underneath. */
@@ -74,8 +86,12 @@ class ConnectionImpl implements Connection {
   private gen = 0;
   private transport: Transport | undefined;
   private handshaking = false;
+  /** The session to resume on the next connection; undefined before the first Welcome. */
+  private resumable: { id: string; token: string } | undefined;
   private outSeq = 0;
   private inSeq = 0;
+  /** Sequenced frames sent and not yet acknowledged, resent after a resume. */
+  private readonly log: RetransmitBuffer<Frame>;
   private ackedToPeer = 0;
   private nextId = 1;
   private attempt = 0;
@@ -93,6 +109,7 @@ class ConnectionImpl implements Connection {
     private readonly url: string,
     private readonly o: ResolvedConnectOptions,
   ) {
+    this.log = new RetransmitBuffer(o.retransmit);
     const g = globalThis as { addEventListener?: (t: string, l: () => void) => void };
     if (o.watchNetwork && typeof g.addEventListener === "function") {
       g.addEventListener("online", this.onOnline);
@@ -138,7 +155,7 @@ class ConnectionImpl implements Connection {
     let transport: Transport;
     try {
       const token = this.o.token === undefined ? undefined : await this.o.token();
-      transport = await openWebSocket(this.o.webSocket, this.url, token);
+      transport = await this.o.openTransport(this.url, token);
     } catch (e) {
       if (g === this.gen) this.onDown(CloseCode.Abnormal, e instanceof Error ? e.message : String(e));
       return;
@@ -150,7 +167,7 @@ class ConnectionImpl implements Connection {
     }
     this.transport = transport;
     this.handshaking = true;
-    this.outSeq = this.inSeq = this.ackedToPeer = 0;
+    this.ackedToPeer = 0;
     transport.attach({
       onMessage: (data) => {
         if (g === this.gen) this.onMessage(data);
@@ -160,7 +177,13 @@ class ConnectionImpl implements Connection {
       },
     });
     this.lastSeenAt = this.o.now();
-    this.sendRaw({ seq: 0, ackSeq: 0, frame: { case: "hello", value: { version: 1, client: this.o.clientName } } });
+    const r = this.resumable;
+    if (r === undefined) {
+      this.sendRaw({ seq: 0, ackSeq: 0, frame: { case: "hello", value: { version: 1, client: this.o.clientName } } });
+    } else {
+      const value = { version: 1, sessionId: r.id, resumeToken: r.token, lastSeq: this.inSeq, client: this.o.clientName };
+      this.sendRaw({ seq: 0, ackSeq: 0, frame: { case: "resume", value } });
+    }
   }
 
   /** Abandons the current transport at once (no waiting for a close handshake on a dead link). */
@@ -179,13 +202,7 @@ class ConnectionImpl implements Connection {
     clearInterval(this.timers.watch);
     clearTimeout(this.timers.ack);
     this.timers.ack = undefined;
-    for (const [id, p] of this.pending) {
-      p.sent = false;
-      if (!p.retry) {
-        this.pending.delete(id);
-        p.onError(new ProtocastError(Code.Unavailable, `connection lost (${code}) before the answer; not retried because it is not idempotent`));
-      }
-    }
+    // Pending requests wait: a resume delivers their answers, a new session decides per request.
     for (const sub of this.subs.values()) sub.active = false;
     if (this.state === "closing" || this.state === "closed") return;
     const r = this.o.reconnect;
@@ -211,19 +228,62 @@ class ConnectionImpl implements Connection {
     void this.attemptOpen();
   }
 
+  /** A new session: after the first Hello, or when a Resume could not be honoured. */
   private onWelcome(w: Welcome): void {
+    const hadSession = this.resumable !== undefined;
+    this.resumable = { id: w.sessionId, token: w.resumeToken };
+    this.outSeq = this.inSeq = 0;
+    this.log.clear();
+    const failed: number[] = [];
+    for (const [id, p] of this.pending) {
+      if (p.sent && !p.retry) {
+        // It may or may not have run on the lost session; only the application can decide.
+        this.pending.delete(id);
+        failed.push(id);
+        p.onError(new ProtocastError(Code.Unavailable, "the session was lost before the answer arrived; not retried because it is not idempotent", { reason: "session_lost" }));
+      } else {
+        p.sent = false;
+      }
+    }
+    this.opened_(w.sessionId, w.principal, w.pingIntervalMs, w.pingTimeoutMs);
+    const lost = w.sessionLost;
+    if (hadSession || lost !== undefined) {
+      this.emitter.emit("sessionLost", {
+        previousSessionId: lost?.previousSessionId ?? "",
+        reason: lost?.reason ?? "unknown",
+        lostFromSeq: lost?.lostFromSeq ?? 0,
+        lostToSeq: lost?.lostToSeq ?? 0,
+        failedCalls: failed.length,
+      });
+    }
+    this.emitter.emit("session", { sessionId: w.sessionId, principal: w.principal, previous: lost?.previousSessionId ?? "" });
+    this.afterOpen();
+  }
+
+  /** The session continues: resend what the server lacks, then carry on. */
+  private onResumed(r: Resumed): void {
+    this.opened_(r.sessionId, this.principal, r.pingIntervalMs, r.pingTimeoutMs);
+    this.log.ack(r.lastSeq);
+    for (const f of this.log.all()) this.sendRaw({ seq: f.seq, ackSeq: this.inSeq, frame: f.item });
+    this.afterOpen();
+  }
+
+  private opened_(sessionId: string, principal: string, pingIntervalMs: number, pingTimeoutMs: number): void {
     this.handshaking = false;
     clearTimeout(this.timers.open);
     this.attempt = 0;
-    this.sessionId = w.sessionId;
-    this.principal = w.principal;
-    this.silenceLimitMs = w.pingIntervalMs + w.pingTimeoutMs;
+    this.sessionId = sessionId;
+    this.principal = principal;
+    this.silenceLimitMs = pingIntervalMs + pingTimeoutMs;
     clearInterval(this.timers.watch);
     this.timers.watch = setInterval(() => {
       if (this.o.now() - this.lastSeenAt > this.silenceLimitMs) this.drop(CloseCode.HeartbeatTimeout, "no traffic from the server");
-    }, Math.max(100, Math.floor(w.pingTimeoutMs / 2)));
+    }, Math.max(100, Math.floor(pingTimeoutMs / 2)));
     this.setState("open");
-    this.emitter.emit("session", { sessionId: w.sessionId, principal: w.principal, previous: w.sessionLost?.previousSessionId ?? "" });
+  }
+
+  private afterOpen(): void {
+    // Every subscription asks for what it missed: after a resume this re-syncs it in place.
     for (const sub of this.subs.values()) this.sendSubscribe(sub);
     for (const p of this.pending.values()) if (!p.sent) this.sendPending(p);
   }
@@ -270,7 +330,10 @@ class ConnectionImpl implements Connection {
   }
 
   private sendSequenced(frame: Frame): void {
-    this.sendRaw({ seq: ++this.outSeq, ackSeq: this.inSeq, frame });
+    const seq = ++this.outSeq;
+    // The size is an estimate: what bounds the buffer is the number of frames and payload bytes.
+    this.log.push(seq, frame, "payload" in frame.value ? frame.value.payload.byteLength + 32 : 32);
+    this.sendRaw({ seq, ackSeq: this.inSeq, frame });
   }
 
   private onMessage(data: Uint8Array): void {
@@ -282,6 +345,7 @@ class ConnectionImpl implements Connection {
       this.drop(CloseCode.ProtocolViolation, "undecodable frame from the server");
       return;
     }
+    this.log.ack(env.ackSeq);
     if (env.seq !== 0) {
       if (env.seq <= this.inSeq) return; // already seen
       this.inSeq = env.seq;
@@ -291,6 +355,9 @@ class ConnectionImpl implements Connection {
     switch (f.case) {
       case "welcome":
         if (this.handshaking) this.onWelcome(f.value);
+        return;
+      case "resumed":
+        if (this.handshaking) this.onResumed(f.value);
         return;
       case "reply":
         this.settle(f.value.id, (p) => p.onReply(f.value.payload));
@@ -375,6 +442,12 @@ class ConnectionImpl implements Connection {
     }
   }
 
+  private backlogFull(): ProtocastError {
+    return new ProtocastError(Code.ResourceExhausted, `${this.log.size} frames (${this.log.bytes} bytes) wait for the server's acknowledgement`, {
+      reason: "client_backlog_full",
+    });
+  }
+
   private takeId(): number {
     const id = this.nextId;
     this.nextId = this.nextId >= 0xffff_ffff ? 1 : this.nextId + 1;
@@ -391,6 +464,7 @@ class ConnectionImpl implements Connection {
 
   call<I extends DescMessage, O extends DescMessage>(def: CallDef<I, O, any>, request: MessageInitShape<I>, options: CallOptions = {}): Promise<MessageShape<O>> {
     if (this.state === "closed" || this.state === "closing") return Promise.reject(new ProtocastError(Code.Unavailable, "connection is closed"));
+    if (this.log.overflowing) return Promise.reject(this.backlogFull());
     const payload = toBinary(def.input, create(def.input, request));
     const id = this.takeId();
     const timeoutMs = options.timeoutMs ?? def.rules.timeoutMs;
@@ -481,6 +555,7 @@ class ConnectionImpl implements Connection {
 
   publish<M extends DescMessage>(def: ChannelDef<any, M, any>, params: object, message: MessageInitShape<M>, options: PublishOptions = {}): Promise<void> {
     if (this.state === "closed" || this.state === "closing") return Promise.reject(new ProtocastError(Code.Unavailable, "connection is closed"));
+    if (this.log.overflowing) return Promise.reject(this.backlogFull());
     const channel = def.topic(params);
     const payload = toBinary(def.message, create(def.message, message));
     const reliable = def.rules.delivery !== "at-most-once";

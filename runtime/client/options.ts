@@ -1,5 +1,7 @@
 import { defaultBackoff, type BackoffOptions } from "../session/backoff.js";
-import type { WebSocketFactory } from "./websocket-transport.js";
+import { defaultRetransmitLimits, type RetransmitLimits } from "../session/retransmit-buffer.js";
+import type { Transport } from "../transport/transport.js";
+import { openWebSocket, type WebSocketFactory } from "./websocket-transport.js";
 
 /** Options of connect(). Every field has a documented default. */
 export interface ConnectOptions {
@@ -7,6 +9,10 @@ export interface ConnectOptions {
   readonly token?: string | (() => string | Promise<string>);
   /** Opens sockets. Default: the global WebSocket (browsers, Node 22+); the Node entry passes `ws`. */
   readonly webSocket?: WebSocketFactory;
+  /** Opens a transport instead of a WebSocket (tests, other transports). Default: a WebSocket to the URL. */
+  readonly transport?: (url: string, token: string | undefined) => Promise<Transport>;
+  /** Bounds of the buffer of sent, unacknowledged frames. Default 10 000 frames, 4 MiB. */
+  readonly retransmit?: Partial<RetransmitLimits>;
   /** Reconnect timing; `false` turns reconnecting off. Default: full jitter, 1 s base, factor 2, 30 s cap, no attempt limit. */
   readonly reconnect?: Partial<BackoffOptions> | false;
   /** How long opening a socket plus the Hello/Welcome exchange may take. Default 10 000 ms. */
@@ -24,7 +30,8 @@ export interface ConnectOptions {
 
 export interface ResolvedConnectOptions {
   readonly token: (() => string | Promise<string>) | undefined;
-  readonly webSocket: WebSocketFactory;
+  readonly openTransport: (url: string, token: string | undefined) => Promise<Transport>;
+  readonly retransmit: RetransmitLimits;
   readonly reconnect: BackoffOptions | undefined;
   readonly openTimeoutMs: number;
   readonly ackDelayMs: number;
@@ -45,7 +52,8 @@ export function resolveConnectOptions(options: ConnectOptions): ResolvedConnectO
     });
   return {
     token: token === undefined ? undefined : typeof token === "string" ? () => token : token,
-    webSocket,
+    openTransport: options.transport ?? ((url, token) => openWebSocket(webSocket, url, token)),
+    retransmit: { ...defaultRetransmitLimits, ...options.retransmit },
     reconnect: options.reconnect === false ? undefined : { ...defaultBackoff, ...options.reconnect },
     openTimeoutMs: options.openTimeoutMs ?? 10_000,
     ackDelayMs: options.ackDelayMs ?? 200,

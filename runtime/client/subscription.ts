@@ -23,6 +23,8 @@ export class SubscriptionImpl<M extends DescMessage> implements Subscription<Mes
   /** Request id of the Subscribe in flight; 0 when none. */
   requestId = 0;
   active = false;
+  /** Set after the first Subscribed; later ones are re-syncs. */
+  private wasActive = false;
   closed = false;
   private readonly queue: AsyncQueue<MessageShape<M>>;
   private readonly emitter = new Emitter<SubscriptionEvents>();
@@ -67,8 +69,16 @@ export class SubscriptionImpl<M extends DescMessage> implements Subscription<Mes
     }
     // With recovery the missed events follow this frame and advance the position themselves.
     this.ackedOffset = Math.min(this.ackedOffset, this.position.offset);
+    const before = new Map(this.members);
     this.members.clear();
     for (const m of s.members) this.members.set(m.clientId, toMember(m));
+    if (this.wasActive) {
+      // A re-sync after a reconnect: tell the reader who came and went meanwhile.
+      const joined = Array.from(this.members.values()).filter((m) => !before.has(m.clientId));
+      const left = Array.from(before.values()).filter((m) => !this.members.has(m.clientId));
+      if (joined.length > 0 || left.length > 0) this.emitter.emit("presence", { joined, left });
+    }
+    this.wasActive = true;
     this.settle?.resolve();
     this.settle = undefined;
   }

@@ -36,6 +36,16 @@ export class ChannelHub {
     return c === undefined ? [] : Array.from(c.members, (m) => m.member);
   }
 
+  /** Local channels and their members, optionally only those of one channel method. */
+  census(def?: ChannelDef): { channel: string; def: ChannelDef; members: Member[] }[] {
+    const out = [];
+    for (const [channel, c] of this.channels) {
+      if (def !== undefined && c.def.path !== def.path) continue;
+      out.push({ channel, def: c.def, members: Array.from(c.members, (m) => m.member) });
+    }
+    return out;
+  }
+
   /** Adds a member; resolves once the node receives the channel's events. */
   async join(def: ChannelDef, channel: string, member: HubMember): Promise<void> {
     let c = this.channels.get(channel);

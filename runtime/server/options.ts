@@ -26,6 +26,16 @@ export interface ServerLimits {
   readonly maxCallTimeoutMs: number;
   /** Delay before a standalone Ack is sent for received frames. Default 200 ms. */
   readonly ackDelayMs: number;
+  /** How long a session whose connection dropped waits for a Resume; it stays in its channels meanwhile. Default 60 000 ms. */
+  readonly graceMs: number;
+  /** Unacknowledged frames a session holds for retransmission. Default 10 000. */
+  readonly retransmitFrames: number;
+  /** Unacknowledged bytes a session holds for retransmission. Default 4 MiB. */
+  readonly retransmitBytes: number;
+  /** Completed idempotency records kept per principal. Default 10 000. */
+  readonly idempotencyKeys: number;
+  /** How long a completed idempotency record is kept. Default 600 000 ms (10 min). */
+  readonly idempotencyTtlMs: number;
 }
 
 export const defaultServerLimits: ServerLimits = {
@@ -40,6 +50,11 @@ export const defaultServerLimits: ServerLimits = {
   historyTtlMs: 300_000,
   maxCallTimeoutMs: 60_000,
   ackDelayMs: 200,
+  graceMs: 60_000,
+  retransmitFrames: 10_000,
+  retransmitBytes: 4 * 1024 * 1024,
+  idempotencyKeys: 10_000,
+  idempotencyTtlMs: 600_000,
 };
 
 /** Options of the transport-independent server core. */

@@ -6,7 +6,11 @@ import { Code } from "../errors/code.js";
 import { ProtocastError } from "../errors/protocast-error.js";
 import type { AnyMethodDef, ChannelDef, EventDef, ServiceDefinition } from "../service/define.js";
 import type { Transport } from "../transport/transport.js";
+import { hashBytes } from "../session/hash.js";
+import { IdempotencyWindow, type Outcome } from "../session/idempotency-window.js";
+import type { RetransmitLimits } from "../session/retransmit-buffer.js";
 import { ServerConnection } from "./connection.js";
+import { isTransient, toErrorOutcome, type ServerSession } from "./session.js";
 import type { CallContext, Principal, PublishContext, PublishResult } from "./context.js";
 import { ChannelHub } from "./hub.js";
 import { resolveLimits, type ServerCoreOptions, type ServerLimits } from "./options.js";
@@ -17,7 +21,7 @@ type PublishHook = (params: object, message: unknown, context: PublishContext) =
 /** A connection-level log record. Never carries a credential. */
 export interface ConnectionLogRecord {
   readonly event: string;
-  readonly clientId: string;
+  readonly connectionId: string;
   readonly sessionId: string;
   readonly principal: string;
   readonly remoteAddress: string;
@@ -38,8 +42,14 @@ export class ServerCore {
   private readonly handlers = new Map<string, CallHandler>();
   private readonly publishHooks = new Map<string, PublishHook>();
   readonly connections = new Set<ServerConnection>();
+  /** Live and detached sessions by id. */
+  readonly sessions = new Map<string, ServerSession>();
+  /** Ids of sessions that expired recently, so that a late Resume hears "expired". */
+  private readonly expired = new Map<string, number>();
   private readonly byPrincipal = new Map<string, Set<ServerConnection>>();
-  private readonly ackDue = new Set<ServerConnection>();
+  private readonly ackDue = new Set<ServerSession>();
+  readonly idempotency: IdempotencyWindow;
+  readonly retransmitLimits: RetransmitLimits;
   private ackTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly tick: ReturnType<typeof setInterval>;
   private closing: Promise<void> | undefined;
@@ -51,9 +61,11 @@ export class ServerCore {
     this.ownsBroker = options.broker === undefined;
     this.broker = options.broker ?? createMemoryBroker({ now: this.now });
     this.hub = new ChannelHub(this.broker);
+    this.idempotency = new IdempotencyWindow({ maxKeysPerPrincipal: this.limits.idempotencyKeys, ttlMs: this.limits.idempotencyTtlMs });
+    this.retransmitLimits = { maxFrames: this.limits.retransmitFrames, maxBytes: this.limits.retransmitBytes };
     // One timer for every connection's heartbeat and handshake deadline: idle connections
     // cost no timer of their own.
-    const every = Math.max(50, Math.min(1000, Math.floor(this.limits.pingTimeoutMs / 4), Math.floor(this.limits.handshakeTimeoutMs / 4)));
+    const every = Math.max(20, Math.min(1000, Math.floor(this.limits.pingTimeoutMs / 4), Math.floor(this.limits.handshakeTimeoutMs / 4)));
     this.tick = setInterval(() => this.heartbeat(), every);
     (this.tick as { unref?: () => void }).unref?.();
   }
@@ -105,9 +117,52 @@ export class ServerCore {
     return conn;
   }
 
+  /** Ends a session for good: leave events go out, calls are aborted, buffers freed. */
+  endSession(session: ServerSession): void {
+    session.end();
+    this.sessions.delete(session.id);
+    this.ackDue.delete(session);
+  }
+
+  wasExpired(sessionId: string): boolean {
+    return this.expired.has(sessionId);
+  }
+
+  /**
+   * Runs an exactly-once request once per (principal, key): duplicates get the first outcome;
+   * a duplicate that waits gives up when its own signal aborts.
+   */
+  async dedupe(principal: string, key: string, target: string, payload: Uint8Array, run: () => Promise<Uint8Array>, signal: AbortSignal | undefined): Promise<Outcome> {
+    const begin = this.idempotency.begin(principal, key, { target, digest: hashBytes(payload) }, this.now());
+    switch (begin.kind) {
+      case "conflict":
+        return toErrorOutcome(
+          new ProtocastError(Code.FailedPrecondition, `idempotency key was used for a different request`, { reason: "idempotency_key_reused" }),
+        );
+      case "done":
+        return begin.outcome;
+      case "wait":
+        if (signal === undefined) return begin.outcome;
+        return Promise.race([
+          begin.outcome,
+          new Promise<Outcome>((resolve) => signal.addEventListener("abort", () => resolve(toErrorOutcome(signal.reason)), { once: true })),
+        ]);
+      case "run": {
+        let outcome: Outcome;
+        try {
+          outcome = { kind: "reply", payload: await run() };
+        } catch (e) {
+          outcome = toErrorOutcome(e);
+        }
+        if (isTransient(outcome)) this.idempotency.forget(principal, key, outcome);
+        else this.idempotency.complete(principal, key, outcome, this.now());
+        return outcome;
+      }
+    }
+  }
+
   forget(conn: ServerConnection, code: number, reason: string): void {
     this.connections.delete(conn);
-    this.ackDue.delete(conn);
     const set = this.byPrincipal.get(conn.principal.id);
     if (set !== undefined) {
       set.delete(conn);
@@ -125,7 +180,7 @@ export class ServerCore {
   log(event: string, conn: ServerConnection, extra: Record<string, unknown>): void {
     this.logger?.({
       event,
-      clientId: conn.clientId,
+      connectionId: conn.id,
       sessionId: conn.sessionId,
       principal: conn.principal.id,
       remoteAddress: conn.remoteAddress,
@@ -151,18 +206,22 @@ export class ServerCore {
     const set = this.byPrincipal.get(principalId);
     if (set === undefined) return 0;
     const payload = toBinary(event.message, create(event.message, message));
+    const reliable = event.rules.delivery !== "at-most-once";
     let n = 0;
     for (const conn of set) {
-      if (conn.state !== "open") continue;
-      conn.sendSequenced({ case: "push", value: { method: event.path, payload } });
+      const session = conn.session;
+      if (conn.state !== "open" || session === undefined) continue;
+      // At-most-once pushes are not numbered: they may be dropped, and a numbered frame may not.
+      if (reliable) session.sendSequenced({ case: "push", value: { method: event.path, payload } });
+      else session.sendUnsequenced({ case: "push", value: { method: event.path, payload } });
       n++;
     }
     return n;
   }
 
   /** Queues a standalone Ack; one shared timer flushes all connections that still owe one. */
-  scheduleAck(conn: ServerConnection): void {
-    this.ackDue.add(conn);
+  scheduleAck(session: ServerSession): void {
+    this.ackDue.add(session);
     if (this.ackTimer !== undefined) return;
     this.ackTimer = setTimeout(() => {
       this.ackTimer = undefined;
@@ -177,6 +236,16 @@ export class ServerCore {
   private heartbeat(): void {
     const now = this.now();
     const l = this.limits;
+    for (const session of this.sessions.values()) {
+      if (session.conn === undefined && session.detachedAt !== 0 && now - session.detachedAt >= l.graceMs) {
+        this.endSession(session);
+        this.expired.set(session.id, now);
+      }
+    }
+    for (const [id, at] of this.expired) {
+      if (now - at < l.graceMs) break;
+      this.expired.delete(id);
+    }
     for (const conn of this.connections) {
       if (conn.state === "handshake") {
         if (now - conn.acceptedAt >= l.handshakeTimeoutMs) conn.close(CloseCode.HandshakeTimeout, "no hello in time");
@@ -185,7 +254,7 @@ export class ServerCore {
           if (now - conn.pingSentAt >= l.pingTimeoutMs) conn.close(CloseCode.HeartbeatTimeout, "no pong in time");
         } else if (now - conn.lastPingAt >= l.pingIntervalMs) {
           conn.pingSentAt = conn.lastPingAt = now;
-          conn.sendUnsequenced({ case: "ping", value: { sentAtMs: now } });
+          conn.ping(now);
         }
       }
     }
@@ -197,6 +266,7 @@ export class ServerCore {
     clearInterval(this.tick);
     if (this.ackTimer !== undefined) clearTimeout(this.ackTimer);
     for (const conn of this.connections) conn.close(CloseCode.GoingAway, "server is shutting down");
+    for (const session of Array.from(this.sessions.values())) this.endSession(session);
     this.closing = (async () => {
       await this.hub.close();
       if (this.ownsBroker) await this.broker.close();

@@ -1,0 +1,440 @@
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { Code } from "../errors/code.js";
+import { CloseCode } from "../errors/close-codes.js";
+import { ProtocastError } from "../errors/protocast-error.js";
+import type { ChannelDef } from "../service/define.js";
+import { hashBytes } from "../session/hash.js";
+import type { Outcome } from "../session/idempotency-window.js";
+import { RetransmitBuffer } from "../session/retransmit-buffer.js";
+import { encodeEnvelope } from "../wire/encode.js";
+import type { Call, Envelope, Frame, Member, Publish, Subscribe, Unsubscribe } from "../wire/envelope.js";
+import type { ServerConnection } from "./connection.js";
+import type { CallContext, Principal } from "./context.js";
+import type { HubMember } from "./hub.js";
+import { randomId } from "./ids.js";
+import { hasScope } from "./scopes.js";
+import type { ServerCore } from "./server-core.js";
+
+/** Longest idempotency key accepted, in bytes. */
+export const MAX_IDEMPOTENCY_KEY_BYTES = 128;
+
+/** Error codes after which an idempotency record is dropped, so that a retry runs again. */
+const TRANSIENT = new Set([Code.Canceled, Code.DeadlineExceeded, Code.Unavailable, Code.Aborted, Code.ResourceExhausted]);
+
+interface Sub {
+  readonly def: ChannelDef;
+  readonly member: HubMember;
+  /** While true, live frames are held until the Subscribed answer and replay are out. */
+  holding: boolean;
+  held: { frame: Uint8Array; offset: number }[];
+  /** Highest offset the client acknowledged (at-least-once channels). */
+  ackedOffset: number;
+}
+
+/**
+ * Server side of one session. It outlives its connection for a grace period: running calls
+ * go on, their answers wait in the retransmission buffer, and the session stays in its
+ * channels. A Resume on a new connection picks it up where it was.
+ */
+export class ServerSession {
+  readonly id = randomId();
+  readonly resumeToken = randomId(24);
+  readonly clientId = randomId(9);
+  conn: ServerConnection | undefined;
+  /** When the session lost its connection; 0 while attached. */
+  detachedAt = 0;
+  /** Set when frames were lost while detached; a Resume then fails with "overflow". */
+  lost = false;
+  ended = false;
+  private outSeq = 0;
+  /** Highest client seq processed in order. */
+  inSeq = 0;
+  /** Highest inSeq the client has been told about. */
+  ackedToPeer = 0;
+  readonly log: RetransmitBuffer<Uint8Array>;
+  private readonly subs = new Map<string, Sub>();
+  private readonly inflight = new Map<number, AbortController>();
+
+  constructor(
+    private readonly core: ServerCore,
+    public principal: Principal,
+  ) {
+    this.log = new RetransmitBuffer(core.retransmitLimits);
+  }
+
+  get member(): Member {
+    return { clientId: this.clientId, principal: this.principal.id };
+  }
+
+  get lastAssignedSeq(): number {
+    return this.outSeq;
+  }
+
+  // ---- attachment ----------------------------------------------------------------------
+
+  attach(conn: ServerConnection): void {
+    this.conn = conn;
+    this.detachedAt = 0;
+  }
+
+  detach(now: number): void {
+    this.conn = undefined;
+    this.detachedAt = now;
+    for (const sub of this.subs.values()) {
+      sub.holding = false;
+      sub.held = [];
+    }
+  }
+
+  /** Sends, in order, every buffered frame after `lastSeq`; false when some are gone. */
+  replayAfter(lastSeq: number): boolean {
+    const frames = this.log.after(lastSeq, this.outSeq);
+    if (frames === undefined || this.lost) return false;
+    this.log.ack(lastSeq);
+    for (const f of frames) this.conn?.sendBytes(f.item);
+    return true;
+  }
+
+  /** Ends the session: leaves channels (leave events go out), aborts calls, frees buffers. */
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    for (const ac of this.inflight.values()) ac.abort(new ProtocastError(Code.Canceled, "session ended"));
+    this.inflight.clear();
+    for (const channel of Array.from(this.subs.keys())) this.leave(channel);
+    this.log.clear();
+    this.conn = undefined;
+  }
+
+  // ---- sending -------------------------------------------------------------------------
+
+  /** Sends a frame addressed to this session: numbered, buffered until acknowledged. */
+  sendSequenced(frame: Frame): void {
+    if (this.ended) return;
+    const seq = ++this.outSeq;
+    const bytes = encodeEnvelope({ seq, ackSeq: this.inSeq, frame });
+    this.ackedToPeer = this.inSeq;
+    this.log.push(seq, bytes, bytes.byteLength);
+    if (this.log.overflowing) {
+      if (this.conn !== undefined) {
+        // The client is not acknowledging: close it before anything is dropped, so that it
+        // can resume and still get every frame.
+        this.conn.close(CloseCode.SlowConsumer, "retransmission buffer full");
+      } else {
+        this.lost = true;
+        this.log.clear();
+      }
+      return;
+    }
+    this.conn?.sendBytes(bytes);
+  }
+
+  sendUnsequenced(frame: Frame): void {
+    const conn = this.conn;
+    if (conn === undefined) return;
+    this.ackedToPeer = this.inSeq;
+    conn.sendBytes(encodeEnvelope({ seq: 0, ackSeq: this.inSeq, frame }));
+  }
+
+  private sendError(id: number, e: unknown, sequenced: boolean): void {
+    const err = ProtocastError.from(e, Code.Internal);
+    const value = { id, code: err.code, message: err.rawMessage, reason: err.reason, retryAfterMs: err.retryAfterMs };
+    if (sequenced) this.sendSequenced({ case: "error", value });
+    else this.sendUnsequenced({ case: "error", value });
+  }
+
+  // ---- receiving -----------------------------------------------------------------------
+
+  /** Handles one frame of the open session. Throws a ProtocastError for a violation. */
+  receive(env: Envelope): void {
+    if (env.ackSeq > this.outSeq) {
+      throw new ProtocastError(Code.InvalidArgument, `ack_seq ${env.ackSeq} is above the last seq sent (${this.outSeq})`, {
+        closeCode: CloseCode.ProtocolViolation,
+      });
+    }
+    this.log.ack(env.ackSeq);
+    if (env.seq !== 0) {
+      if (env.seq <= this.inSeq) return; // a retransmitted frame already processed
+      if (env.seq !== this.inSeq + 1) {
+        throw new ProtocastError(Code.DataLoss, `sequence gap: expected ${this.inSeq + 1}, got ${env.seq}`, {
+          closeCode: CloseCode.ProtocolViolation,
+        });
+      }
+      this.inSeq = env.seq;
+      this.core.scheduleAck(this);
+    }
+    const frame = env.frame;
+    switch (frame.case) {
+      case "call":
+        this.onCall(frame.value);
+        return;
+      case "cancel":
+        this.inflight.get(frame.value.id)?.abort(new ProtocastError(Code.Canceled, "canceled by the client"));
+        return;
+      case "subscribe":
+        void this.onSubscribe(frame.value);
+        return;
+      case "unsubscribe":
+        this.onUnsubscribe(frame.value);
+        return;
+      case "publish":
+        void this.onPublish(frame.value);
+        return;
+      case "ack":
+        for (const p of frame.value.channels) {
+          const sub = this.subs.get(p.channel);
+          if (sub !== undefined && p.offset > sub.ackedOffset) sub.ackedOffset = p.offset;
+        }
+        return;
+      case "ping":
+        this.sendUnsequenced({ case: "pong", value: { sentAtMs: frame.value.sentAtMs } });
+        return;
+      case "pong":
+        return;
+      case "authRefresh":
+        this.sendError(frame.value.id, new ProtocastError(Code.Unimplemented, "credential refresh on a live connection is not supported by this server"), false);
+        return;
+      default:
+        throw new ProtocastError(Code.InvalidArgument, `unexpected ${frame.case} frame from a client`, {
+          closeCode: CloseCode.ProtocolViolation,
+        });
+    }
+  }
+
+  // ---- calls ---------------------------------------------------------------------------
+
+  private onCall(call: Call): void {
+    const { id } = call;
+    if (this.inflight.has(id)) throw new ProtocastError(Code.InvalidArgument, `call id ${id} is already in flight`, { closeCode: CloseCode.ProtocolViolation });
+    const def = this.core.lookup(call.method);
+    const handler = this.core.handlerFor(call.method);
+    if (def === undefined || def.kind !== "call" || handler === undefined) {
+      this.sendError(id, new ProtocastError(Code.Unimplemented, `method ${call.method} is not implemented`), true);
+      return;
+    }
+    if (!hasScope(this.principal, def.rules.scope)) {
+      this.sendError(id, new ProtocastError(Code.PermissionDenied, `${call.method} needs scope "${def.rules.scope}"`), true);
+      return;
+    }
+    const limit = this.core.limits.maxInflightCalls;
+    if (this.inflight.size >= limit) {
+      this.sendError(id, new ProtocastError(Code.ResourceExhausted, `more than ${limit} calls in flight`, { reason: "max_inflight_calls" }), true);
+      return;
+    }
+    let request: unknown;
+    try {
+      request = fromBinary(def.input, call.payload);
+    } catch (e) {
+      this.sendError(id, new ProtocastError(Code.InvalidArgument, `request of ${call.method} does not decode: ${String(e)}`), true);
+      return;
+    }
+    const dedupe = def.rules.delivery === "exactly-once";
+    const keyProblem = checkKey(call.idempotencyKey, dedupe);
+    if (keyProblem !== undefined) {
+      this.sendError(id, keyProblem, true);
+      return;
+    }
+    const timeoutMs = Math.min(call.timeoutMs > 0 ? call.timeoutMs : def.rules.timeoutMs, this.core.limits.maxCallTimeoutMs);
+    const ac = new AbortController();
+    this.inflight.set(id, ac);
+    const timer = setTimeout(() => ac.abort(new ProtocastError(Code.DeadlineExceeded, `${call.method} did not finish within ${timeoutMs} ms`)), timeoutMs);
+    const run = (): Promise<Uint8Array> => {
+      const ctx: CallContext = {
+        principal: this.principal,
+        sessionId: this.id,
+        method: call.method,
+        signal: ac.signal,
+        deadline: this.core.now() + timeoutMs,
+        idempotencyKey: call.idempotencyKey,
+        publish: (ch, params, msg) => this.core.publish(ch, params, msg),
+        push: (ev, principalId, msg) => this.core.push(ev, principalId, msg),
+      };
+      const aborted = new Promise<never>((_, reject) => {
+        ac.signal.addEventListener("abort", () => reject(ac.signal.reason), { once: true });
+      });
+      return Promise.race([Promise.resolve().then(() => handler(request, ctx)), aborted]).then((result) =>
+        toBinary(def.output, create(def.output, result as never)),
+      );
+    };
+    const outcome = dedupe
+      ? this.core.dedupe(this.principal.id, call.idempotencyKey, call.method, call.payload, run, ac.signal)
+      : run().then(
+          (payload): Outcome => ({ kind: "reply", payload }),
+          (e: unknown): Outcome => toErrorOutcome(e),
+        );
+    void outcome
+      .then((o) => {
+        if (o.kind === "reply") this.sendSequenced({ case: "reply", value: { id, payload: o.payload } });
+        else this.sendSequenced({ case: "error", value: { id, code: o.code, message: o.message, reason: o.reason, retryAfterMs: 0 } });
+      })
+      .finally(() => {
+        clearTimeout(timer);
+        this.inflight.delete(id);
+      });
+  }
+
+  // ---- channels ------------------------------------------------------------------------
+
+  private async onSubscribe(s: Subscribe): Promise<void> {
+    const def = this.core.lookup(s.method);
+    let sub = this.subs.get(s.channel);
+    try {
+      if (def === undefined || def.kind !== "channel") throw new ProtocastError(Code.NotFound, `no channel method ${s.method}`);
+      if (def.parse(s.channel) === undefined) {
+        throw new ProtocastError(Code.InvalidArgument, `channel "${s.channel}" does not match pattern "${def.rules.pattern}"`);
+      }
+      if (!hasScope(this.principal, def.rules.readScope)) {
+        throw new ProtocastError(Code.PermissionDenied, `reading ${s.channel} needs scope "${def.rules.readScope}"`);
+      }
+      if (sub === undefined) {
+        const l = this.core.limits;
+        if (this.subs.size >= l.maxSubscriptionsPerConnection) {
+          throw new ProtocastError(Code.ResourceExhausted, `a session may hold at most ${l.maxSubscriptionsPerConnection} subscriptions`, { reason: "max_subscriptions" });
+        }
+        const maxMembers = def.rules.maxMembers || l.maxMembers;
+        if (this.core.hub.size(s.channel) >= maxMembers) {
+          throw new ProtocastError(Code.ResourceExhausted, `channel ${s.channel} is full (${maxMembers} members)`, { reason: "channel_full" });
+        }
+      }
+    } catch (e) {
+      this.sendError(s.id, e, true);
+      return;
+    }
+    if (sub === undefined) {
+      const created: Sub = {
+        def,
+        holding: true,
+        held: [],
+        ackedOffset: 0,
+        member: {
+          member: this.member,
+          deliver: (_channel, frame, offset) => {
+            // While detached, events are not buffered per session: history serves them.
+            if (this.conn === undefined) return;
+            if (created.holding) created.held.push({ frame, offset });
+            else this.conn.sendBytes(frame);
+          },
+        },
+      };
+      sub = created;
+      this.subs.set(s.channel, sub);
+    } else {
+      // Subscribing again to a channel the session holds (after a resume): a re-sync from
+      // the client's position, without leaving the channel.
+      sub.holding = true;
+      sub.held = [];
+    }
+    const current = sub;
+    try {
+      await this.core.hub.join(def, s.channel, current.member);
+      const broker = this.core.broker;
+      let cut: number;
+      if (s.recover) {
+        const hist = await broker.history(s.channel, { epoch: s.epoch, offset: s.offset }, this.core.limits.historySize * 10);
+        if (this.subs.get(s.channel) !== current) return;
+        this.sendSubscribed(s, hist.position.epoch, hist.position.offset, hist.gap === undefined, hist.gap);
+        for (const ev of hist.events) {
+          this.sendUnsequenced({ case: "event", value: { channel: s.channel, epoch: ev.epoch, offset: ev.offset, payload: ev.payload } });
+        }
+        cut = hist.events.at(-1)?.offset ?? hist.position.offset;
+      } else {
+        const pos = await broker.position(s.channel);
+        if (this.subs.get(s.channel) !== current) return;
+        this.sendSubscribed(s, pos.epoch, pos.offset, false, undefined);
+        cut = pos.offset;
+      }
+      for (const h of current.held) if (h.offset === 0 || h.offset > cut) this.conn?.sendBytes(h.frame);
+      current.held = [];
+      current.holding = false;
+    } catch (e) {
+      this.leave(s.channel);
+      this.sendError(s.id, e, true);
+    }
+  }
+
+  private sendSubscribed(s: Subscribe, epoch: string, offset: number, recovered: boolean, gap: { fromOffset: number; toOffset: number; reason: string } | undefined): void {
+    const def = this.subs.get(s.channel)?.def;
+    const members = def?.rules.presence ? this.core.hub.members(s.channel) : [];
+    this.sendSequenced({
+      case: "subscribed",
+      value: { id: s.id, channel: s.channel, epoch, offset, recovered: s.recover && recovered, gap: s.recover ? gap : undefined, members },
+    });
+  }
+
+  private onUnsubscribe(u: Unsubscribe): void {
+    this.leave(u.channel);
+    this.sendSequenced({ case: "unsubscribed", value: { id: u.id, channel: u.channel, code: 0, reason: "" } });
+  }
+
+  private leave(channel: string): void {
+    const sub = this.subs.get(channel);
+    if (sub === undefined) return;
+    this.subs.delete(channel);
+    this.core.hub.leave(channel, sub.member);
+  }
+
+  private async onPublish(p: Publish): Promise<void> {
+    try {
+      const def = this.core.lookup(p.method);
+      if (def === undefined || def.kind !== "channel") throw new ProtocastError(Code.NotFound, `no channel method ${p.method}`);
+      if (!def.rules.clientPublish) throw new ProtocastError(Code.PermissionDenied, `clients may not publish to ${def.rules.pattern}`);
+      const params = def.parse(p.channel);
+      if (params === undefined) throw new ProtocastError(Code.InvalidArgument, `channel "${p.channel}" does not match pattern "${def.rules.pattern}"`);
+      if (!hasScope(this.principal, def.rules.publishScope)) {
+        throw new ProtocastError(Code.PermissionDenied, `publishing to ${p.channel} needs scope "${def.rules.publishScope}"`);
+      }
+      const dedupe = def.rules.delivery === "exactly-once";
+      const keyProblem = checkKey(p.idempotencyKey, dedupe);
+      if (keyProblem !== undefined) throw keyProblem;
+      let message: unknown;
+      try {
+        message = fromBinary(def.message, p.payload);
+      } catch (e) {
+        throw new ProtocastError(Code.InvalidArgument, `message for ${p.channel} does not decode: ${String(e)}`);
+      }
+      const run = async (): Promise<Uint8Array> => {
+        let payload = p.payload;
+        const hook = this.core.publishHookFor(p.method);
+        if (hook !== undefined) {
+          const replaced = await hook(params, message, { principal: this.principal, sessionId: this.id, channel: p.channel });
+          if (replaced !== undefined) payload = toBinary(def.message, create(def.message, replaced as never));
+        }
+        await this.core.publishBytes(def, p.channel, payload);
+        return new Uint8Array(0);
+      };
+      const target = `${p.method} ${p.channel}`;
+      const outcome = dedupe
+        ? await this.core.dedupe(this.principal.id, p.idempotencyKey, target, p.payload, run, undefined)
+        : await run().then(
+            (payload): Outcome => ({ kind: "reply", payload }),
+            (e: unknown): Outcome => toErrorOutcome(e),
+          );
+      if (p.id === 0) return;
+      if (outcome.kind === "reply") this.sendSequenced({ case: "reply", value: { id: p.id, payload: outcome.payload } });
+      else this.sendSequenced({ case: "error", value: { id: p.id, code: outcome.code, message: outcome.message, reason: outcome.reason, retryAfterMs: 0 } });
+    } catch (e) {
+      if (p.id !== 0) this.sendError(p.id, e, true);
+    }
+  }
+}
+
+function checkKey(key: string, required: boolean): ProtocastError | undefined {
+  if (required && key === "") {
+    return new ProtocastError(Code.InvalidArgument, "this method is exactly-once and needs an idempotency key", { reason: "idempotency_key_required" });
+  }
+  if (key.length > MAX_IDEMPOTENCY_KEY_BYTES || new TextEncoder().encode(key).length > MAX_IDEMPOTENCY_KEY_BYTES) {
+    return new ProtocastError(Code.InvalidArgument, `idempotency key longer than ${MAX_IDEMPOTENCY_KEY_BYTES} bytes`, { reason: "idempotency_key_too_long" });
+  }
+  return undefined;
+}
+
+export function toErrorOutcome(e: unknown): Outcome {
+  const err = ProtocastError.from(e, Code.Internal);
+  return { kind: "error", code: err.code, message: err.rawMessage, reason: err.reason };
+}
+
+export function isTransient(o: Outcome): boolean {
+  return o.kind === "error" && TRANSIENT.has(o.code);
+}
+
+export { hashBytes };

@@ -1,0 +1,67 @@
+import { ProtocastError } from "../errors/protocast-error.js";
+import type { Envelope, Frame } from "./envelope.js";
+import { readFrame } from "./read-frames.js";
+import { decodeLimits, type DecodeLimits } from "./limits.js";
+import { LEN, WireReader } from "./reader.js";
+import { badEnvelope, envelopeTooLarge } from "./wire-errors.js";
+
+/**
+ * Decodes one envelope received from a peer.
+ *
+ * The result is fully populated: every scalar holds its value or its default, absent message
+ * fields are undefined and repeated fields are arrays. It equals what protobuf-es fromBinary
+ * gives for the same bytes, with 64-bit fields as numbers. Unknown fields are skipped at every
+ * level. Protobuf merge rules apply to a field that occurs twice: a scalar takes the last
+ * value, a message (including the same frame kind) merges, and a different frame kind replaces
+ * the earlier frame.
+ *
+ * Bytes fields (payloads) are views into `bytes`, not copies: decoding a frame never copies its
+ * payload. That is safe as long as the caller does not write into `bytes` afterwards, which
+ * holds for buffers handed over by a WebSocket; a caller that recycles its input buffer must
+ * copy the payloads it keeps.
+ *
+ * Every failure is a ProtocastError: invalid input is InvalidArgument with reason
+ * "bad_envelope" and close code 4500; input over a limit is ResourceExhausted with close code
+ * 1009. Nothing else is thrown, whatever the bytes.
+ */
+export function decodeEnvelope(bytes: Uint8Array, limits?: Partial<DecodeLimits>): Envelope {
+  const { maxEnvelopeBytes, maxRepeated } = decodeLimits(limits);
+  if (!(bytes instanceof Uint8Array)) throw badEnvelope("input is not a Uint8Array");
+  const size = bytes.length;
+  if (size > maxEnvelopeBytes) throw envelopeTooLarge(size, maxEnvelopeBytes);
+  const r = new WireReader(bytes, maxRepeated);
+  try {
+    return readEnvelope(r, size);
+  } catch (e) {
+    if (e instanceof ProtocastError) throw e;
+    // Only a defect in this decoder could get here; keep the promise of one error type.
+    throw badEnvelope(`unreadable bytes: ${String(e)}`, e);
+  }
+}
+
+/** Envelope fields 3 to 25 are the frame kinds; nothing above 25 is defined. */
+const FIRST_FRAME_FIELD = 3;
+const LAST_FIELD = 25;
+
+function readEnvelope(r: WireReader, end: number): Envelope {
+  let seq = 0;
+  let ackSeq = 0;
+  let frame: Frame | undefined;
+  while (r.pos < end) {
+    const tag = r.tag(end);
+    if (tag === 0x08) {
+      seq = r.uint53(end);
+    } else if (tag === 0x10) {
+      ackSeq = r.uint53(end);
+    } else {
+      const field = tag >>> 3;
+      if ((tag & 7) === LEN && field >= FIRST_FRAME_FIELD && field <= LAST_FIELD) {
+        frame = readFrame(r, r.limit(end), field, frame);
+      } else {
+        r.skip(tag, end, "Envelope", LAST_FIELD);
+      }
+    }
+  }
+  if (frame === undefined) throw badEnvelope("envelope has no frame");
+  return { seq, ackSeq, frame };
+}
