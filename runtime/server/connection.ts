@@ -37,6 +37,9 @@ export class ServerConnection implements TransportHandler {
   /** When the outstanding Ping was sent; 0 when none is outstanding. */
   pingSentAt = 0;
   lastPingAt: number;
+  /** When this connection is told to go (max lifetime); then when it gets closed if still here. */
+  rotateAt: number;
+  goawaySentAt = 0;
   /** Set when the server itself closed the connection with this code. */
   private closedWith: number | undefined;
   bytesIn = 0;
@@ -49,6 +52,15 @@ export class ServerConnection implements TransportHandler {
     readonly remoteAddress: string,
   ) {
     this.acceptedAt = this.lastSeenAt = this.lastPingAt = core.now();
+    const life = core.limits.maxConnectionLifetimeMs;
+    this.rotateAt = this.acceptedAt + life - Math.floor(Math.random() * life * 0.1);
+  }
+
+  /** Asks the client to reconnect (and resume) elsewhere; the tick closes it if it lingers. */
+  goaway(reason: string, now: number): void {
+    if (this.goawaySentAt !== 0 || this.state !== "open") return;
+    this.goawaySentAt = now;
+    this.sendFrame({ case: "goaway", value: { reason, reconnectAfterMs: 0, closeInMs: this.core.limits.goawayCloseMs } });
   }
 
   /** Bytes queued on the transport and not yet written to the network. */
@@ -118,7 +130,7 @@ export class ServerConnection implements TransportHandler {
 
   private welcome(_hello: Hello | Resume, lost: SessionLost | undefined): void {
     const session = new ServerSession(this.core, this.principal);
-    this.core.sessions.set(session.id, session);
+    this.core.addSession(session);
     this.session = session;
     this.sessionId = session.id;
     session.attach(this);

@@ -32,6 +32,15 @@ export interface ServerLimits {
   readonly retransmitFrames: number;
   /** Unacknowledged bytes a session holds for retransmission. Default 4 MiB. */
   readonly retransmitBytes: number;
+  /**
+   * Longest a connection may live before the server sends Goaway and the client reconnects
+   * (and resumes) — rotating connections keeps leaks and load imbalance bounded. Each
+   * connection gets up to 10% less, so that connections opened together do not all rotate
+   * together. Default 21 600 000 ms (6 h).
+   */
+  readonly maxConnectionLifetimeMs: number;
+  /** After a Goaway, how long the client has to leave before the server closes with 4000. Default 5 000 ms. */
+  readonly goawayCloseMs: number;
   /** Completed idempotency records kept per principal. Default 10 000. */
   readonly idempotencyKeys: number;
   /** How long a completed idempotency record is kept. Default 600 000 ms (10 min). */
@@ -53,6 +62,8 @@ export const defaultServerLimits: ServerLimits = {
   graceMs: 60_000,
   retransmitFrames: 10_000,
   retransmitBytes: 4 * 1024 * 1024,
+  maxConnectionLifetimeMs: 6 * 3_600_000,
+  goawayCloseMs: 5_000,
   idempotencyKeys: 10_000,
   idempotencyTtlMs: 600_000,
 };

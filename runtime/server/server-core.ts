@@ -46,7 +46,8 @@ export class ServerCore {
   readonly sessions = new Map<string, ServerSession>();
   /** Ids of sessions that expired recently, so that a late Resume hears "expired". */
   private readonly expired = new Map<string, number>();
-  private readonly byPrincipal = new Map<string, Set<ServerConnection>>();
+  /** Sessions of each principal, attached or in their grace period: pushes reach both. */
+  private readonly byPrincipal = new Map<string, Set<ServerSession>>();
   private readonly ackDue = new Set<ServerSession>();
   readonly idempotency: IdempotencyWindow;
   readonly retransmitLimits: RetransmitLimits;
@@ -65,7 +66,7 @@ export class ServerCore {
     this.retransmitLimits = { maxFrames: this.limits.retransmitFrames, maxBytes: this.limits.retransmitBytes };
     // One timer for every connection's heartbeat and handshake deadline: idle connections
     // cost no timer of their own.
-    const every = Math.max(20, Math.min(1000, Math.floor(this.limits.pingTimeoutMs / 4), Math.floor(this.limits.handshakeTimeoutMs / 4)));
+    const every = Math.max(20, Math.min(1000, Math.floor(this.limits.pingTimeoutMs / 4), Math.floor(this.limits.handshakeTimeoutMs / 4), Math.floor(this.limits.graceMs / 4)));
     this.tick = setInterval(() => this.heartbeat(), every);
     (this.tick as { unref?: () => void }).unref?.();
   }
@@ -110,11 +111,16 @@ export class ServerCore {
       return conn;
     }
     this.connections.add(conn);
-    let set = this.byPrincipal.get(principal.id);
-    if (set === undefined) this.byPrincipal.set(principal.id, (set = new Set()));
-    set.add(conn);
     transport.attach(conn);
     return conn;
+  }
+
+  /** Registers a new session. */
+  addSession(session: ServerSession): void {
+    this.sessions.set(session.id, session);
+    let set = this.byPrincipal.get(session.principal.id);
+    if (set === undefined) this.byPrincipal.set(session.principal.id, (set = new Set()));
+    set.add(session);
   }
 
   /** Ends a session for good: leave events go out, calls are aborted, buffers freed. */
@@ -122,6 +128,11 @@ export class ServerCore {
     session.end();
     this.sessions.delete(session.id);
     this.ackDue.delete(session);
+    const set = this.byPrincipal.get(session.principal.id);
+    if (set !== undefined) {
+      set.delete(session);
+      if (set.size === 0) this.byPrincipal.delete(session.principal.id);
+    }
   }
 
   wasExpired(sessionId: string): boolean {
@@ -163,11 +174,6 @@ export class ServerCore {
 
   forget(conn: ServerConnection, code: number, reason: string): void {
     this.connections.delete(conn);
-    const set = this.byPrincipal.get(conn.principal.id);
-    if (set !== undefined) {
-      set.delete(conn);
-      if (set.size === 0) this.byPrincipal.delete(conn.principal.id);
-    }
     this.log("disconnect", conn, {
       code,
       reason,
@@ -208,9 +214,7 @@ export class ServerCore {
     const payload = toBinary(event.message, create(event.message, message));
     const reliable = event.rules.delivery !== "at-most-once";
     let n = 0;
-    for (const conn of set) {
-      const session = conn.session;
-      if (conn.state !== "open" || session === undefined) continue;
+    for (const session of set) {
       // At-most-once pushes are not numbered: they may be dropped, and a numbered frame may not.
       if (reliable) session.sendSequenced({ case: "push", value: { method: event.path, payload } });
       else session.sendUnsequenced({ case: "push", value: { method: event.path, payload } });
@@ -250,6 +254,14 @@ export class ServerCore {
       if (conn.state === "handshake") {
         if (now - conn.acceptedAt >= l.handshakeTimeoutMs) conn.close(CloseCode.HandshakeTimeout, "no hello in time");
       } else if (conn.state === "open") {
+        if (conn.goawaySentAt !== 0) {
+          if (now - conn.goawaySentAt >= l.goawayCloseMs) conn.close(CloseCode.Reconnect, "connection rotated");
+          continue;
+        }
+        if (now >= conn.rotateAt) {
+          conn.goaway("max_lifetime", now);
+          continue;
+        }
         if (conn.pingSentAt !== 0) {
           if (now - conn.pingSentAt >= l.pingTimeoutMs) conn.close(CloseCode.HeartbeatTimeout, "no pong in time");
         } else if (now - conn.lastPingAt >= l.pingIntervalMs) {

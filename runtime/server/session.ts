@@ -53,7 +53,8 @@ export class ServerSession {
   ackedToPeer = 0;
   readonly log: RetransmitBuffer<Uint8Array>;
   private readonly subs = new Map<string, Sub>();
-  private readonly inflight = new Map<number, AbortController>();
+  /** Running calls by id; `dedupe` marks exactly-once calls, which outlive the session. */
+  private readonly inflight = new Map<number, { readonly ac: AbortController; readonly dedupe: boolean }>();
 
   constructor(
     private readonly core: ServerCore,
@@ -99,7 +100,9 @@ export class ServerSession {
   end(): void {
     if (this.ended) return;
     this.ended = true;
-    for (const ac of this.inflight.values()) ac.abort(new ProtocastError(Code.Canceled, "session ended"));
+    // An exactly-once call keeps running to its deadline: its outcome is recorded under its
+    // idempotency key, so the client's retry on a new session gets it instead of a second run.
+    for (const c of this.inflight.values()) if (!c.dedupe) c.ac.abort(new ProtocastError(Code.Canceled, "session ended"));
     this.inflight.clear();
     for (const channel of Array.from(this.subs.keys())) this.leave(channel);
     this.log.clear();
@@ -169,7 +172,7 @@ export class ServerSession {
         this.onCall(frame.value);
         return;
       case "cancel":
-        this.inflight.get(frame.value.id)?.abort(new ProtocastError(Code.Canceled, "canceled by the client"));
+        this.inflight.get(frame.value.id)?.ac.abort(new ProtocastError(Code.Canceled, "canceled by the client"));
         return;
       case "subscribe":
         void this.onSubscribe(frame.value);
@@ -236,7 +239,7 @@ export class ServerSession {
     }
     const timeoutMs = Math.min(call.timeoutMs > 0 ? call.timeoutMs : def.rules.timeoutMs, this.core.limits.maxCallTimeoutMs);
     const ac = new AbortController();
-    this.inflight.set(id, ac);
+    this.inflight.set(id, { ac, dedupe });
     const timer = setTimeout(() => ac.abort(new ProtocastError(Code.DeadlineExceeded, `${call.method} did not finish within ${timeoutMs} ms`)), timeoutMs);
     const run = (): Promise<Uint8Array> => {
       const ctx: CallContext = {
@@ -269,7 +272,7 @@ export class ServerSession {
       })
       .finally(() => {
         clearTimeout(timer);
-        this.inflight.delete(id);
+        if (this.inflight.get(id)?.ac === ac) this.inflight.delete(id);
       });
   }
 

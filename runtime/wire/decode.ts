@@ -22,9 +22,36 @@ import { badEnvelope, envelopeTooLarge } from "./wire-errors.js";
  *
  * Every failure is a ProtocastError: invalid input is InvalidArgument with reason
  * "bad_envelope" and close code 4500; input over a limit is ResourceExhausted with close code
- * 1009. Nothing else is thrown, whatever the bytes.
+ * 1009. Nothing else is thrown, whatever the bytes. An envelope without a frame of a known
+ * kind is invalid here; see decodeIncoming for frame kinds added to v1 later.
  */
 export function decodeEnvelope(bytes: Uint8Array, limits?: Partial<DecodeLimits>): Envelope {
+  const env = decodeIncoming(bytes, limits);
+  if (env.frame === undefined) {
+    throw badEnvelope(`envelope has no frame of a known kind (field ${String(env.newerFrameField)})`);
+  }
+  return env;
+}
+
+/**
+ * An envelope whose frame is of a kind added to v1 after this implementation: it has no frame
+ * this code knows but a field numbered 26 to 99 (PROTOCOL.md, "Unknown frame kinds"). The
+ * receiver applies seq and ackSeq and otherwise ignores it.
+ */
+export interface NewerFrameEnvelope {
+  seq: number;
+  ackSeq: number;
+  frame: undefined;
+  /** Number of the first Envelope field in 26-99 that was seen. */
+  newerFrameField: number;
+}
+
+/**
+ * Like decodeEnvelope, but returns an envelope that carries only a newer frame kind instead of
+ * refusing it. This is what a receiver needs; decodeEnvelope suits callers that expect only
+ * frames they know, such as tests and tools.
+ */
+export function decodeIncoming(bytes: Uint8Array, limits?: Partial<DecodeLimits>): Envelope | NewerFrameEnvelope {
   const { maxEnvelopeBytes, maxRepeated } = decodeLimits(limits);
   if (!(bytes instanceof Uint8Array)) throw badEnvelope("input is not a Uint8Array");
   const size = bytes.length;
@@ -39,14 +66,16 @@ export function decodeEnvelope(bytes: Uint8Array, limits?: Partial<DecodeLimits>
   }
 }
 
-/** Envelope fields 3 to 25 are the frame kinds; nothing above 25 is defined. */
+/** Envelope fields 3 to 25 are the v1 frame kinds; 26 to 99 are kept for kinds added later. */
 const FIRST_FRAME_FIELD = 3;
 const LAST_FIELD = 25;
+const LAST_NEWER_FRAME_FIELD = 99;
 
-function readEnvelope(r: WireReader, end: number): Envelope {
+function readEnvelope(r: WireReader, end: number): Envelope | NewerFrameEnvelope {
   let seq = 0;
   let ackSeq = 0;
   let frame: Frame | undefined;
+  let newerFrameField = 0;
   while (r.pos < end) {
     const tag = r.tag(end);
     if (tag === 0x08) {
@@ -59,9 +88,11 @@ function readEnvelope(r: WireReader, end: number): Envelope {
         frame = readFrame(r, r.limit(end), field, frame);
       } else {
         r.skip(tag, end, "Envelope", LAST_FIELD);
+        if (newerFrameField === 0 && field > LAST_FIELD && field <= LAST_NEWER_FRAME_FIELD) newerFrameField = field;
       }
     }
   }
-  if (frame === undefined) throw badEnvelope("envelope has no frame");
-  return { seq, ackSeq, frame };
+  if (frame !== undefined) return { seq, ackSeq, frame };
+  if (newerFrameField !== 0) return { seq, ackSeq, frame: undefined, newerFrameField };
+  throw badEnvelope("envelope has no frame");
 }

@@ -19,9 +19,12 @@ export const SGROUP = 3;
 export const EGROUP = 4;
 export const I32 = 5;
 
-/** Strings up to this many bytes are tried as ASCII before calling TextDecoder, whose fixed
- * cost per call dominates for the short names and ids that fill most envelopes. */
-const ASCII_FAST_MAX = 16;
+/**
+ * Strings up to this many bytes are tried as ASCII before calling TextDecoder, whose fixed cost
+ * per call dominates for short ids. Past about 12 characters V8 builds the concatenation as a
+ * rope and TextDecoder wins (measured on Node 20).
+ */
+const ASCII_FAST_MAX = 12;
 
 // ignoreBOM: a leading U+FEFF in a protobuf string is text, as protobuf-es also reads it.
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });

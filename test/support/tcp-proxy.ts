@@ -9,12 +9,23 @@ export interface TcpProxy {
   /** Connections currently proxied. */
   readonly open: number;
   cut(): void;
+  /** While blocked, new connections are reset at once: the server looks unreachable. */
+  block(): void;
+  unblock(): void;
+  /** Stops forwarding in both directions without closing anything: a half-open link. */
+  stall(): void;
   close(): Promise<void>;
 }
 
 export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   const pairs = new Set<[Socket, Socket]>();
+  let blocked = false;
   const server: Server = createServer((inbound) => {
+    if (blocked) {
+      inbound.on("error", () => undefined);
+      inbound.resetAndDestroy();
+      return;
+    }
     const outbound = connect(targetPort, "127.0.0.1");
     const pair: [Socket, Socket] = [inbound, outbound];
     pairs.add(pair);
@@ -44,6 +55,20 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
       return pairs.size;
     },
     cut,
+    block() {
+      blocked = true;
+    },
+    unblock() {
+      blocked = false;
+    },
+    stall() {
+      for (const [a, b] of pairs) {
+        a.unpipe(b);
+        b.unpipe(a);
+        a.pause();
+        b.pause();
+      }
+    },
     close() {
       cut();
       return new Promise((resolve) => server.close(() => resolve()));
