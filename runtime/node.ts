@@ -5,7 +5,7 @@ import type { ConnectOptions } from "./client/options.js";
 import type { WebSocketFactory, WebSocketLike } from "./client/websocket-transport.js";
 
 export * from "./index.js";
-export { createServer, type ProtocastServer, type ServerOptions, type UpgradeRequest, type AuthFailureRecord } from "./adapters/ws-server.js";
+export { createServer, type ProtocastServer, type ServerOptions, type UpgradeRequest, type AuthFailureRecord, type ServerStats } from "./adapters/ws-server.js";
 export type { ConnectionLogRecord } from "./server/server-core.js";
 export { ServerCore } from "./server/server-core.js";
 

@@ -43,6 +43,16 @@ export interface ServerOptions extends ServerCoreOptions {
   readonly logger?: (record: ConnectionLogRecord | AuthFailureRecord) => void;
 }
 
+export interface ServerStats {
+  readonly connections: number;
+  /** Sessions attached or in their grace period. */
+  readonly sessions: number;
+  /** Channels with members on this node. */
+  readonly channels: number;
+  /** Idempotency records held, all principals together. */
+  readonly idempotencyRecords: number;
+}
+
 export interface AuthFailureRecord {
   readonly event: "auth_failure";
   readonly status: number;
@@ -62,6 +72,8 @@ export interface ProtocastServer {
   /** The underlying HTTP server (given or own). */
   readonly http: HttpServer;
   readonly connectionCount: number;
+  /** Counts of what the server holds right now; all zero after every client left for good. */
+  stats(): ServerStats;
   /** Closes every connection with 1001, then the own HTTP server if any. */
   close(): Promise<void>;
 }
@@ -79,7 +91,7 @@ export function createServer(options: ServerOptions = {}): ProtocastServer {
   });
   const authenticate =
     options.authenticate ??
-    (() => ({ id: `anonymous-${++anonymous}`, scopes: ["*"] }) satisfies Principal);
+    (() => ({ id: `anonymous-${++anonymous}`, scopes: ["*"], anonymous: true }) satisfies Principal);
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: core.limits.maxEnvelopeBytes,
@@ -148,6 +160,12 @@ export function createServer(options: ServerOptions = {}): ProtocastServer {
     get connectionCount() {
       return core.connections.size;
     },
+    stats: () => ({
+      connections: core.connections.size,
+      sessions: core.sessions.size,
+      channels: core.hub.census().length,
+      idempotencyRecords: core.idempotency.size,
+    }),
     listen(port = 0, host = "127.0.0.1") {
       if (!ownHttp) return Promise.reject(new ProtocastError(Code.FailedPrecondition, "listen() is for servers without options.http"));
       return new Promise((resolve, reject) => {

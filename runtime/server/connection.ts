@@ -161,7 +161,8 @@ export class ServerConnection implements TransportHandler {
     };
     if (s === undefined || s.ended) return lost(this.core.wasExpired(r.sessionId) ? "expired" : "unknown");
     if (!sameSecret(s.resumeToken, r.resumeToken)) return lost("bad_token");
-    if (s.principal.id !== this.principal.id) return lost("unknown");
+    const anonymous = s.principal.anonymous === true && this.principal.anonymous === true;
+    if (!anonymous && s.principal.id !== this.principal.id) return lost("unknown");
     if (r.lastSeq > s.lastAssignedSeq) {
       throw new ProtocastError(Code.InvalidArgument, `resume from seq ${r.lastSeq}, but only ${s.lastAssignedSeq} were sent`, { closeCode: CloseCode.ProtocolViolation });
     }
@@ -176,7 +177,9 @@ export class ServerConnection implements TransportHandler {
     }
     this.session = s;
     this.sessionId = s.id;
-    s.principal = this.principal;
+    // A named principal may come back with a fresher credential; an anonymous one keeps its id.
+    if (anonymous) this.principal = s.principal;
+    else s.principal = this.principal;
     s.attach(this);
     const l = this.core.limits;
     this.sendFrame({

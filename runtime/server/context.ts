@@ -9,6 +9,11 @@ export interface Principal {
   readonly scopes: readonly string[];
   /** When the credential expires, in Unix milliseconds; undefined when it does not. */
   readonly expiresAtMs?: number | undefined;
+  /**
+   * Set for principals that stand for nobody in particular (the default authenticate): their
+   * id differs per connection, so a Resume is judged by the resume token alone.
+   */
+  readonly anonymous?: boolean | undefined;
   /** Anything else the application wants to carry along. */
   readonly claims?: Readonly<Record<string, unknown>> | undefined;
 }

@@ -66,7 +66,7 @@ export class ServerCore {
     this.retransmitLimits = { maxFrames: this.limits.retransmitFrames, maxBytes: this.limits.retransmitBytes };
     // One timer for every connection's heartbeat and handshake deadline: idle connections
     // cost no timer of their own.
-    const every = Math.max(20, Math.min(1000, Math.floor(this.limits.pingTimeoutMs / 4), Math.floor(this.limits.handshakeTimeoutMs / 4), Math.floor(this.limits.graceMs / 4)));
+    const every = Math.max(20, Math.min(1000, Math.floor(this.limits.pingTimeoutMs / 4), Math.floor(this.limits.handshakeTimeoutMs / 4), Math.floor(this.limits.graceMs / 4), Math.floor(this.limits.maxConnectionLifetimeMs / 4)));
     this.tick = setInterval(() => this.heartbeat(), every);
     (this.tick as { unref?: () => void }).unref?.();
   }

@@ -47,6 +47,10 @@ import { closeNested, varintSize, writeBytes, writeNegativeInt32, writeString, w
 /**
  * Encodes one envelope into a new array of exactly its size. The array may be a view into a
  * shared block (see allocate.ts): use its byteOffset and byteLength, not its .buffer alone.
+ *
+ * A number its field cannot carry (a negative or fractional id, a 64-bit value past 2^53-1)
+ * throws ProtocastError InvalidArgument with reason "unencodable_envelope", naming the field;
+ * nothing is written in that case.
  */
 export function encodeEnvelope(env: Envelope): Uint8Array {
   const frame = env.frame;
