@@ -33,6 +33,11 @@ export interface ChannelFeedsOptions {
   readonly maxPending: number;
   /** First delay before a failed fill is tried again; doubles up to 2 s. */
   readonly retryDelayMs: number;
+  /**
+   * How long an offset may be missing before history is asked for it, for engines whose
+   * fan-out can arrive out of order. Default 0.
+   */
+  readonly gapGraceMs?: number;
   readonly onError: (error: unknown) => void;
 }
 
@@ -71,6 +76,8 @@ interface Feed {
   last: BrokerPosition | undefined;
   /** Events of last.epoch above last.offset + 1, by offset. */
   pending: Map<number, BrokerEvent>;
+  /** When pending last went from empty to not empty. */
+  heldSince: number;
   /** Events of another epoch, or received before the baseline. */
   foreign: BrokerEvent[];
   /** The engine may hold events this feed has not seen (after a reconnect or an overflow). */
@@ -122,6 +129,7 @@ class ChannelFeedsImpl implements ChannelFeeds {
       ready: Promise.resolve(),
       last: undefined,
       pending: new Map(),
+      heldSince: 0,
       foreign: [],
       syncWanted: false,
       pumping: false,
@@ -183,6 +191,7 @@ class ChannelFeedsImpl implements ChannelFeeds {
       return;
     }
     // Events above the limit are not kept; the sync that follows reads them from history.
+    if (feed.pending.size === 0) feed.heldSince = Date.now();
     if (feed.pending.size < this.options.maxPending) feed.pending.set(event.offset, event);
     else feed.syncWanted = true;
     void this.pump(feed);
@@ -251,6 +260,14 @@ class ChannelFeedsImpl implements ChannelFeeds {
         if (round >= maxRoundsPerPump) {
           this.retryLater(feed, 0);
           return;
+        }
+        const grace = this.options.gapGraceMs ?? 0;
+        if (grace > 0 && !feed.syncWanted && feed.foreign.length === 0) {
+          const wait = feed.heldSince + grace - Date.now();
+          if (wait > 0) {
+            this.retryLater(feed, wait);
+            return;
+          }
         }
         const since = feed.last!;
         const result = await this.upstream.history(feed.channel, since, this.options.pageSize);

@@ -97,6 +97,8 @@ class ConnectionImpl implements Connection {
   private attempt = 0;
   private readonly pending = new Map<number, Pending>();
   private readonly subs = new Map<string, SubscriptionImpl<DescMessage>>();
+  /** Subscriptions whose Subscribe went out on the current session. */
+  private readonly knownToSession = new Set<SubscriptionImpl<DescMessage>>();
   private readonly streams = new Map<string, Set<PushReader>>();
   private timers = { reconnect: undefined as Timer, open: undefined as Timer, ack: undefined as Timer, watch: undefined as Interval };
   private lastSeenAt = 0;
@@ -245,6 +247,7 @@ class ConnectionImpl implements Connection {
         p.sent = false;
       }
     }
+    this.knownToSession.clear();
     this.opened_(w.sessionId, w.principal, w.pingIntervalMs, w.pingTimeoutMs);
     const lost = w.sessionLost;
     if (hadSession || lost !== undefined) {
@@ -283,8 +286,9 @@ class ConnectionImpl implements Connection {
   }
 
   private afterOpen(): void {
-    // Every subscription asks for what it missed: after a resume this re-syncs it in place.
-    for (const sub of this.subs.values()) this.sendSubscribe(sub);
+    // On a new session every subscription asks for what it missed. After a resume the server
+    // re-syncs the ones it knows by itself (Subscribed with id 0); only new ones are sent.
+    for (const sub of this.subs.values()) if (!this.knownToSession.has(sub)) this.sendSubscribe(sub);
     for (const p of this.pending.values()) if (!p.sent) this.sendPending(p);
   }
 
@@ -533,6 +537,7 @@ class ConnectionImpl implements Connection {
 
   private sendSubscribe(sub: SubscriptionImpl<DescMessage>): void {
     if (this.state !== "open" || this.transport === undefined) return;
+    this.knownToSession.add(sub);
     sub.requestId = this.takeId();
     const value = { id: sub.requestId, method: sub.def.path, channel: sub.channel, recover: sub.canRecover, epoch: sub.position.epoch, offset: sub.position.offset };
     this.sendSequenced({ case: "subscribe", value });
@@ -540,13 +545,15 @@ class ConnectionImpl implements Connection {
 
   private onSubscribed(s: Subscribed): void {
     const sub = this.subs.get(s.channel);
-    if (sub === undefined || sub.requestId !== s.id) return;
+    // id 0 is the server re-syncing a subscription after a resume.
+    if (sub === undefined || (s.id !== 0 && sub.requestId !== s.id)) return;
     sub.onSubscribed(s);
   }
 
   private release(sub: SubscriptionImpl<DescMessage>): Promise<void> {
     if (this.subs.get(sub.channel) !== sub) return Promise.resolve();
     this.subs.delete(sub.channel);
+    this.knownToSession.delete(sub);
     if (this.state === "open" && this.transport !== undefined) {
       this.sendSequenced({ case: "unsubscribe", value: { id: this.takeId(), channel: sub.channel } });
     }

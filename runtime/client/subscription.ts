@@ -59,10 +59,16 @@ export class SubscriptionImpl<M extends DescMessage> implements Subscription<Mes
 
   onSubscribed(s: Subscribed): void {
     this.active = true;
-    this.requestId = 0;
+    if (s.id !== 0) this.requestId = 0;
     if (s.gap !== undefined) {
-      this.emitter.emit("gap", { fromOffset: s.gap.fromOffset, toOffset: s.gap.toOffset, reason: s.gap.reason });
-      this.position = { epoch: s.epoch, offset: s.gap.toOffset };
+      // The server may count from an older position than ours (it re-syncs from what we
+      // acknowledged): only the part of the gap we do not already have is lost.
+      const sameEpoch = s.epoch === this.position.epoch && s.gap.reason !== "epoch_changed";
+      const from = sameEpoch ? Math.max(s.gap.fromOffset, this.position.offset + 1) : s.gap.fromOffset;
+      if (!sameEpoch || from <= s.gap.toOffset) {
+        this.emitter.emit("gap", { fromOffset: from, toOffset: s.gap.toOffset, reason: s.gap.reason });
+        this.position = { epoch: s.epoch, offset: s.gap.toOffset };
+      }
     } else if (!s.recovered) {
       // Without recovery the stream starts at the server's current position.
       this.position = { epoch: s.epoch, offset: s.offset };

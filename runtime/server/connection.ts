@@ -194,6 +194,7 @@ export class ServerConnection implements TransportHandler {
       },
     });
     s.replayAfter(r.lastSeq);
+    s.resyncAll();
     this.core.log("connect", this, { resumed: true });
   }
 

@@ -15,6 +15,9 @@ import { randomId } from "./ids.js";
 import { hasScope } from "./scopes.js";
 import type { ServerCore } from "./server-core.js";
 
+/** Live channel frames held for one subscription during a re-sync before the client is cut off. */
+const MAX_HELD_FRAMES = 10_000;
+
 /** Longest idempotency key accepted, in bytes. */
 export const MAX_IDEMPOTENCY_KEY_BYTES = 128;
 
@@ -27,7 +30,8 @@ interface Sub {
   /** While true, live frames are held until the Subscribed answer and replay are out. */
   holding: boolean;
   held: { frame: Uint8Array; offset: number }[];
-  /** Highest offset the client acknowledged (at-least-once channels). */
+  /** Epoch and highest offset the client acknowledged; a resume replays from there. */
+  epoch: string;
   ackedOffset: number;
 }
 
@@ -53,6 +57,7 @@ export class ServerSession {
   ackedToPeer = 0;
   readonly log: RetransmitBuffer<Uint8Array>;
   private readonly subs = new Map<string, Sub>();
+  private readonly syncing = new Map<string, Promise<void>>();
   /** Running calls by id; `dedupe` marks exactly-once calls, which outlive the session. */
   private readonly inflight = new Map<number, { readonly ac: AbortController; readonly dedupe: boolean }>();
 
@@ -81,8 +86,10 @@ export class ServerSession {
   detach(now: number): void {
     this.conn = undefined;
     this.detachedAt = now;
+    // Until the re-sync that follows a resume, live events are held back, so that they never
+    // overtake the events replayed from history.
     for (const sub of this.subs.values()) {
-      sub.holding = false;
+      sub.holding = true;
       sub.held = [];
     }
   }
@@ -174,9 +181,11 @@ export class ServerSession {
       case "cancel":
         this.inflight.get(frame.value.id)?.ac.abort(new ProtocastError(Code.Canceled, "canceled by the client"));
         return;
-      case "subscribe":
-        void this.onSubscribe(frame.value);
+      case "subscribe": {
+        const value = frame.value;
+        this.enqueueSync(value.channel, () => this.onSubscribe(value));
         return;
+      }
       case "unsubscribe":
         this.onUnsubscribe(frame.value);
         return;
@@ -186,7 +195,11 @@ export class ServerSession {
       case "ack":
         for (const p of frame.value.channels) {
           const sub = this.subs.get(p.channel);
-          if (sub !== undefined && p.offset > sub.ackedOffset) sub.ackedOffset = p.offset;
+          if (sub === undefined) continue;
+          if (p.epoch !== sub.epoch) {
+            sub.epoch = p.epoch;
+            sub.ackedOffset = p.offset;
+          } else if (p.offset > sub.ackedOffset) sub.ackedOffset = p.offset;
         }
         return;
       case "ping":
@@ -308,59 +321,96 @@ export class ServerSession {
         def,
         holding: true,
         held: [],
+        epoch: "",
         ackedOffset: 0,
         member: {
           member: this.member,
           deliver: (_channel, frame, offset) => {
             // While detached, events are not buffered per session: history serves them.
             if (this.conn === undefined) return;
-            if (created.holding) created.held.push({ frame, offset });
-            else this.conn.sendBytes(frame);
+            if (!created.holding) this.conn.sendBytes(frame);
+            else if (created.held.length < MAX_HELD_FRAMES) created.held.push({ frame, offset });
+            else this.conn.close(CloseCode.SlowConsumer, "channel re-sync fell too far behind");
           },
         },
       };
       sub = created;
       this.subs.set(s.channel, sub);
-    } else {
-      // Subscribing again to a channel the session holds (after a resume): a re-sync from
-      // the client's position, without leaving the channel.
-      sub.holding = true;
-      sub.held = [];
     }
     const current = sub;
     try {
       await this.core.hub.join(def, s.channel, current.member);
-      const broker = this.core.broker;
-      let cut: number;
-      if (s.recover) {
-        const hist = await broker.history(s.channel, { epoch: s.epoch, offset: s.offset }, this.core.limits.historySize * 10);
-        if (this.subs.get(s.channel) !== current) return;
-        this.sendSubscribed(s, hist.position.epoch, hist.position.offset, hist.gap === undefined, hist.gap);
-        for (const ev of hist.events) {
-          this.sendUnsequenced({ case: "event", value: { channel: s.channel, epoch: ev.epoch, offset: ev.offset, payload: ev.payload } });
-        }
-        cut = hist.events.at(-1)?.offset ?? hist.position.offset;
-      } else {
-        const pos = await broker.position(s.channel);
-        if (this.subs.get(s.channel) !== current) return;
-        this.sendSubscribed(s, pos.epoch, pos.offset, false, undefined);
-        cut = pos.offset;
-      }
-      for (const h of current.held) if (h.offset === 0 || h.offset > cut) this.conn?.sendBytes(h.frame);
-      current.held = [];
-      current.holding = false;
+      await this.sync(current, s.channel, s.id, s.recover, s.epoch, s.offset);
     } catch (e) {
       this.leave(s.channel);
       this.sendError(s.id, e, true);
     }
   }
 
-  private sendSubscribed(s: Subscribe, epoch: string, offset: number, recovered: boolean, gap: { fromOffset: number; toOffset: number; reason: string } | undefined): void {
-    const def = this.subs.get(s.channel)?.def;
-    const members = def?.rules.presence ? this.core.hub.members(s.channel) : [];
+  /**
+   * Answers a subscribe (or re-syncs after a resume, with id 0): Subscribed with the channel's
+   * position, then the missed events from history when `recover` is set, then the live events
+   * held meanwhile that come after them. Live events never overtake replayed ones.
+   */
+  private async sync(sub: Sub, channel: string, id: number, recover: boolean, epoch: string, offset: number): Promise<void> {
+    sub.holding = true;
+    const broker = this.core.broker;
+    let cut: number;
+    if (recover) {
+      const hist = await broker.history(channel, { epoch, offset }, this.core.limits.historySize * 10);
+      if (this.subs.get(channel) !== sub) return;
+      this.sendSubscribed(sub, channel, id, hist.position.epoch, hist.position.offset, true, hist.gap);
+      for (const ev of hist.events) {
+        this.sendUnsequenced({ case: "event", value: { channel, epoch: ev.epoch, offset: ev.offset, payload: ev.payload } });
+      }
+      sub.epoch = hist.position.epoch;
+      sub.ackedOffset = hist.gap === undefined ? offset : (hist.events[0]?.offset ?? hist.position.offset + 1) - 1;
+      cut = hist.events.at(-1)?.offset ?? hist.position.offset;
+    } else {
+      const pos = await broker.position(channel);
+      if (this.subs.get(channel) !== sub) return;
+      this.sendSubscribed(sub, channel, id, pos.epoch, pos.offset, false, undefined);
+      sub.epoch = pos.epoch;
+      sub.ackedOffset = pos.offset;
+      cut = pos.offset;
+    }
+    for (const h of sub.held) if (h.offset === 0 || h.offset > cut) this.conn?.sendBytes(h.frame);
+    sub.held = [];
+    sub.holding = false;
+  }
+
+  /** After a resume: re-syncs every subscription from the position the client acknowledged. */
+  resyncAll(): void {
+    for (const [channel, sub] of this.subs) {
+      const reliable = sub.def.rules.delivery !== "at-most-once";
+      this.enqueueSync(channel, () => this.sync(sub, channel, 0, reliable, sub.epoch, sub.ackedOffset));
+    }
+  }
+
+  private enqueueSync(channel: string, task: () => Promise<void>): void {
+    // Syncs of one channel run one after another: two replays must not interleave, or live
+    // events could overtake replayed ones.
+    const prev = this.syncing.get(channel) ?? Promise.resolve();
+    const next = prev.then(task).catch(() => undefined);
+    this.syncing.set(channel, next);
+    void next.finally(() => {
+      if (this.syncing.get(channel) === next) this.syncing.delete(channel);
+    });
+  }
+
+  private sendSubscribed(
+    sub: Sub,
+    channel: string,
+    id: number,
+    epoch: string,
+    offset: number,
+    recover: boolean,
+    gap: { fromOffset: number; toOffset: number; reason: string } | undefined,
+  ): void {
+    const members = sub.def.rules.presence ? this.core.hub.members(channel) : [];
     this.sendSequenced({
       case: "subscribed",
-      value: { id: s.id, channel: s.channel, epoch, offset, recovered: s.recover && recovered, gap: s.recover ? gap : undefined, members },
+      value: { id, channel, epoch, offset, recovered: recover && gap === undefined, gap: recover ? gap : undefined, members },
     });
   }
 

@@ -1,0 +1,436 @@
+import { randomBytes } from "node:crypto";
+import { connect, headers, nanos, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import {
+  AckPolicy,
+  DeliverPolicy,
+  DiscardPolicy,
+  JetStreamApiError,
+  StorageType,
+  jetstream,
+  jetstreamManager,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+  type StoredMsg,
+} from "@nats-io/jetstream";
+import type { Broker, BrokerEvent, BrokerPosition, ChannelHistoryOptions, HistoryResult } from "../broker/broker.js";
+import { Code } from "../errors/code.js";
+import { ProtocastError } from "../errors/protocast-error.js";
+import { checkBrokerOptions, unavailable, type BrokerFeedOptions } from "./broker-options.js";
+import { createChannelFeeds, type ChannelFeeds, type GapListener } from "./channel-feeds.js";
+import { readHistory, type SeqHint, type StoredEvent, type SubjectReader } from "./nats-history.js";
+import { channelSubjects } from "./nats-subjects.js";
+
+export interface NatsBrokerOptions extends BrokerFeedOptions {
+  /** Default "127.0.0.1:4222". Unused when `connection` is given. */
+  readonly servers?: string | string[];
+  /** A connection to use instead of opening one; close() leaves it open. */
+  readonly connection?: NatsConnection;
+  /** The JetStream stream holding every channel's history. Default "PROTOCAST". */
+  readonly stream?: string;
+  /** First token of every subject of the broker. Default "protocast". */
+  readonly subjectPrefix?: string;
+  /** Events the stream keeps per channel (max_msgs_per_subject); caps any channel's historySize. Default 1000. */
+  readonly maxHistorySize?: number;
+  /** Stream max_age in ms (0: none). A channel idle for longer starts a new epoch. Default 0. */
+  readonly maxHistoryAgeMs?: number;
+  /** Default "file": history survives a NATS restart. */
+  readonly storage?: "file" | "memory";
+  /** How long the stream recognises a retried publish by its Nats-Msg-Id. Default 60000. */
+  readonly duplicateWindowMs?: number;
+  /**
+   * Fan-out of two publishers can arrive out of order; a node waits this long for a missing
+   * offset before reading it from history. Default 20.
+   */
+  readonly reorderWaitMs?: number;
+}
+
+/** A Broker on NATS: JetStream assigns offsets and keeps history, core subjects fan out. */
+export interface NatsBroker extends Broker {
+  /** As Broker.subscribe; `onGap` hears of events the node will never receive. */
+  subscribe(channel: string, listener: (event: BrokerEvent) => void, onGap?: GapListener): Promise<() => void>;
+}
+
+/**
+ * Offsets are made contiguous per channel by optimistic concurrency: a publish states the
+ * stream sequence of the channel's last message (Nats-Expected-Last-Subject-Sequence) and
+ * carries offset and epoch in headers; when another node got there first, it re-reads the
+ * last message and tries again. A Nats-Msg-Id per publish makes its retries safe. Once stored,
+ * the publisher sends the event on the channel's core subject, which only subscribed nodes hear.
+ */
+export async function createNatsBroker(options: NatsBrokerOptions = {}): Promise<NatsBroker> {
+  const feed = checkBrokerOptions(options);
+  const maxHistorySize = options.maxHistorySize ?? 1_000;
+  const maxHistoryAgeMs = options.maxHistoryAgeMs ?? 0;
+  const duplicateWindowMs = options.duplicateWindowMs ?? 60_000;
+  const reorderWaitMs = options.reorderWaitMs ?? 20;
+  for (const [name, value, min] of [
+    ["maxHistorySize", maxHistorySize, 1],
+    ["maxHistoryAgeMs", maxHistoryAgeMs, 0],
+    ["duplicateWindowMs", duplicateWindowMs, 1_000],
+    ["reorderWaitMs", reorderWaitMs, 0],
+  ] as const) {
+    if (!Number.isSafeInteger(value) || value < min) throw new ProtocastError(Code.InvalidArgument, `${name} must be an integer >= ${min}, got ${value}`);
+  }
+  const stream = options.stream ?? "PROTOCAST";
+  const prefix = options.subjectPrefix ?? "protocast";
+  const owned = options.connection === undefined;
+  const nc =
+    options.connection ??
+    (await connect({ servers: options.servers ?? "127.0.0.1:4222", maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: feed.outageWaitMs }));
+  // Each request gives up after this; retrying() repeats it until outageWaitMs is spent.
+  const timeout = Math.max(100, Math.min(2_000, feed.outageWaitMs));
+  const broker = new NatsBrokerImpl(nc, owned, await jetstreamManager(nc, { timeout }), jetstream(nc, { timeout }), stream, prefix, feed, reorderWaitMs, {
+    name: stream,
+    subjects: [`${prefix}.h.>`],
+    storage: options.storage === "memory" ? StorageType.Memory : StorageType.File,
+    max_msgs_per_subject: maxHistorySize,
+    max_age: nanos(maxHistoryAgeMs),
+    discard: DiscardPolicy.Old,
+    allow_direct: true,
+    duplicate_window: nanos(duplicateWindowMs),
+  });
+  await broker.ensureStream();
+  return broker;
+}
+
+const H = { epoch: "Protocast-Epoch", offset: "Protocast-Offset", history: "Protocast-History", seq: "Protocast-Seq" } as const;
+/** Pages up to this many events are read with direct gets; longer ones with a consumer. */
+const directPageMax = 16;
+/** Channels whose last message a publisher remembers, to skip a read before each publish. */
+const maxTails = 4_096;
+/** Recent (offset, sequence) pairs kept per subscribed channel to start history reads near. */
+const maxHints = 16;
+
+type StreamConfig = Parameters<JetStreamManager["streams"]["add"]>[0];
+
+class NatsBrokerImpl implements NatsBroker {
+  private readonly feeds: ChannelFeeds;
+  private readonly subs = new Map<string, Subscription>();
+  private readonly tails = new Map<string, StoredEvent>();
+  private readonly hints = new Map<string, SeqHint[]>();
+  private readonly chains = new Map<string, Promise<unknown>>();
+  private ensuring: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly owned: boolean,
+    private readonly jsm: JetStreamManager,
+    private readonly js: JetStreamClient,
+    private readonly stream: string,
+    private readonly prefix: string,
+    private readonly o: Required<BrokerFeedOptions>,
+    reorderWaitMs: number,
+    private readonly config: StreamConfig,
+  ) {
+    this.feeds = createChannelFeeds(
+      {
+        open: (channel) => this.open(channel),
+        close: (channel) => this.closeUpstream(channel),
+        position: (channel) => this.position(channel),
+        history: (channel, since, limit) => this.history(channel, since, limit),
+      },
+      { ...this.o, gapGraceMs: reorderWaitMs },
+    );
+    void this.watchStatus();
+  }
+
+  /** Creates the stream, or accepts the one that exists (whatever its limits). */
+  ensureStream(): Promise<void> {
+    this.ensuring ??= this.jsm.streams
+      .add(this.config)
+      .then(() => undefined)
+      .catch((e: unknown) => {
+        if (e instanceof JetStreamApiError && e.code === 10058) return; // exists with other limits
+        throw e;
+      })
+      .finally(() => (this.ensuring = undefined));
+    return this.ensuring;
+  }
+
+  publish(channel: string, payload: Uint8Array, options?: ChannelHistoryOptions): Promise<BrokerPosition> {
+    if (this.closed) return Promise.reject(closedError());
+    const size = options?.historySize ?? 0;
+    const ttl = options?.historyTtlMs ?? 0;
+    if (!Number.isSafeInteger(size) || size < 0 || !Number.isSafeInteger(ttl) || ttl < 0) {
+      return Promise.reject(new ProtocastError(Code.InvalidArgument, `history options must be non-negative integers, got ${size} and ${ttl}`));
+    }
+    const deadline = Date.now() + this.o.outageWaitMs;
+    // One publish at a time per channel and node: each needs the sequence the previous got.
+    const prev = this.chains.get(channel) ?? Promise.resolve();
+    const run = prev.then(() => this.publishNow(channel, payload, size, ttl, deadline));
+    const tail = run.catch(() => undefined);
+    this.chains.set(channel, tail);
+    void tail.then(() => this.chains.get(channel) === tail && this.chains.delete(channel));
+    return run;
+  }
+
+  private async publishNow(channel: string, payload: Uint8Array, size: number, ttl: number, deadline: number): Promise<BrokerPosition> {
+    const subjects = channelSubjects(this.prefix, channel);
+    const msgID = randomBytes(12).toString("base64url");
+    let tail = this.tails.get(channel);
+    let known = tail !== undefined;
+    return this.retrying("publish", deadline, async () => {
+      if (!known) {
+        tail = (await this.readLast(subjects.history)) ?? undefined;
+        known = true;
+      }
+      const epoch = tail?.epoch ?? randomEpoch();
+      const offset = (tail?.offset ?? 0) + 1;
+      const h = headers();
+      h.set(H.epoch, epoch);
+      h.set(H.offset, String(offset));
+      h.set(H.history, `${size} ${ttl}`);
+      try {
+        const ack = await this.js.publish(subjects.history, payload, {
+          msgID,
+          headers: h,
+          expect: { lastSubjectSequence: tail?.seq ?? 0 },
+          timeout: Math.max(1, Math.min(2_000, deadline - Date.now())),
+        });
+        // A duplicate is this publish stored by an earlier attempt whose answer was lost.
+        const stored = ack.duplicate ? await this.readSeq(ack.seq) : undefined;
+        const at = stored ?? { seq: ack.seq, epoch, offset, time: Date.now(), historySize: size, historyTtlMs: ttl, payload };
+        this.remember(channel, at);
+        const fan = headers();
+        fan.set(H.epoch, at.epoch);
+        fan.set(H.offset, String(at.offset));
+        fan.set(H.seq, String(at.seq));
+        this.nc.publish(subjects.events, payload, { headers: fan });
+        return { epoch: at.epoch, offset: at.offset };
+      } catch (e) {
+        if (e instanceof JetStreamApiError && e.code === 10071) {
+          // Another node published first: learn the new last message and go again.
+          known = false;
+          throw new Conflict();
+        }
+        throw e;
+      }
+    });
+  }
+
+  async position(channel: string): Promise<BrokerPosition> {
+    const last = await this.lastOrCreate(channel);
+    return { epoch: last.epoch, offset: last.offset };
+  }
+
+  async history(channel: string, since: BrokerPosition, limit: number): Promise<HistoryResult> {
+    const last = await this.lastOrCreate(channel);
+    const subject = channelSubjects(this.prefix, channel).history;
+    const deadline = Date.now() + this.o.outageWaitMs;
+    const reader: SubjectReader = {
+      next: (seq) => this.retrying("history", deadline, () => this.getMessage({ seq, next_by_subj: subject })),
+      page: (seq, count) => this.retrying("history", deadline, () => this.readPage(subject, seq, count)),
+    };
+    const result = await readHistory(reader, channel, last, since, Math.max(1, Math.floor(limit)), this.hints.get(channel) ?? [], Date.now());
+    return result.events.length > limit ? { ...result, events: result.events.slice(0, limit) } : result;
+  }
+
+  subscribe(channel: string, listener: (event: BrokerEvent) => void, onGap?: GapListener): Promise<() => void> {
+    if (this.closed) return Promise.reject(closedError());
+    return this.feeds.subscribe(channel, listener, onGap);
+  }
+
+  /** The channel's last message; for a channel never used, a marker at offset 0 starts its epoch. */
+  private lastOrCreate(channel: string): Promise<StoredEvent> {
+    if (this.closed) return Promise.reject(closedError());
+    const subject = channelSubjects(this.prefix, channel).history;
+    const epoch = randomEpoch();
+    return this.retrying("read", Date.now() + this.o.outageWaitMs, async () => {
+      const last = await this.readLast(subject);
+      if (last !== null) return last;
+      const h = headers();
+      h.set(H.epoch, epoch);
+      h.set(H.offset, "0");
+      h.set(H.history, "0 0");
+      try {
+        const ack = await this.js.publish(subject, new Uint8Array(0), { msgID: `epoch-${epoch}`, headers: h, expect: { lastSubjectSequence: 0 } });
+        return { seq: ack.seq, epoch, offset: 0, time: Date.now(), historySize: 0, historyTtlMs: 0, payload: new Uint8Array(0) };
+      } catch (e) {
+        if (e instanceof JetStreamApiError && e.code === 10071) throw new Conflict(); // another node made it
+        throw e;
+      }
+    });
+  }
+
+  /**
+   * Runs `work` until it succeeds or the deadline passes. Timeouts, lost connections and a
+   * missing stream (a NATS restarted without its data) are retried, re-creating the stream.
+   */
+  private async retrying<T>(what: string, deadline: number, work: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      if (this.closed) throw closedError();
+      try {
+        return await work();
+      } catch (e) {
+        if (e instanceof ProtocastError) throw e;
+        if (e instanceof Conflict) {
+          // Bounded: each conflict means another publish succeeded; back off a little when busy.
+          if (attempt > 3) await sleep(Math.random() * Math.min(attempt, 20));
+          if (Date.now() < deadline) continue;
+          throw new ProtocastError(Code.Unavailable, `${what}: too much contention on the channel`, { reason: "contention", cause: e });
+        }
+        if (e instanceof JetStreamApiError && e.code !== 10059) throw ProtocastError.from(e, Code.Internal);
+        if (Date.now() >= deadline) throw unavailable(what, this.o.outageWaitMs, e);
+        await sleep(Math.min(50 * (attempt + 1), 250));
+        await this.ensureStream().catch(() => undefined);
+      }
+    }
+  }
+
+  private getMessage(query: { seq: number; next_by_subj?: string } | { last_by_subj: string }): Promise<StoredEvent | null> {
+    return this.jsm.direct.getMessage(this.stream, query).then((m) => (m === null ? null : fromStored(m)));
+  }
+
+  private readLast(subject: string): Promise<StoredEvent | null> {
+    return this.getMessage({ last_by_subj: subject });
+  }
+
+  private async readSeq(seq: number): Promise<StoredEvent | undefined> {
+    return (await this.getMessage({ seq })) ?? undefined;
+  }
+
+  /** Short pages: one direct get each. Long ones: a throw-away consumer streams them. */
+  private async readPage(subject: string, seq: number, count: number): Promise<StoredEvent[]> {
+    const out: StoredEvent[] = [];
+    if (count <= directPageMax) {
+      for (let at = seq; out.length < count; ) {
+        const m = await this.getMessage({ seq: at, next_by_subj: subject });
+        if (m === null) break;
+        out.push(m);
+        at = m.seq + 1;
+      }
+      return out;
+    }
+    const info = await this.jsm.consumers.add(this.stream, {
+      filter_subject: subject,
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: seq,
+      ack_policy: AckPolicy.None,
+      inactive_threshold: nanos(30_000),
+      mem_storage: true,
+      num_replicas: 1,
+    });
+    try {
+      const messages = await this.js.consumers.getConsumerFromInfo(info).fetch({ max_messages: count, expires: 2_000 });
+      for await (const m of messages) {
+        out.push(fromJsMsg(m));
+        if (out.length >= count || m.info.pending === 0) break;
+      }
+    } finally {
+      this.jsm.consumers.delete(this.stream, info.name).catch(() => undefined);
+    }
+    return out;
+  }
+
+  private remember(channel: string, at: StoredEvent): void {
+    this.tails.delete(channel);
+    this.tails.set(channel, at);
+    if (this.tails.size > maxTails) this.tails.delete(this.tails.keys().next().value!);
+  }
+
+  private addHint(channel: string, hint: SeqHint): void {
+    const list = this.hints.get(channel);
+    if (list === undefined) return; // only subscribed channels keep hints
+    list.push(hint);
+    if (list.length > maxHints) list.shift();
+  }
+
+  private async open(channel: string): Promise<void> {
+    const subject = channelSubjects(this.prefix, channel).events;
+    this.hints.set(channel, []);
+    const sub = this.nc.subscribe(subject, {
+      callback: (err, msg) => {
+        if (err === null) this.onMessage(channel, msg);
+      },
+    });
+    this.subs.get(channel)?.unsubscribe();
+    this.subs.set(channel, sub);
+    // Once the server has seen the SUB, every later fan-out reaches this node.
+    const deadline = Date.now() + this.o.outageWaitMs;
+    await this.retrying("subscribe", deadline, () => within(this.nc.flush(), Math.max(1, deadline - Date.now())));
+  }
+
+  private closeUpstream(channel: string): void {
+    this.subs.get(channel)?.unsubscribe();
+    this.subs.delete(channel);
+    this.hints.delete(channel);
+  }
+
+  private onMessage(channel: string, msg: Msg): void {
+    const h = msg.headers;
+    if (h === undefined) return;
+    const epoch = h.get(H.epoch);
+    const offset = Number(h.get(H.offset));
+    const seq = Number(h.get(H.seq));
+    if (epoch === "" || !Number.isSafeInteger(offset) || offset < 1) return;
+    if (Number.isSafeInteger(seq) && seq > 0) this.addHint(channel, { epoch, offset, seq });
+    this.feeds.push({ channel, epoch, offset, payload: msg.data.slice() });
+  }
+
+  /** The client restores core subscriptions itself; after each reconnect, feeds catch up. */
+  private async watchStatus(): Promise<void> {
+    for await (const s of this.nc.status()) {
+      if (this.closed) return;
+      if (s.type === "reconnect") this.feeds.resyncAll();
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.feeds.close();
+    for (const sub of this.subs.values()) sub.unsubscribe();
+    this.subs.clear();
+    if (this.owned) await this.nc.close();
+  }
+}
+
+class Conflict extends Error {}
+
+function header(h: MsgHdrs | undefined, name: string): string {
+  return h?.get(name) ?? "";
+}
+
+function decode(seq: number, h: MsgHdrs | undefined, time: number, payload: Uint8Array): StoredEvent {
+  const [size, ttl] = header(h, H.history).split(" ").map(Number);
+  return {
+    seq,
+    epoch: header(h, H.epoch),
+    offset: Number(header(h, H.offset)) || 0,
+    time,
+    historySize: size || 0,
+    historyTtlMs: ttl || 0,
+    payload,
+  };
+}
+
+function fromStored(m: StoredMsg): StoredEvent {
+  return decode(m.seq, m.header, m.time.getTime(), m.data.slice());
+}
+
+function fromJsMsg(m: JsMsg): StoredEvent {
+  return decode(m.info.streamSequence, m.headers, Math.floor(m.info.timestampNanos / 1e6), m.data.slice());
+}
+
+function closedError(): ProtocastError {
+  return new ProtocastError(Code.Unavailable, "broker closed", { reason: "broker_closed" });
+}
+
+function randomEpoch(): string {
+  return randomBytes(6).toString("hex");
+}
+
+/** Rejects with a timeout (retried by retrying()) if `work` takes longer than `ms`. */
+function within<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms);
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,98 @@
+import type { BrokerEvent, BrokerPosition, HistoryResult } from "../broker/broker.js";
+
+/** One message of a channel's subject in the JetStream stream, with its Protocast headers. */
+export interface StoredEvent {
+  /** Stream sequence (shared by all channels of the stream). */
+  readonly seq: number;
+  readonly epoch: string;
+  /** 0 for the marker that creates an epoch before the first publish. */
+  readonly offset: number;
+  /** When the stream stored it, in epoch milliseconds. */
+  readonly time: number;
+  /** The channel's history size and ttl as of this publish. */
+  readonly historySize: number;
+  readonly historyTtlMs: number;
+  readonly payload: Uint8Array;
+}
+
+/** The reads history needs from one channel's subject. */
+export interface SubjectReader {
+  /** The first message of the subject with a stream sequence >= seq, or null. */
+  next(seq: number): Promise<StoredEvent | null>;
+  /** Up to `count` messages of the subject from stream sequence `seq` on, in order. */
+  page(seq: number, count: number): Promise<StoredEvent[]>;
+}
+
+/** A known (offset, sequence) pair of a channel, such as an event the node received. */
+export interface SeqHint {
+  readonly epoch: string;
+  readonly offset: number;
+  readonly seq: number;
+}
+
+/**
+ * Events after `since`, given the subject's last message `last`. Offsets grow with stream
+ * sequences but other channels' messages sit in between, so the first wanted event is found
+ * by a binary search over sequences (O(log n) direct gets), started above the best hint;
+ * when the hint is the event just before the wanted one, the search is a single read.
+ * Age limits are applied here: times grow with sequences, so expired events form a prefix.
+ */
+export async function readHistory(
+  reader: SubjectReader,
+  channel: string,
+  last: StoredEvent,
+  since: BrokerPosition,
+  limit: number,
+  hints: readonly SeqHint[],
+  now: number,
+): Promise<HistoryResult> {
+  const position = { epoch: last.epoch, offset: last.offset };
+  const same = since.epoch === last.epoch;
+  const wanted = same ? since.offset + 1 : 1;
+  const result = (events: BrokerEvent[], first: number): HistoryResult => {
+    if (!same) return { position, events, gap: { fromOffset: 0, toOffset: first - 1, reason: "epoch_changed" } };
+    if (wanted > last.offset || first <= wanted) return { position, events, gap: undefined };
+    const reason = last.historySize === 0 ? "history_disabled" : "history_expired";
+    return { position, events, gap: { fromOffset: wanted, toOffset: first - 1, reason } };
+  };
+  const cutoff = last.historyTtlMs > 0 ? now - last.historyTtlMs : -Infinity;
+  const lowest = Math.max(wanted, last.offset - last.historySize + 1);
+  if (wanted > last.offset || last.historySize === 0 || last.time < cutoff) return result([], last.offset + 1);
+
+  const kept = (m: StoredEvent | null): boolean => m === null || (m.epoch === last.epoch && m.offset >= lowest && m.time >= cutoff);
+  let lo = 1;
+  for (const h of hints) if (h.epoch === last.epoch && h.offset < lowest && h.seq >= lo) lo = h.seq + 1;
+  let hi = last.seq;
+  let found = await reader.next(lo);
+  if (!kept(found)) {
+    lo = found!.seq + 1;
+    found = last;
+    // Smallest x in [lo, hi] whose next message is kept; `found` is next(hi) throughout.
+    while (lo < hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      const m = await reader.next(mid);
+      if (kept(m)) {
+        hi = mid;
+        found = m;
+      } else {
+        lo = m!.seq + 1;
+      }
+    }
+    if (found === null || found.seq < lo) found = await reader.next(lo);
+  }
+  if (found === null || found.offset > last.offset) return result([], last.offset + 1);
+
+  const count = Math.min(limit, last.offset - found.offset + 1);
+  const events: BrokerEvent[] = [toEvent(channel, found)];
+  if (count > 1) {
+    for (const m of await reader.page(found.seq + 1, count - 1)) {
+      if (m.epoch !== last.epoch || m.offset !== events.at(-1)!.offset + 1 || events.length >= count) break;
+      events.push(toEvent(channel, m));
+    }
+  }
+  return result(events, found.offset);
+}
+
+function toEvent(channel: string, m: StoredEvent): BrokerEvent {
+  return { channel, epoch: m.epoch, offset: m.offset, payload: m.payload };
+}

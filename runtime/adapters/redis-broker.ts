@@ -1,0 +1,299 @@
+import { createHash, randomBytes } from "node:crypto";
+import { Redis, ReplyError, type RedisOptions } from "ioredis";
+import type { Broker, BrokerEvent, BrokerPosition, ChannelHistoryOptions, HistoryResult } from "../broker/broker.js";
+import { Code } from "../errors/code.js";
+import { ProtocastError } from "../errors/protocast-error.js";
+import { createChannelFeeds, type ChannelFeeds, type GapListener } from "./channel-feeds.js";
+import { checkBrokerOptions, unavailable, type BrokerFeedOptions } from "./broker-options.js";
+import { historyScript, positionScript, publishScript } from "./redis-scripts.js";
+
+export interface RedisBrokerOptions extends BrokerFeedOptions {
+  /** Default "redis://127.0.0.1:6379". */
+  readonly url?: string;
+  /** Prefix of every key and pub/sub channel of the broker. Default "protocast:". */
+  readonly keyPrefix?: string;
+  /**
+   * Milliseconds after its last publish or read that a channel's epoch and offset are dropped
+   * (its next use starts a new epoch); 0 keeps them. Default 0.
+   */
+  readonly metaTtlMs?: number;
+  /** More ioredis options (TLS, password). The queueing and retry options are the broker's. */
+  readonly redisOptions?: RedisOptions;
+}
+
+/** A Broker on Redis: Streams keep history, pub/sub carries the events of subscribed channels. */
+export interface RedisBroker extends Broker {
+  /** As Broker.subscribe; `onGap` hears of events the node will never receive. */
+  subscribe(channel: string, listener: (event: BrokerEvent) => void, onGap?: GapListener): Promise<() => void>;
+}
+
+/**
+ * Per channel, one Lua script assigns the offset, appends to the channel's stream and
+ * publishes on the channel's pub/sub channel, so offsets and history never disagree.
+ * The node subscribes (on a dedicated connection) only to channels it has listeners for.
+ */
+export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker {
+  const feed = checkBrokerOptions(options);
+  const metaTtlMs = options.metaTtlMs ?? 0;
+  if (!Number.isSafeInteger(metaTtlMs) || metaTtlMs < 0) {
+    throw new ProtocastError(Code.InvalidArgument, `metaTtlMs must be a non-negative integer, got ${metaTtlMs}`);
+  }
+  return new RedisBrokerImpl(options.url ?? "redis://127.0.0.1:6379", options.keyPrefix ?? "protocast:", metaTtlMs, feed, options.redisOptions ?? {});
+}
+
+interface Script {
+  readonly lua: string;
+  readonly sha: string;
+}
+
+function script(lua: string): Script {
+  return { lua, sha: createHash("sha1").update(lua).digest("hex") };
+}
+
+const scripts = { publish: script(publishScript), position: script(positionScript), history: script(historyScript) };
+
+type Arg = string | Buffer | number;
+
+class RedisBrokerImpl implements RedisBroker {
+  private readonly cmd: Redis;
+  private readonly sub: Redis;
+  private readonly feeds: ChannelFeeds;
+  /** Pub/sub channel name -> broker channel, for the channels this node listens to. */
+  private readonly names = new Map<string, string>();
+  private readonly waiters = new Set<(error: Error) => void>();
+  private closed = false;
+
+  constructor(
+    url: string,
+    private readonly prefix: string,
+    private readonly metaTtlMs: number,
+    private readonly o: Required<BrokerFeedOptions>,
+    redisOptions: RedisOptions,
+  ) {
+    const connection: RedisOptions = {
+      ...redisOptions,
+      // Commands never wait in ioredis' queues: the broker waits (bounded) for "ready" itself,
+      // and a command cut off by a disconnect fails at once instead of being re-sent later,
+      // when a publish might run twice or after its caller was told it failed.
+      enableOfflineQueue: false,
+      autoResendUnfulfilledCommands: false,
+      maxRetriesPerRequest: 0,
+      autoResubscribe: false,
+      retryStrategy: (attempt: number) => Math.min(50 * attempt, 1_000),
+    };
+    this.cmd = new Redis(url, connection);
+    this.sub = new Redis(url, connection);
+    for (const client of [this.cmd, this.sub]) {
+      client.setMaxListeners(0);
+      // Connection errors reach callers as UNAVAILABLE and subscribers as gap fills.
+      client.on("error", () => undefined);
+    }
+    this.sub.on("messageBuffer", (name: Buffer, message: Buffer) => this.onMessage(name, message));
+    this.sub.on("ready", () => void this.resubscribe());
+    this.feeds = createChannelFeeds(
+      {
+        open: (channel) => this.open(channel),
+        close: (channel) => this.closeUpstream(channel),
+        position: (channel) => this.position(channel),
+        history: (channel, since, limit) => this.history(channel, since, limit),
+      },
+      this.o,
+    );
+  }
+
+  private key(channel: string, kind: "m" | "h" | "e"): string {
+    return `${this.prefix}{${channel}}:${kind}`;
+  }
+
+  async publish(channel: string, payload: Uint8Array, options?: ChannelHistoryOptions): Promise<BrokerPosition> {
+    const size = options?.historySize ?? 0;
+    const ttl = options?.historyTtlMs ?? 0;
+    if (!Number.isSafeInteger(size) || size < 0 || !Number.isSafeInteger(ttl) || ttl < 0) {
+      throw new ProtocastError(Code.InvalidArgument, `history options must be non-negative integers, got ${size} and ${ttl}`);
+    }
+    const data = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    const id = randomBytes(9).toString("base64url");
+    const args = (mayHaveRun: boolean): Arg[] => [this.key(channel, "e"), data, size, ttl, id, mayHaveRun ? "1" : "0"];
+    // Without history there is nothing to recognise an earlier attempt by: no blind repeat.
+    const reply = await this.run("publish", scripts.publish, channel, args, size > 0);
+    return { epoch: String(reply[0]), offset: Number(reply[1]) };
+  }
+
+  async position(channel: string): Promise<BrokerPosition> {
+    const reply = await this.run("position", scripts.position, channel, () => [], true);
+    return { epoch: String(reply[0]), offset: Number(reply[1]) };
+  }
+
+  async history(channel: string, since: BrokerPosition, limit: number): Promise<HistoryResult> {
+    const count = Math.max(1, Math.floor(limit));
+    const reply = await this.run("history", scripts.history, channel, () => [since.epoch, since.offset, count], true);
+    const epoch = String(reply[0]);
+    const offset = Number(reply[1]);
+    const first = Number(reply[2]);
+    const size = Number(reply[3]);
+    const events: BrokerEvent[] = [];
+    for (let i = 4; i + 1 < reply.length && events.length < limit; i += 2) {
+      events.push({ channel, epoch, offset: Number(reply[i]), payload: new Uint8Array(reply[i + 1] as Buffer) });
+    }
+    const position = { epoch, offset };
+    if (since.epoch !== epoch) {
+      return { position, events, gap: { fromOffset: 0, toOffset: first - 1, reason: "epoch_changed" } };
+    }
+    const wanted = since.offset + 1;
+    if (wanted > offset || first <= wanted) return { position, events, gap: undefined };
+    return { position, events, gap: { fromOffset: wanted, toOffset: first - 1, reason: size === 0 ? "history_disabled" : "history_expired" } };
+  }
+
+  subscribe(channel: string, listener: (event: BrokerEvent) => void, onGap?: GapListener): Promise<() => void> {
+    if (this.closed) return Promise.reject(closedError());
+    return this.feeds.subscribe(channel, listener, onGap);
+  }
+
+  /**
+   * Runs a script, waiting up to outageWaitMs for the connection. A command cut off by a
+   * disconnect may or may not have run: it is repeated only when `repeatable` (reads, and a
+   * publish that looks for its own id first); a command never sent is always repeated.
+   */
+  private async run(what: string, s: Script, channel: string, args: (mayHaveRun: boolean) => Arg[], repeatable: boolean): Promise<unknown[]> {
+    if (this.closed) throw closedError();
+    const deadline = Date.now() + this.o.outageWaitMs;
+    const head: Arg[] = [this.key(channel, "m"), this.key(channel, "h"), randomEpoch(), this.metaTtlMs];
+    let mayHaveRun = false;
+    for (;;) {
+      try {
+        await this.whenReady(this.cmd, deadline, what);
+        return await withDeadline(this.evalScript(s, [...head, ...args(mayHaveRun)]), deadline, what);
+      } catch (e) {
+        if (e instanceof ReplyError) throw ProtocastError.from(e, Code.Internal);
+        if (this.closed) throw closedError();
+        // ioredis names its offline queue when it refuses to send on a connection that is down.
+        const unsent = (e instanceof Error && e.message.includes("enableOfflineQueue")) || (e instanceof ProtocastError && e.reason === "broker_unavailable");
+        mayHaveRun ||= !unsent;
+        if ((mayHaveRun && !repeatable) || Date.now() >= deadline) {
+          if (!mayHaveRun) throw e instanceof ProtocastError ? e : unavailable(what, this.o.outageWaitMs, e);
+          throw new ProtocastError(Code.Unavailable, `${what}: the connection to Redis was lost; it may or may not have taken effect`, {
+            reason: "outcome_unknown",
+            cause: e,
+          });
+        }
+        await sleep(10);
+      }
+    }
+  }
+
+  private async evalScript(s: Script, args: readonly Arg[]): Promise<unknown[]> {
+    try {
+      return (await this.cmd.callBuffer("EVALSHA", s.sha, 2, ...args)) as unknown[];
+    } catch (e) {
+      // After a restart the script cache is empty; NOSCRIPT means nothing ran, so EVAL is safe.
+      if (e instanceof ReplyError && String((e as Error).message).startsWith("NOSCRIPT")) {
+        return (await this.cmd.callBuffer("EVAL", s.lua, 2, ...args)) as unknown[];
+      }
+      throw e;
+    }
+  }
+
+  private whenReady(client: Redis, deadline: number, what: string): Promise<void> {
+    if (this.closed) return Promise.reject(closedError());
+    if (client.status === "ready") return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const finish = (error: Error | undefined): void => {
+        clearTimeout(timer);
+        client.off("ready", onReady);
+        this.waiters.delete(finish);
+        if (error === undefined) resolve();
+        else reject(error);
+      };
+      const onReady = (): void => finish(undefined);
+      const timer = setTimeout(() => finish(unavailable(what, this.o.outageWaitMs)), Math.max(0, deadline - Date.now()));
+      client.on("ready", onReady);
+      this.waiters.add(finish);
+    });
+  }
+
+  private async open(channel: string): Promise<void> {
+    const name = this.key(channel, "e");
+    this.names.set(name, channel);
+    const deadline = Date.now() + this.o.outageWaitMs;
+    for (;;) {
+      await this.whenReady(this.sub, deadline, "subscribe");
+      try {
+        await withDeadline(this.sub.subscribe(name), deadline, "subscribe");
+        return;
+      } catch (e) {
+        if (this.closed) throw closedError();
+        if (Date.now() >= deadline) throw unavailable("subscribe", this.o.outageWaitMs, e);
+        await sleep(10);
+      }
+    }
+  }
+
+  private closeUpstream(channel: string): void {
+    const name = this.key(channel, "e");
+    this.names.delete(name);
+    // A connection that is down holds no subscription, and resubscribe() skips this channel.
+    if (this.sub.status === "ready") this.sub.unsubscribe(name).catch(() => undefined);
+  }
+
+  /** After a reconnect: subscribe again, then let every feed catch up from history. */
+  private async resubscribe(): Promise<void> {
+    const names = this.feeds.channels().map((c) => this.key(c, "e"));
+    if (names.length === 0) return;
+    try {
+      await this.sub.subscribe(...names);
+    } catch (e) {
+      this.o.onError(e); // the next "ready" tries again
+      return;
+    }
+    this.feeds.resyncAll();
+  }
+
+  private onMessage(name: Buffer, message: Buffer): void {
+    const channel = this.names.get(name.toString());
+    if (channel === undefined) return;
+    const a = message.indexOf(10);
+    const b = a < 0 ? -1 : message.indexOf(10, a + 1);
+    if (b < 0) {
+      this.o.onError(new ProtocastError(Code.Internal, `malformed event on ${name.toString()}`));
+      return;
+    }
+    this.feeds.push({
+      channel,
+      epoch: message.toString("latin1", 0, a),
+      offset: Number(message.toString("latin1", a + 1, b)),
+      // A copy: the parser may reuse the buffer the message was read into.
+      payload: new Uint8Array(message.subarray(b + 1)),
+    });
+  }
+
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
+    this.feeds.close();
+    for (const finish of Array.from(this.waiters)) finish(closedError());
+    this.cmd.disconnect();
+    this.sub.disconnect();
+    return Promise.resolve();
+  }
+}
+
+function closedError(): ProtocastError {
+  return new ProtocastError(Code.Unavailable, "broker closed", { reason: "broker_closed" });
+}
+
+function randomEpoch(): string {
+  return randomBytes(6).toString("hex");
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Rejects UNAVAILABLE at the deadline; the operation itself may still complete later. */
+function withDeadline<T>(work: Promise<T>, deadline: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ProtocastError(Code.Unavailable, `${what}: no answer from the broker in time`, { reason: "outcome_unknown" })), Math.max(0, deadline - Date.now()));
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}
