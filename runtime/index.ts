@@ -27,3 +27,4 @@ export type { Transport, TransportHandler } from "./transport/transport.js";
 export { createMemoryTransportPair, type MemoryTransportPair } from "./transport/memory.js";
 export type { ServerLimits } from "./server/options.js";
 export { defaultServerLimits } from "./server/options.js";
+export { IdempotencyWindow, type IdempotencyLimits } from "./session/idempotency-window.js";

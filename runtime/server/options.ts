@@ -1,6 +1,7 @@
 import { ProtocastError } from "../errors/protocast-error.js";
 import { Code } from "../errors/code.js";
 import type { Broker } from "../broker/broker.js";
+import type { IdempotencyWindow } from "../session/idempotency-window.js";
 
 /** Limits and timings of a server. Every field has a documented default. */
 export interface ServerLimits {
@@ -72,6 +73,11 @@ export const defaultServerLimits: ServerLimits = {
 export interface ServerCoreOptions extends Partial<ServerLimits> {
   /** Carries channel traffic. Default: the embedded in-memory broker. */
   readonly broker?: Broker;
+  /**
+   * Idempotency records; pass one shared instance to keep exactly-once across a restart of
+   * the server core (tests), or a store shared by several nodes. Default: a new window.
+   */
+  readonly idempotency?: IdempotencyWindow;
   /** Clock; tests inject a fake one. Default Date.now. */
   readonly now?: () => number;
 }

@@ -62,7 +62,7 @@ export class ServerCore {
     this.ownsBroker = options.broker === undefined;
     this.broker = options.broker ?? createMemoryBroker({ now: this.now });
     this.hub = new ChannelHub(this.broker);
-    this.idempotency = new IdempotencyWindow({ maxKeysPerPrincipal: this.limits.idempotencyKeys, ttlMs: this.limits.idempotencyTtlMs });
+    this.idempotency = options.idempotency ?? new IdempotencyWindow({ maxKeysPerPrincipal: this.limits.idempotencyKeys, ttlMs: this.limits.idempotencyTtlMs });
     this.retransmitLimits = { maxFrames: this.limits.retransmitFrames, maxBytes: this.limits.retransmitBytes };
     // One timer for every connection's heartbeat and handshake deadline: idle connections
     // cost no timer of their own.
