@@ -110,6 +110,8 @@ class NatsBrokerImpl implements NatsBroker {
   private readonly tails = new Map<string, StoredEvent>();
   private readonly hints = new Map<string, SeqHint[]>();
   private readonly chains = new Map<string, Promise<unknown>>();
+  /** Cancels of the attempts in flight, which a reconnect ends. */
+  private readonly inFlight = new Set<() => void>();
   private ensuring: Promise<void> | undefined;
   private closed = false;
 
@@ -207,7 +209,7 @@ class NatsBrokerImpl implements NatsBroker {
         }
         throw e;
       }
-    });
+    }, true);
   }
 
   async position(channel: string): Promise<BrokerPosition> {
@@ -256,26 +258,50 @@ class NatsBrokerImpl implements NatsBroker {
 
   /**
    * Runs `work` until it succeeds or the deadline passes. Timeouts, lost connections and a
-   * missing stream (a NATS restarted without its data) are retried, re-creating the stream.
+   * missing stream (a NATS restarted without its data) are retried; a reconnect cuts the
+   * attempt in flight short, as its answer may never come. Repeating is safe: reads are
+   * reads, and a publish carries the same Nats-Msg-Id each time.
    */
-  private async retrying<T>(what: string, deadline: number, work: () => Promise<T>): Promise<T> {
+  private async retrying<T>(what: string, deadline: number, work: () => Promise<T>, mayStore = false): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       if (this.closed) throw closedError();
       try {
-        return await work();
+        return await this.untilReconnect(work);
       } catch (e) {
         if (e instanceof ProtocastError) throw e;
         if (e instanceof Conflict) {
-          // Bounded: each conflict means another publish succeeded; back off a little when busy.
+          // Each conflict means another publish succeeded; back off a little when busy.
           if (attempt > 3) await sleep(Math.random() * Math.min(attempt, 20));
           if (Date.now() < deadline) continue;
           throw new ProtocastError(Code.Unavailable, `${what}: too much contention on the channel`, { reason: "contention", cause: e });
         }
         if (e instanceof JetStreamApiError && e.code !== 10059) throw ProtocastError.from(e, Code.Internal);
-        if (Date.now() >= deadline) throw unavailable(what, this.o.outageWaitMs, e);
-        await sleep(Math.min(50 * (attempt + 1), 250));
-        await this.ensureStream().catch(() => undefined);
+        if (Date.now() >= deadline) {
+          if (!mayStore) throw unavailable(what, this.o.outageWaitMs, e);
+          // The client may still send an attempt it buffered during the outage.
+          throw new ProtocastError(Code.Unavailable, `${what}: no answer from NATS in ${this.o.outageWaitMs} ms; it may or may not have been stored`, {
+            reason: "outcome_unknown",
+            cause: e,
+          });
+        }
+        if (!(e instanceof Reconnected)) {
+          void this.ensureStream().catch(() => undefined);
+          await sleep(Math.min(50 * (attempt + 1), 250, Math.max(0, deadline - Date.now())));
+        }
       }
+    }
+  }
+
+  private async untilReconnect<T>(work: () => Promise<T>): Promise<T> {
+    let cancel: () => void = () => undefined;
+    const cut = new Promise<never>((_, reject) => {
+      cancel = () => reject(new Reconnected());
+    });
+    this.inFlight.add(cancel);
+    try {
+      return await Promise.race([work(), cut]);
+    } finally {
+      this.inFlight.delete(cancel);
     }
   }
 
@@ -373,7 +399,9 @@ class NatsBrokerImpl implements NatsBroker {
   private async watchStatus(): Promise<void> {
     for await (const s of this.nc.status()) {
       if (this.closed) return;
-      if (s.type === "reconnect") this.feeds.resyncAll();
+      if (s.type !== "reconnect") continue;
+      for (const cancel of Array.from(this.inFlight)) cancel();
+      this.feeds.resyncAll();
     }
   }
 
@@ -388,6 +416,7 @@ class NatsBrokerImpl implements NatsBroker {
 }
 
 class Conflict extends Error {}
+class Reconnected extends Error {}
 
 function header(h: MsgHdrs | undefined, name: string): string {
   return h?.get(name) ?? "";

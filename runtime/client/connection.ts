@@ -5,7 +5,7 @@ import { ProtocastError } from "../errors/protocast-error.js";
 import type { CallDef, ChannelDef, EventDef } from "../service/define.js";
 import { backoffDelay } from "../session/backoff.js";
 import type { Transport } from "../transport/transport.js";
-import { decodeEnvelope } from "../wire/decode.js";
+import { decodeIncoming, type NewerFrameEnvelope } from "../wire/decode.js";
 import { encodeEnvelope } from "../wire/encode.js";
 import { RetransmitBuffer } from "../session/retransmit-buffer.js";
 import type { Envelope, ErrorFrame, Frame, Resumed, Subscribed, Welcome } from "../wire/envelope.js";
@@ -342,11 +342,12 @@ class ConnectionImpl implements Connection {
 
   private onMessage(data: Uint8Array): void {
     this.lastSeenAt = this.o.now();
-    let env: Envelope;
+    let env: Envelope | NewerFrameEnvelope;
     try {
-      env = decodeEnvelope(data);
-    } catch {
-      this.drop(CloseCode.ProtocolViolation, "undecodable frame from the server");
+      env = decodeIncoming(data);
+    } catch (e) {
+      const code = e instanceof ProtocastError && e.closeCode !== undefined ? e.closeCode : CloseCode.ProtocolViolation;
+      this.drop(code, "undecodable frame from the server");
       return;
     }
     this.log.ack(env.ackSeq);
@@ -356,6 +357,7 @@ class ConnectionImpl implements Connection {
       this.scheduleAck();
     }
     const f = env.frame;
+    if (f === undefined) return; // a frame kind newer than this client: ignored
     switch (f.case) {
       case "welcome":
         if (this.handshaking) this.onWelcome(f.value);

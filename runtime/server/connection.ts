@@ -2,7 +2,7 @@ import { Code } from "../errors/code.js";
 import { CloseCode } from "../errors/close-codes.js";
 import { ProtocastError } from "../errors/protocast-error.js";
 import type { Transport, TransportHandler } from "../transport/transport.js";
-import { decodeEnvelope } from "../wire/decode.js";
+import { decodeIncoming, type NewerFrameEnvelope } from "../wire/decode.js";
 import { encodeEnvelope } from "../wire/encode.js";
 import type { Envelope, Frame, Hello, Resume, SessionLost } from "../wire/envelope.js";
 import type { Principal } from "./context.js";
@@ -98,9 +98,9 @@ export class ServerConnection implements TransportHandler {
     this.lastSeenAt = this.core.now();
     this.pingSentAt = 0;
     this.bytesIn += data.byteLength;
-    let env: Envelope;
+    let env: Envelope | NewerFrameEnvelope;
     try {
-      env = decodeEnvelope(data, { maxEnvelopeBytes: this.core.limits.maxEnvelopeBytes });
+      env = decodeIncoming(data, this.core.decodeLimits);
     } catch (e) {
       this.fail(ProtocastError.from(e, Code.InvalidArgument));
       return;
@@ -113,10 +113,12 @@ export class ServerConnection implements TransportHandler {
     }
   }
 
-  private handshake(env: Envelope): void {
+  private handshake(env: Envelope | NewerFrameEnvelope): void {
     const frame = env.frame;
-    if (frame.case !== "hello" && frame.case !== "resume") {
-      throw new ProtocastError(Code.InvalidArgument, `expected hello or resume, got ${frame.case}`, { closeCode: CloseCode.ProtocolViolation });
+    if (frame === undefined || (frame.case !== "hello" && frame.case !== "resume")) {
+      throw new ProtocastError(Code.InvalidArgument, `expected hello or resume, got ${frame?.case ?? "an unknown frame kind"}`, {
+        closeCode: CloseCode.ProtocolViolation,
+      });
     }
     if (frame.value.version !== 1) {
       throw new ProtocastError(Code.FailedPrecondition, `protocol version ${frame.value.version} is not supported; this server speaks 1`, {

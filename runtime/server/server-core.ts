@@ -13,6 +13,7 @@ import { ServerConnection } from "./connection.js";
 import { isTransient, toErrorOutcome, type ServerSession } from "./session.js";
 import type { CallContext, Principal, PublishContext, PublishResult } from "./context.js";
 import { ChannelHub } from "./hub.js";
+import { resolveDecodeLimits, type DecodeLimits } from "../wire/limits.js";
 import { resolveLimits, type ServerCoreOptions, type ServerLimits } from "./options.js";
 
 type CallHandler = (request: unknown, context: CallContext) => unknown;
@@ -34,6 +35,8 @@ export interface ConnectionLogRecord {
  */
 export class ServerCore {
   readonly limits: ServerLimits;
+  /** Decoder limits, resolved once: the envelope size limit is the server's. */
+  readonly decodeLimits: DecodeLimits;
   readonly broker: Broker;
   readonly hub: ChannelHub;
   readonly now: () => number;
@@ -58,6 +61,7 @@ export class ServerCore {
 
   constructor(options: ServerCoreOptions = {}) {
     this.limits = resolveLimits(options);
+    this.decodeLimits = resolveDecodeLimits({ maxEnvelopeBytes: this.limits.maxEnvelopeBytes });
     this.now = options.now ?? Date.now;
     this.ownsBroker = options.broker === undefined;
     this.broker = options.broker ?? createMemoryBroker({ now: this.now });

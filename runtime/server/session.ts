@@ -6,6 +6,7 @@ import type { ChannelDef } from "../service/define.js";
 import { hashBytes } from "../session/hash.js";
 import type { Outcome } from "../session/idempotency-window.js";
 import { RetransmitBuffer } from "../session/retransmit-buffer.js";
+import type { NewerFrameEnvelope } from "../wire/decode.js";
 import { encodeEnvelope } from "../wire/encode.js";
 import type { Call, Envelope, Frame, Member, Publish, Subscribe, Unsubscribe } from "../wire/envelope.js";
 import type { ServerConnection } from "./connection.js";
@@ -156,7 +157,7 @@ export class ServerSession {
   // ---- receiving -----------------------------------------------------------------------
 
   /** Handles one frame of the open session. Throws a ProtocastError for a violation. */
-  receive(env: Envelope): void {
+  receive(env: Envelope | NewerFrameEnvelope): void {
     if (env.ackSeq > this.outSeq) {
       throw new ProtocastError(Code.InvalidArgument, `ack_seq ${env.ackSeq} is above the last seq sent (${this.outSeq})`, {
         closeCode: CloseCode.ProtocolViolation,
@@ -174,6 +175,8 @@ export class ServerSession {
       this.core.scheduleAck(this);
     }
     const frame = env.frame;
+    // A frame kind newer than this server: its seq and ack counted, the frame is ignored.
+    if (frame === undefined) return;
     switch (frame.case) {
       case "call":
         this.onCall(frame.value);
