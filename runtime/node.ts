@@ -7,6 +7,7 @@ import type { WebSocketFactory, WebSocketLike } from "./client/websocket-transpo
 export * from "./index.js";
 export { createServer, type ProtocastServer, type ServerOptions, type UpgradeRequest, type AuthFailureRecord, type ServerStats } from "./adapters/ws-server.js";
 export type { ConnectionLogRecord } from "./server/server-core.js";
+export type { ServerCounters, ServerObserver } from "./server/counters.js";
 export { ServerCore } from "./server/server-core.js";
 
 /** Node's `ws` as a WebSocket factory; maxPayload matches the server's default envelope limit. */

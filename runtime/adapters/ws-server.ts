@@ -10,6 +10,7 @@ import type { Principal, PublishResult } from "../server/context.js";
 import type { ChannelMember } from "../client/types.js";
 import type { ServerCoreOptions } from "../server/options.js";
 import { ServerCore, type ConnectionLogRecord } from "../server/server-core.js";
+import type { ServerCounters, ServerObserver } from "../server/counters.js";
 import { SUBPROTOCOL, TOKEN_PROTOCOL_PREFIX } from "../client/websocket-transport.js";
 import { WsTransport } from "./ws-transport.js";
 
@@ -39,6 +40,8 @@ export interface ServerOptions extends ServerCoreOptions {
   readonly allowedOrigins?: readonly string[];
   /** Accept a credential in the `token` query parameter. Default false (URLs end up in logs). */
   readonly allowQueryToken?: boolean;
+  /** Observes calls (latency by method and outcome), for metrics. */
+  readonly observer?: ServerObserver;
   /** Receives connection log records (connect, disconnect, auth failure, protocol violation). */
   readonly logger?: (record: ConnectionLogRecord | AuthFailureRecord) => void;
 }
@@ -51,6 +54,10 @@ export interface ServerStats {
   readonly channels: number;
   /** Idempotency records held, all principals together. */
   readonly idempotencyRecords: number;
+  /** Sequenced frames sent and not yet acknowledged, all sessions together. */
+  readonly acksPending: number;
+  /** Running totals since the server started. */
+  readonly counters: Readonly<ServerCounters>;
 }
 
 export interface AuthFailureRecord {
@@ -84,6 +91,7 @@ export function createServer(options: ServerOptions = {}): ProtocastServer {
   const core = new ServerCore(options);
   const log = options.logger;
   if (log !== undefined) core.logger = log;
+  if (options.observer !== undefined) core.observer = options.observer;
   const path = options.path ?? "/protocast";
   const ownHttp = options.http === undefined;
   const http = options.http ?? createHttpServer((_req, res) => {
@@ -101,6 +109,7 @@ export function createServer(options: ServerOptions = {}): ProtocastServer {
   });
 
   const refuse = (socket: Duplex, status: number, reason: string, remoteAddress: string): void => {
+    core.counters.authFailures++;
     log?.({ event: "auth_failure", status, remoteAddress, reason });
     if (!socket.destroyed) {
       const text = status === 401 ? "Unauthorized" : status === 403 ? "Forbidden" : status === 404 ? "Not Found" : "Bad Request";
@@ -165,6 +174,8 @@ export function createServer(options: ServerOptions = {}): ProtocastServer {
       sessions: core.sessions.size,
       channels: core.hub.census().length,
       idempotencyRecords: core.idempotency.size,
+      acksPending: Array.from(core.sessions.values()).reduce((n, s) => n + s.log.size, 0),
+      counters: core.counters,
     }),
     listen(port = 0, host = "127.0.0.1") {
       if (!ownHttp) return Promise.reject(new ProtocastError(Code.FailedPrecondition, "listen() is for servers without options.http"));

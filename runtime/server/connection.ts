@@ -6,6 +6,7 @@ import { decodeIncoming, type NewerFrameEnvelope } from "../wire/decode.js";
 import { encodeEnvelope } from "../wire/encode.js";
 import type { Envelope, Frame, Hello, Resume, SessionLost } from "../wire/envelope.js";
 import type { Principal } from "./context.js";
+import { bump } from "./counters.js";
 import { randomId } from "./ids.js";
 import type { ServerCore } from "./server-core.js";
 import { ServerSession } from "./session.js";
@@ -71,6 +72,9 @@ export class ServerConnection implements TransportHandler {
   sendBytes(bytes: Uint8Array): void {
     if (this.state === "closed") return;
     this.bytesOut += bytes.byteLength;
+    const c = this.core.counters;
+    c.messagesOut++;
+    c.bytesOut += bytes.byteLength;
     this.transport.send(bytes);
   }
 
@@ -98,6 +102,9 @@ export class ServerConnection implements TransportHandler {
     this.lastSeenAt = this.core.now();
     this.pingSentAt = 0;
     this.bytesIn += data.byteLength;
+    const c = this.core.counters;
+    c.messagesIn++;
+    c.bytesIn += data.byteLength;
     let env: Envelope | NewerFrameEnvelope;
     try {
       env = decodeIncoming(data, this.core.decodeLimits);
@@ -161,15 +168,27 @@ export class ServerConnection implements TransportHandler {
       const to = session === undefined ? 0 : session.lastAssignedSeq;
       this.welcome(r, { previousSessionId: r.sessionId, reason, lostFromSeq: from <= to ? from : 0, lostToSeq: from <= to ? to : 0 });
     };
-    if (s === undefined || s.ended) return lost(this.core.wasExpired(r.sessionId) ? "expired" : "unknown");
-    if (!sameSecret(s.resumeToken, r.resumeToken)) return lost("bad_token");
+    const failures = this.core.counters.resumeFailures;
+    if (s === undefined || s.ended) {
+      const reason = this.core.wasExpired(r.sessionId) ? "expired" : "unknown";
+      bump(failures, reason);
+      return lost(reason);
+    }
+    if (!sameSecret(s.resumeToken, r.resumeToken)) {
+      bump(failures, "bad_token");
+      return lost("bad_token");
+    }
     const anonymous = s.principal.anonymous === true && this.principal.anonymous === true;
-    if (!anonymous && s.principal.id !== this.principal.id) return lost("unknown");
+    if (!anonymous && s.principal.id !== this.principal.id) {
+      bump(failures, "unknown");
+      return lost("unknown");
+    }
     if (r.lastSeq > s.lastAssignedSeq) {
       throw new ProtocastError(Code.InvalidArgument, `resume from seq ${r.lastSeq}, but only ${s.lastAssignedSeq} were sent`, { closeCode: CloseCode.ProtocolViolation });
     }
     if (s.lost || s.log.after(r.lastSeq, s.lastAssignedSeq) === undefined) {
       this.core.endSession(s);
+      bump(failures, "overflow");
       return lost("overflow", s);
     }
     const old = s.conn;
@@ -195,6 +214,7 @@ export class ServerConnection implements TransportHandler {
         expiresAtMs: this.principal.expiresAtMs ?? 0,
       },
     });
+    this.core.counters.resumes++;
     s.replayAfter(r.lastSeq);
     s.resyncAll();
     this.core.log("connect", this, { resumed: true });

@@ -12,6 +12,7 @@ import type { RetransmitLimits } from "../session/retransmit-buffer.js";
 import { ServerConnection } from "./connection.js";
 import { isTransient, toErrorOutcome, type ServerSession } from "./session.js";
 import type { CallContext, Principal, PublishContext, PublishResult } from "./context.js";
+import { bump, createCounters, type ServerCounters, type ServerObserver } from "./counters.js";
 import { ChannelHub } from "./hub.js";
 import { resolveDecodeLimits, type DecodeLimits } from "../wire/limits.js";
 import { resolveLimits, type ServerCoreOptions, type ServerLimits } from "./options.js";
@@ -58,6 +59,8 @@ export class ServerCore {
   private readonly tick: ReturnType<typeof setInterval>;
   private closing: Promise<void> | undefined;
   logger: ((record: ConnectionLogRecord) => void) | undefined;
+  readonly counters: ServerCounters = createCounters();
+  observer: ServerObserver | undefined;
 
   constructor(options: ServerCoreOptions = {}) {
     this.limits = resolveLimits(options);
@@ -155,8 +158,10 @@ export class ServerCore {
           new ProtocastError(Code.FailedPrecondition, `idempotency key was used for a different request`, { reason: "idempotency_key_reused" }),
         );
       case "done":
+        this.counters.dedupeHits++;
         return begin.outcome;
       case "wait":
+        this.counters.dedupeHits++;
         if (signal === undefined) return begin.outcome;
         return Promise.race([
           begin.outcome,
@@ -178,6 +183,7 @@ export class ServerCore {
 
   forget(conn: ServerConnection, code: number, reason: string): void {
     this.connections.delete(conn);
+    bump(this.counters.closeCodes, code);
     this.log("disconnect", conn, {
       code,
       reason,

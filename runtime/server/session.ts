@@ -1,5 +1,5 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { Code } from "../errors/code.js";
+import { Code, codeName } from "../errors/code.js";
 import { CloseCode } from "../errors/close-codes.js";
 import { ProtocastError } from "../errors/protocast-error.js";
 import type { ChannelDef } from "../service/define.js";
@@ -12,6 +12,7 @@ import type { Call, Envelope, Frame, Member, Publish, Subscribe, Unsubscribe } f
 import type { ServerConnection } from "./connection.js";
 import type { CallContext, Principal } from "./context.js";
 import type { HubMember } from "./hub.js";
+import { bump } from "./counters.js";
 import { randomId } from "./ids.js";
 import { hasScope } from "./scopes.js";
 import type { ServerCore } from "./server-core.js";
@@ -100,6 +101,7 @@ export class ServerSession {
     const frames = this.log.after(lastSeq, this.outSeq);
     if (frames === undefined || this.lost) return false;
     this.log.ack(lastSeq);
+    this.core.counters.retransmits += frames.length;
     for (const f of frames) this.conn?.sendBytes(f.item);
     return true;
   }
@@ -237,6 +239,7 @@ export class ServerSession {
     }
     const limit = this.core.limits.maxInflightCalls;
     if (this.inflight.size >= limit) {
+      bump(this.core.counters.limitHits, "max_inflight_calls");
       this.sendError(id, new ProtocastError(Code.ResourceExhausted, `more than ${limit} calls in flight`, { reason: "max_inflight_calls" }), true);
       return;
     }
@@ -281,8 +284,10 @@ export class ServerSession {
           (payload): Outcome => ({ kind: "reply", payload }),
           (e: unknown): Outcome => toErrorOutcome(e),
         );
+    const started = this.core.now();
     void outcome
       .then((o) => {
+        this.core.observer?.callFinished?.(call.method, o.kind === "reply" ? "ok" : codeName(o.code as Code), this.core.now() - started);
         if (o.kind === "reply") this.sendSequenced({ case: "reply", value: { id, payload: o.payload } });
         else this.sendSequenced({ case: "error", value: { id, code: o.code, message: o.message, reason: o.reason, retryAfterMs: 0 } });
       })
@@ -308,10 +313,12 @@ export class ServerSession {
       if (sub === undefined) {
         const l = this.core.limits;
         if (this.subs.size >= l.maxSubscriptionsPerConnection) {
+          bump(this.core.counters.limitHits, "max_subscriptions");
           throw new ProtocastError(Code.ResourceExhausted, `a session may hold at most ${l.maxSubscriptionsPerConnection} subscriptions`, { reason: "max_subscriptions" });
         }
         const maxMembers = def.rules.maxMembers || l.maxMembers;
         if (this.core.hub.size(s.channel) >= maxMembers) {
+          bump(this.core.counters.limitHits, "channel_full");
           throw new ProtocastError(Code.ResourceExhausted, `channel ${s.channel} is full (${maxMembers} members)`, { reason: "channel_full" });
         }
       }
