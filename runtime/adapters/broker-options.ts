@@ -45,10 +45,3 @@ export function checkBrokerOptions(options: BrokerFeedOptions): Required<BrokerF
   }
   return checked;
 }
-
-export function unavailable(what: string, waitedMs: number, cause?: unknown): ProtocastError {
-  return new ProtocastError(Code.Unavailable, `${what}: broker unreachable for ${waitedMs} ms`, {
-    reason: "broker_unavailable",
-    ...(cause === undefined ? {} : { cause }),
-  });
-}

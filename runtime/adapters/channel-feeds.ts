@@ -1,4 +1,5 @@
 import type { BrokerEvent, BrokerPosition, HistoryResult } from "../broker/broker.js";
+import { brokerClosed } from "./broker-errors.js";
 
 /**
  * Offsets a subscribed node will never receive. After it, the feed continues in `epoch` at
@@ -104,7 +105,7 @@ class ChannelFeedsImpl implements ChannelFeeds {
   ) {}
 
   async subscribe(channel: string, listener: (event: BrokerEvent) => void, onGap?: GapListener): Promise<() => void> {
-    if (this.closed) throw new Error("broker closed");
+    if (this.closed) throw brokerClosed();
     let feed = this.feeds.get(channel);
     if (feed === undefined) feed = this.open(channel);
     const entry: Listener = { event: listener, gap: onGap };

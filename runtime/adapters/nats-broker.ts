@@ -1,24 +1,14 @@
 import { randomBytes } from "node:crypto";
-import { connect, headers, nanos, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
-import {
-  AckPolicy,
-  DeliverPolicy,
-  DiscardPolicy,
-  JetStreamApiError,
-  StorageType,
-  jetstream,
-  jetstreamManager,
-  type JetStreamClient,
-  type JetStreamManager,
-  type JsMsg,
-  type StoredMsg,
-} from "@nats-io/jetstream";
+import { connect, headers, nanos, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { DiscardPolicy, JetStreamApiError, StorageType, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { Broker, BrokerEvent, BrokerPosition, ChannelHistoryOptions, HistoryResult } from "../broker/broker.js";
 import { Code } from "../errors/code.js";
 import { ProtocastError } from "../errors/protocast-error.js";
-import { checkBrokerOptions, unavailable, type BrokerFeedOptions } from "./broker-options.js";
+import { brokerClosed, outcomeUnknown, sleep, unavailable, withDeadline } from "./broker-errors.js";
+import { checkBrokerOptions, type BrokerFeedOptions } from "./broker-options.js";
 import { createChannelFeeds, type ChannelFeeds, type GapListener } from "./channel-feeds.js";
-import { readHistory, type SeqHint, type StoredEvent, type SubjectReader } from "./nats-history.js";
+import { readHistory, type SeqHint, type StoredEvent } from "./nats-history.js";
+import { createStreamReads, natsHeaders as H, type StreamReads } from "./nats-stream.js";
 import { channelSubjects } from "./nats-subjects.js";
 
 export interface NatsBrokerOptions extends BrokerFeedOptions {
@@ -77,10 +67,12 @@ export async function createNatsBroker(options: NatsBrokerOptions = {}): Promise
   const owned = options.connection === undefined;
   const nc =
     options.connection ??
-    (await connect({ servers: options.servers ?? "127.0.0.1:4222", maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: feed.outageWaitMs }));
+    (await connect({ servers: options.servers ?? "127.0.0.1:4222", maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: Math.max(1_000, feed.outageWaitMs) }));
   // Each request gives up after this; retrying() repeats it until outageWaitMs is spent.
   const timeout = Math.max(100, Math.min(2_000, feed.outageWaitMs));
-  const broker = new NatsBrokerImpl(nc, owned, await jetstreamManager(nc, { timeout }), jetstream(nc, { timeout }), stream, prefix, feed, reorderWaitMs, {
+  const jsm = await jetstreamManager(nc, { timeout });
+  const js = jetstream(nc, { timeout });
+  const broker = new NatsBrokerImpl(nc, owned, jsm, js, createStreamReads(jsm, js, stream), prefix, feed, reorderWaitMs, {
     name: stream,
     subjects: [`${prefix}.h.>`],
     storage: options.storage === "memory" ? StorageType.Memory : StorageType.File,
@@ -90,13 +82,15 @@ export async function createNatsBroker(options: NatsBrokerOptions = {}): Promise
     allow_direct: true,
     duplicate_window: nanos(duplicateWindowMs),
   });
-  await broker.ensureStream();
+  try {
+    await broker.ensureStream();
+  } catch (e) {
+    await broker.close();
+    throw ProtocastError.from(e, Code.Unavailable);
+  }
   return broker;
 }
 
-const H = { epoch: "Protocast-Epoch", offset: "Protocast-Offset", history: "Protocast-History", seq: "Protocast-Seq" } as const;
-/** Pages up to this many events are read with direct gets; longer ones with a consumer. */
-const directPageMax = 16;
 /** Channels whose last message a publisher remembers, to skip a read before each publish. */
 const maxTails = 4_096;
 /** Recent (offset, sequence) pairs kept per subscribed channel to start history reads near. */
@@ -120,7 +114,7 @@ class NatsBrokerImpl implements NatsBroker {
     private readonly owned: boolean,
     private readonly jsm: JetStreamManager,
     private readonly js: JetStreamClient,
-    private readonly stream: string,
+    private readonly reads: StreamReads,
     private readonly prefix: string,
     private readonly o: Required<BrokerFeedOptions>,
     reorderWaitMs: number,
@@ -152,7 +146,7 @@ class NatsBrokerImpl implements NatsBroker {
   }
 
   publish(channel: string, payload: Uint8Array, options?: ChannelHistoryOptions): Promise<BrokerPosition> {
-    if (this.closed) return Promise.reject(closedError());
+    if (this.closed) return Promise.reject(brokerClosed());
     const size = options?.historySize ?? 0;
     const ttl = options?.historyTtlMs ?? 0;
     if (!Number.isSafeInteger(size) || size < 0 || !Number.isSafeInteger(ttl) || ttl < 0) {
@@ -175,7 +169,7 @@ class NatsBrokerImpl implements NatsBroker {
     let known = tail !== undefined;
     return this.retrying("publish", deadline, async () => {
       if (!known) {
-        tail = (await this.readLast(subjects.history)) ?? undefined;
+        tail = (await this.reads.last(subjects.history)) ?? undefined;
         known = true;
       }
       const epoch = tail?.epoch ?? randomEpoch();
@@ -184,6 +178,7 @@ class NatsBrokerImpl implements NatsBroker {
       h.set(H.epoch, epoch);
       h.set(H.offset, String(offset));
       h.set(H.history, `${size} ${ttl}`);
+      h.set(H.prev, String(tail?.seq ?? 0));
       try {
         const ack = await this.js.publish(subjects.history, payload, {
           msgID,
@@ -192,8 +187,8 @@ class NatsBrokerImpl implements NatsBroker {
           timeout: Math.max(1, Math.min(2_000, deadline - Date.now())),
         });
         // A duplicate is this publish stored by an earlier attempt whose answer was lost.
-        const stored = ack.duplicate ? await this.readSeq(ack.seq) : undefined;
-        const at = stored ?? { seq: ack.seq, epoch, offset, time: Date.now(), historySize: size, historyTtlMs: ttl, payload };
+        const stored = ack.duplicate ? ((await this.reads.at(ack.seq)) ?? undefined) : undefined;
+        const at = stored ?? { seq: ack.seq, epoch, offset, time: Date.now(), historySize: size, historyTtlMs: ttl, prevSeq: tail?.seq ?? 0, payload };
         this.remember(channel, at);
         const fan = headers();
         fan.set(H.epoch, at.epoch);
@@ -221,26 +216,27 @@ class NatsBrokerImpl implements NatsBroker {
     const last = await this.lastOrCreate(channel);
     const subject = channelSubjects(this.prefix, channel).history;
     const deadline = Date.now() + this.o.outageWaitMs;
-    const reader: SubjectReader = {
-      next: (seq) => this.retrying("history", deadline, () => this.getMessage({ seq, next_by_subj: subject })),
-      page: (seq, count) => this.retrying("history", deadline, () => this.readPage(subject, seq, count)),
+    const reader = {
+      at: (seq: number) => this.retrying("history", deadline, () => this.reads.at(seq)),
+      next: (seq: number) => this.retrying("history", deadline, () => this.reads.next(subject, seq)),
+      page: (seq: number, count: number) => this.retrying("history", deadline, () => this.reads.page(subject, seq, count)),
     };
     const result = await readHistory(reader, channel, last, since, Math.max(1, Math.floor(limit)), this.hints.get(channel) ?? [], Date.now());
     return result.events.length > limit ? { ...result, events: result.events.slice(0, limit) } : result;
   }
 
   subscribe(channel: string, listener: (event: BrokerEvent) => void, onGap?: GapListener): Promise<() => void> {
-    if (this.closed) return Promise.reject(closedError());
+    if (this.closed) return Promise.reject(brokerClosed());
     return this.feeds.subscribe(channel, listener, onGap);
   }
 
   /** The channel's last message; for a channel never used, a marker at offset 0 starts its epoch. */
   private lastOrCreate(channel: string): Promise<StoredEvent> {
-    if (this.closed) return Promise.reject(closedError());
+    if (this.closed) return Promise.reject(brokerClosed());
     const subject = channelSubjects(this.prefix, channel).history;
     const epoch = randomEpoch();
     return this.retrying("read", Date.now() + this.o.outageWaitMs, async () => {
-      const last = await this.readLast(subject);
+      const last = await this.reads.last(subject);
       if (last !== null) return last;
       const h = headers();
       h.set(H.epoch, epoch);
@@ -248,7 +244,7 @@ class NatsBrokerImpl implements NatsBroker {
       h.set(H.history, "0 0");
       try {
         const ack = await this.js.publish(subject, new Uint8Array(0), { msgID: `epoch-${epoch}`, headers: h, expect: { lastSubjectSequence: 0 } });
-        return { seq: ack.seq, epoch, offset: 0, time: Date.now(), historySize: 0, historyTtlMs: 0, payload: new Uint8Array(0) };
+        return { seq: ack.seq, epoch, offset: 0, time: Date.now(), historySize: 0, historyTtlMs: 0, prevSeq: 0, payload: new Uint8Array(0) };
       } catch (e) {
         if (e instanceof JetStreamApiError && e.code === 10071) throw new Conflict(); // another node made it
         throw e;
@@ -264,7 +260,7 @@ class NatsBrokerImpl implements NatsBroker {
    */
   private async retrying<T>(what: string, deadline: number, work: () => Promise<T>, mayStore = false): Promise<T> {
     for (let attempt = 0; ; attempt++) {
-      if (this.closed) throw closedError();
+      if (this.closed) throw brokerClosed();
       try {
         return await this.untilReconnect(work);
       } catch (e) {
@@ -276,14 +272,8 @@ class NatsBrokerImpl implements NatsBroker {
           throw new ProtocastError(Code.Unavailable, `${what}: too much contention on the channel`, { reason: "contention", cause: e });
         }
         if (e instanceof JetStreamApiError && e.code !== 10059) throw ProtocastError.from(e, Code.Internal);
-        if (Date.now() >= deadline) {
-          if (!mayStore) throw unavailable(what, this.o.outageWaitMs, e);
-          // The client may still send an attempt it buffered during the outage.
-          throw new ProtocastError(Code.Unavailable, `${what}: no answer from NATS in ${this.o.outageWaitMs} ms; it may or may not have been stored`, {
-            reason: "outcome_unknown",
-            cause: e,
-          });
-        }
+        // A publish may still go out later: the client buffers what it sends during an outage.
+        if (Date.now() >= deadline) throw mayStore ? outcomeUnknown(what, e) : unavailable(what, this.o.outageWaitMs, e);
         if (!(e instanceof Reconnected)) {
           void this.ensureStream().catch(() => undefined);
           await sleep(Math.min(50 * (attempt + 1), 250, Math.max(0, deadline - Date.now())));
@@ -303,51 +293,6 @@ class NatsBrokerImpl implements NatsBroker {
     } finally {
       this.inFlight.delete(cancel);
     }
-  }
-
-  private getMessage(query: { seq: number; next_by_subj?: string } | { last_by_subj: string }): Promise<StoredEvent | null> {
-    return this.jsm.direct.getMessage(this.stream, query).then((m) => (m === null ? null : fromStored(m)));
-  }
-
-  private readLast(subject: string): Promise<StoredEvent | null> {
-    return this.getMessage({ last_by_subj: subject });
-  }
-
-  private async readSeq(seq: number): Promise<StoredEvent | undefined> {
-    return (await this.getMessage({ seq })) ?? undefined;
-  }
-
-  /** Short pages: one direct get each. Long ones: a throw-away consumer streams them. */
-  private async readPage(subject: string, seq: number, count: number): Promise<StoredEvent[]> {
-    const out: StoredEvent[] = [];
-    if (count <= directPageMax) {
-      for (let at = seq; out.length < count; ) {
-        const m = await this.getMessage({ seq: at, next_by_subj: subject });
-        if (m === null) break;
-        out.push(m);
-        at = m.seq + 1;
-      }
-      return out;
-    }
-    const info = await this.jsm.consumers.add(this.stream, {
-      filter_subject: subject,
-      deliver_policy: DeliverPolicy.StartSequence,
-      opt_start_seq: seq,
-      ack_policy: AckPolicy.None,
-      inactive_threshold: nanos(30_000),
-      mem_storage: true,
-      num_replicas: 1,
-    });
-    try {
-      const messages = await this.js.consumers.getConsumerFromInfo(info).fetch({ max_messages: count, expires: 2_000 });
-      for await (const m of messages) {
-        out.push(fromJsMsg(m));
-        if (out.length >= count || m.info.pending === 0) break;
-      }
-    } finally {
-      this.jsm.consumers.delete(this.stream, info.name).catch(() => undefined);
-    }
-    return out;
   }
 
   private remember(channel: string, at: StoredEvent): void {
@@ -375,7 +320,7 @@ class NatsBrokerImpl implements NatsBroker {
     this.subs.set(channel, sub);
     // Once the server has seen the SUB, every later fan-out reaches this node.
     const deadline = Date.now() + this.o.outageWaitMs;
-    await this.retrying("subscribe", deadline, () => within(this.nc.flush(), Math.max(1, deadline - Date.now())));
+    await this.retrying("subscribe", deadline, () => withDeadline(this.nc.flush(), deadline, () => new Error("no answer to flush")));
   }
 
   private closeUpstream(channel: string): void {
@@ -418,48 +363,6 @@ class NatsBrokerImpl implements NatsBroker {
 class Conflict extends Error {}
 class Reconnected extends Error {}
 
-function header(h: MsgHdrs | undefined, name: string): string {
-  return h?.get(name) ?? "";
-}
-
-function decode(seq: number, h: MsgHdrs | undefined, time: number, payload: Uint8Array): StoredEvent {
-  const [size, ttl] = header(h, H.history).split(" ").map(Number);
-  return {
-    seq,
-    epoch: header(h, H.epoch),
-    offset: Number(header(h, H.offset)) || 0,
-    time,
-    historySize: size || 0,
-    historyTtlMs: ttl || 0,
-    payload,
-  };
-}
-
-function fromStored(m: StoredMsg): StoredEvent {
-  return decode(m.seq, m.header, m.time.getTime(), m.data.slice());
-}
-
-function fromJsMsg(m: JsMsg): StoredEvent {
-  return decode(m.info.streamSequence, m.headers, Math.floor(m.info.timestampNanos / 1e6), m.data.slice());
-}
-
-function closedError(): ProtocastError {
-  return new ProtocastError(Code.Unavailable, "broker closed", { reason: "broker_closed" });
-}
-
 function randomEpoch(): string {
   return randomBytes(6).toString("hex");
-}
-
-/** Rejects with a timeout (retried by retrying()) if `work` takes longer than `ms`. */
-function within<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms);
-  });
-  return Promise.race([work, late]).finally(() => clearTimeout(timer));
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -12,11 +12,15 @@ export interface StoredEvent {
   /** The channel's history size and ttl as of this publish. */
   readonly historySize: number;
   readonly historyTtlMs: number;
+  /** Stream sequence of the channel's previous message (0: none), as the publish expected it. */
+  readonly prevSeq: number;
   readonly payload: Uint8Array;
 }
 
 /** The reads history needs from one channel's subject. */
 export interface SubjectReader {
+  /** The message at stream sequence `seq`, or null when it is gone. */
+  at(seq: number): Promise<StoredEvent | null>;
   /** The first message of the subject with a stream sequence >= seq, or null. */
   next(seq: number): Promise<StoredEvent | null>;
   /** Up to `count` messages of the subject from stream sequence `seq` on, in order. */
@@ -30,9 +34,14 @@ export interface SeqHint {
   readonly seq: number;
 }
 
+/** Reads that near the channel's last message walk back from it instead of searching. */
+export const tailWalkMax = 16;
+
 /**
  * Events after `since`, given the subject's last message `last`. Offsets grow with stream
- * sequences but other channels' messages sit in between, so the first wanted event is found
+ * sequences but other channels' messages sit in between. Near the end (the usual catch-up
+ * after a short outage) each message names its predecessor's sequence, so the few wanted
+ * ones are read walking back from the last. Further back, the first wanted event is found
  * by a binary search over sequences (O(log n) direct gets), started above the best hint;
  * when the hint is the event just before the wanted one, the search is a single read.
  * Age limits are applied here: times grow with sequences, so expired events form a prefix.
@@ -60,6 +69,27 @@ export async function readHistory(
   if (wanted > last.offset || last.historySize === 0 || last.time < cutoff) return result([], last.offset + 1);
 
   const kept = (m: StoredEvent | null): boolean => m === null || (m.epoch === last.epoch && m.offset >= lowest && m.time >= cutoff);
+
+  if (last.offset - lowest < tailWalkMax) {
+    const back: StoredEvent[] = [last];
+    let walked = true;
+    for (let m = last; m.offset > lowest; ) {
+      // A message without a predecessor link (written by something else) ends the walk.
+      const prev = m.prevSeq > 0 ? await reader.at(m.prevSeq) : undefined;
+      if (prev === undefined || (prev !== null && kept(prev) && prev.offset !== m.offset - 1)) {
+        walked = false;
+        break;
+      }
+      if (prev === null || !kept(prev)) break; // trimmed or expired: back.at(-1) is the first kept
+      back.push(prev);
+      m = prev;
+    }
+    if (walked) {
+      back.reverse();
+      return result(back.slice(0, limit).map((m) => toEvent(channel, m)), back[0]!.offset);
+    }
+  }
+
   let lo = 1;
   for (const h of hints) if (h.epoch === last.epoch && h.offset < lowest && h.seq >= lo) lo = h.seq + 1;
   let hi = last.seq;

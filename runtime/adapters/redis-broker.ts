@@ -4,7 +4,8 @@ import type { Broker, BrokerEvent, BrokerPosition, ChannelHistoryOptions, Histor
 import { Code } from "../errors/code.js";
 import { ProtocastError } from "../errors/protocast-error.js";
 import { createChannelFeeds, type ChannelFeeds, type GapListener } from "./channel-feeds.js";
-import { checkBrokerOptions, unavailable, type BrokerFeedOptions } from "./broker-options.js";
+import { brokerClosed, outcomeUnknown, sleep, unavailable, withDeadline } from "./broker-errors.js";
+import { checkBrokerOptions, type BrokerFeedOptions } from "./broker-options.js";
 import { historyScript, positionScript, publishScript } from "./redis-scripts.js";
 
 export interface RedisBrokerOptions extends BrokerFeedOptions {
@@ -145,7 +146,7 @@ class RedisBrokerImpl implements RedisBroker {
   }
 
   subscribe(channel: string, listener: (event: BrokerEvent) => void, onGap?: GapListener): Promise<() => void> {
-    if (this.closed) return Promise.reject(closedError());
+    if (this.closed) return Promise.reject(brokerClosed());
     return this.feeds.subscribe(channel, listener, onGap);
   }
 
@@ -155,26 +156,24 @@ class RedisBrokerImpl implements RedisBroker {
    * publish that looks for its own id first); a command never sent is always repeated.
    */
   private async run(what: string, s: Script, channel: string, args: (mayHaveRun: boolean) => Arg[], repeatable: boolean): Promise<unknown[]> {
-    if (this.closed) throw closedError();
+    if (this.closed) throw brokerClosed();
     const deadline = Date.now() + this.o.outageWaitMs;
     const head: Arg[] = [this.key(channel, "m"), this.key(channel, "h"), randomEpoch(), this.metaTtlMs];
     let mayHaveRun = false;
     for (;;) {
       try {
         await this.whenReady(this.cmd, deadline, what);
-        return await withDeadline(this.evalScript(s, [...head, ...args(mayHaveRun)]), deadline, what);
+        const work = this.evalScript(s, [...head, ...args(mayHaveRun)]);
+        return await withDeadline(work, deadline, () => new Error(`${what}: no answer from Redis in time`));
       } catch (e) {
         if (e instanceof ReplyError) throw ProtocastError.from(e, Code.Internal);
-        if (this.closed) throw closedError();
+        if (this.closed) throw brokerClosed();
         // ioredis names its offline queue when it refuses to send on a connection that is down.
         const unsent = (e instanceof Error && e.message.includes("enableOfflineQueue")) || (e instanceof ProtocastError && e.reason === "broker_unavailable");
         mayHaveRun ||= !unsent;
         if ((mayHaveRun && !repeatable) || Date.now() >= deadline) {
-          if (!mayHaveRun) throw e instanceof ProtocastError ? e : unavailable(what, this.o.outageWaitMs, e);
-          throw new ProtocastError(Code.Unavailable, `${what}: the connection to Redis was lost; it may or may not have taken effect`, {
-            reason: "outcome_unknown",
-            cause: e,
-          });
+          if (mayHaveRun && what === "publish") throw outcomeUnknown(what, e);
+          throw e instanceof ProtocastError ? e : unavailable(what, this.o.outageWaitMs, e);
         }
         await sleep(10);
       }
@@ -194,7 +193,7 @@ class RedisBrokerImpl implements RedisBroker {
   }
 
   private whenReady(client: Redis, deadline: number, what: string): Promise<void> {
-    if (this.closed) return Promise.reject(closedError());
+    if (this.closed) return Promise.reject(brokerClosed());
     if (client.status === "ready") return Promise.resolve();
     return new Promise((resolve, reject) => {
       const finish = (error: Error | undefined): void => {
@@ -218,10 +217,10 @@ class RedisBrokerImpl implements RedisBroker {
     for (;;) {
       await this.whenReady(this.sub, deadline, "subscribe");
       try {
-        await withDeadline(this.sub.subscribe(name), deadline, "subscribe");
+        await withDeadline(this.sub.subscribe(name), deadline, () => unavailable("subscribe", this.o.outageWaitMs));
         return;
       } catch (e) {
-        if (this.closed) throw closedError();
+        if (this.closed) throw brokerClosed();
         if (Date.now() >= deadline) throw unavailable("subscribe", this.o.outageWaitMs, e);
         await sleep(10);
       }
@@ -270,30 +269,13 @@ class RedisBrokerImpl implements RedisBroker {
     if (this.closed) return Promise.resolve();
     this.closed = true;
     this.feeds.close();
-    for (const finish of Array.from(this.waiters)) finish(closedError());
+    for (const finish of Array.from(this.waiters)) finish(brokerClosed());
     this.cmd.disconnect();
     this.sub.disconnect();
     return Promise.resolve();
   }
 }
 
-function closedError(): ProtocastError {
-  return new ProtocastError(Code.Unavailable, "broker closed", { reason: "broker_closed" });
-}
-
 function randomEpoch(): string {
   return randomBytes(6).toString("hex");
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Rejects UNAVAILABLE at the deadline; the operation itself may still complete later. */
-function withDeadline<T>(work: Promise<T>, deadline: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new ProtocastError(Code.Unavailable, `${what}: no answer from the broker in time`, { reason: "outcome_unknown" })), Math.max(0, deadline - Date.now()));
-  });
-  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }

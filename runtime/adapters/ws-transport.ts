@@ -32,6 +32,8 @@ export class WsTransport implements Transport {
       handler.onMessage(data as Buffer);
     });
     this.ws.once("close", (code, reason) => handler.onClose(code, reason.toString()));
+    const onDrain = handler.onDrain;
+    if (onDrain !== undefined) this.socket?.on("drain", () => onDrain.call(handler));
     // ws closes the socket itself after an error (with the matching close code); the
     // listener only keeps the process from treating the error as unhandled.
     this.ws.on("error", () => undefined);
@@ -49,5 +51,9 @@ export class WsTransport implements Transport {
 
   close(code: number, reason: string): void {
     if (this.ws.readyState <= 1) this.ws.close(code, reason);
+  }
+
+  abort(): void {
+    this.ws.terminate();
   }
 }

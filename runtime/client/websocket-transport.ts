@@ -79,4 +79,9 @@ class WebSocketTransport implements Transport {
   close(code: number, reason: string): void {
     if (this.ws.readyState <= 1) this.ws.close(code, reason);
   }
+
+  abort(): void {
+    // A browser WebSocket has no abort; closing is the closest it offers.
+    this.close(1000, "");
+  }
 }

@@ -1,6 +1,7 @@
 import { Code } from "../errors/code.js";
 import { CloseCode } from "../errors/close-codes.js";
 import { ProtocastError } from "../errors/protocast-error.js";
+import type { Overflow } from "../service/rules.js";
 import type { Transport, TransportHandler } from "../transport/transport.js";
 import { decodeIncoming, type NewerFrameEnvelope } from "../wire/decode.js";
 import { encodeEnvelope } from "../wire/encode.js";
@@ -10,6 +11,12 @@ import { bump } from "./counters.js";
 import { randomId } from "./ids.js";
 import type { ServerCore } from "./server-core.js";
 import { ServerSession } from "./session.js";
+
+interface HeldFrame {
+  readonly frame: Uint8Array;
+  readonly channel: string;
+  readonly key: string;
+}
 
 /** handshake: waiting for Hello/Resume; open: serving a session; closed: gone. */
 export type ConnectionState = "handshake" | "open" | "closed";
@@ -45,6 +52,11 @@ export class ServerConnection implements TransportHandler {
   private closedWith: number | undefined;
   bytesIn = 0;
   bytesOut = 0;
+  /** Channel frames held back while the transport is past its high-water mark. */
+  private held: HeldFrame[] = [];
+  private heldBytes = 0;
+  /** Held frames per channel: a channel with frames held sends nothing directly (order). */
+  private readonly heldPerChannel = new Map<string, number>();
 
   constructor(
     private readonly core: ServerCore,
@@ -70,12 +82,78 @@ export class ServerConnection implements TransportHandler {
   }
 
   sendBytes(bytes: Uint8Array): void {
-    if (this.state === "closed") return;
+    // Nothing more goes out once the server decided to close: a slow consumer's close frame
+    // must not wait behind frames it will never read.
+    if (this.state === "closed" || this.closedWith !== undefined) return;
     this.bytesOut += bytes.byteLength;
     const c = this.core.counters;
     c.messagesOut++;
     c.bytesOut += bytes.byteLength;
     this.transport.send(bytes);
+  }
+
+  /**
+   * Sends a channel frame (shared bytes) under back-pressure rules: while the transport has
+   * less than the high-water mark queued, it goes out at once; past it, the channel's overflow
+   * policy decides. Memory per connection stays within the transport's buffer plus the mark.
+   */
+  sendChannelFrame(frame: Uint8Array, channel: string, key: string, overflow: Overflow): void {
+    if (this.state === "closed" || this.closedWith !== undefined) return;
+    const hwm = this.core.limits.sendHighWaterMark;
+    if (this.transport.bufferedAmount < hwm && !this.heldPerChannel.has(channel)) {
+      this.sendBytes(frame);
+      return;
+    }
+    const drops = this.core.counters.drops;
+    switch (overflow) {
+      case "disconnect":
+        bump(drops, overflow);
+        this.core.log("slow_consumer", this, { channel, buffered: this.transport.bufferedAmount, highWaterMark: hwm });
+        this.close(CloseCode.SlowConsumer, "send buffer full");
+        return;
+      case "drop-newest":
+        bump(drops, overflow);
+        return;
+      case "conflate":
+        if (key !== "") {
+          const i = this.held.findIndex((h) => h.channel === channel && h.key === key);
+          if (i >= 0) {
+            // Keep the newest value for the key, in the place of the one it replaces.
+            this.heldBytes += frame.byteLength - this.held[i]!.frame.byteLength;
+            this.held[i] = { frame, channel, key };
+            bump(drops, overflow);
+            return;
+          }
+        }
+        break;
+      case "drop-oldest":
+        break;
+    }
+    this.held.push({ frame, channel, key });
+    this.heldBytes += frame.byteLength;
+    this.heldPerChannel.set(channel, (this.heldPerChannel.get(channel) ?? 0) + 1);
+    while (this.heldBytes > hwm && this.held.length > 0) {
+      const oldest = this.held.shift()!;
+      this.unhold(oldest);
+      bump(drops, overflow);
+    }
+  }
+
+  private unhold(h: HeldFrame): void {
+    this.heldBytes -= h.frame.byteLength;
+    const n = (this.heldPerChannel.get(h.channel) ?? 1) - 1;
+    if (n <= 0) this.heldPerChannel.delete(h.channel);
+    else this.heldPerChannel.set(h.channel, n);
+  }
+
+  /** The transport caught up: send held frames while it stays under the mark. */
+  onDrain(): void {
+    const hwm = this.core.limits.sendHighWaterMark;
+    while (this.held.length > 0 && this.transport.bufferedAmount < hwm && this.state !== "closed") {
+      const h = this.held.shift()!;
+      this.unhold(h);
+      this.sendBytes(h.frame);
+    }
   }
 
   private sendFrame(frame: Frame): void {
@@ -88,8 +166,18 @@ export class ServerConnection implements TransportHandler {
 
   close(code: number, reason: string): void {
     if (this.state === "closed") return;
-    this.closedWith ??= code;
+    if (this.closedWith === undefined) {
+      this.closedWith = code;
+      this.closingSince = this.core.now();
+    }
     this.transport.close(code, reason);
+  }
+
+  /** When the server started closing; the tick aborts a connection whose peer never answers. */
+  closingSince = 0;
+
+  abort(): void {
+    if (this.state !== "closed") this.transport.abort();
   }
 
   private fail(err: ProtocastError): void {
@@ -224,6 +312,9 @@ export class ServerConnection implements TransportHandler {
   onClose(code: number, reason: string): void {
     if (this.state === "closed") return;
     this.state = "closed";
+    this.held = [];
+    this.heldBytes = 0;
+    this.heldPerChannel.clear();
     const s = this.session;
     this.session = undefined;
     if (s !== undefined && s.conn === this) {

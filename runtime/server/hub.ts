@@ -2,12 +2,16 @@ import type { Broker, BrokerEvent } from "../broker/broker.js";
 import type { ChannelDef } from "../service/define.js";
 import type { Member } from "../wire/envelope.js";
 import { encodeEnvelope } from "../wire/encode.js";
+import { conflationKey } from "./conflation.js";
 
 /** What the hub needs from a connection that subscribed to a channel. */
 export interface HubMember {
   readonly member: Member;
-  /** Receives an encoded frame shared by every member; it must not be modified. */
-  deliver(channel: string, frame: Uint8Array, offset: number): void;
+  /**
+   * Receives an encoded frame shared by every member; it must not be modified. `key` is the
+   * event's conflation key ("" when the channel has none); presence frames have offset 0.
+   */
+  deliver(channel: string, frame: Uint8Array, offset: number, key: string): void;
 }
 
 interface LocalChannel {
@@ -51,7 +55,7 @@ export class ChannelHub {
     let c = this.channels.get(channel);
     if (c === undefined) {
       const members = new Set<HubMember>();
-      const upstream = this.broker.subscribe(channel, (event) => this.fanOut(event, members));
+      const upstream = this.broker.subscribe(channel, (event) => this.fanOut(def, event, members));
       c = { def, members, upstream };
       this.channels.set(channel, c);
     }
@@ -72,20 +76,21 @@ export class ChannelHub {
     }
   }
 
-  private fanOut(event: BrokerEvent, members: Set<HubMember>): void {
+  private fanOut(def: ChannelDef, event: BrokerEvent, members: Set<HubMember>): void {
     if (members.size === 0) return;
     const frame = encodeEnvelope({
       seq: 0,
       ackSeq: 0,
       frame: { case: "event", value: { channel: event.channel, epoch: event.epoch, offset: event.offset, payload: event.payload } },
     });
-    for (const m of members) m.deliver(event.channel, frame, event.offset);
+    const key = conflationKey(def, event.payload);
+    for (const m of members) m.deliver(event.channel, frame, event.offset, key);
   }
 
   private sendPresence(c: LocalChannel, channel: string, joined: Member[], left: Member[]): void {
     if (c.members.size === 0) return;
     const frame = encodeEnvelope({ seq: 0, ackSeq: 0, frame: { case: "presence", value: { channel, joined, left } } });
-    for (const m of c.members) m.deliver(channel, frame, 0);
+    for (const m of c.members) m.deliver(channel, frame, 0, "");
   }
 
   async close(): Promise<void> {

@@ -42,6 +42,14 @@ export interface ServerLimits {
   readonly maxConnectionLifetimeMs: number;
   /** After a Goaway, how long the client has to leave before the server closes with 4000. Default 5 000 ms. */
   readonly goawayCloseMs: number;
+  /**
+   * Bytes a connection may have queued for the network before it counts as slow; past it the
+   * channel's overflow policy decides (drop, conflate, or close with 4002). Channel frames
+   * held back for a slow at-most-once reader are bounded by the same number. Default 1 MiB.
+   */
+  readonly sendHighWaterMark: number;
+  /** How long the server waits for the peer to answer its close frame before dropping the link. Default 2 000 ms. */
+  readonly closeTimeoutMs: number;
   /** Completed idempotency records kept per principal. Default 10 000. */
   readonly idempotencyKeys: number;
   /** How long a completed idempotency record is kept. Default 600 000 ms (10 min). */
@@ -65,6 +73,8 @@ export const defaultServerLimits: ServerLimits = {
   retransmitBytes: 4 * 1024 * 1024,
   maxConnectionLifetimeMs: 6 * 3_600_000,
   goawayCloseMs: 5_000,
+  sendHighWaterMark: 1024 * 1024,
+  closeTimeoutMs: 2_000,
   idempotencyKeys: 10_000,
   idempotencyTtlMs: 600_000,
 };

@@ -261,6 +261,11 @@ export class ServerCore {
       this.expired.delete(id);
     }
     for (const conn of this.connections) {
+      if (conn.closingSince !== 0) {
+        // A peer that does not read never answers the close frame either.
+        if (now - conn.closingSince >= l.closeTimeoutMs) conn.abort();
+        continue;
+      }
       if (conn.state === "handshake") {
         if (now - conn.acceptedAt >= l.handshakeTimeoutMs) conn.close(CloseCode.HandshakeTimeout, "no hello in time");
       } else if (conn.state === "open") {

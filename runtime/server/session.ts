@@ -335,10 +335,10 @@ export class ServerSession {
         ackedOffset: 0,
         member: {
           member: this.member,
-          deliver: (_channel, frame, offset) => {
+          deliver: (channel, frame, offset, key) => {
             // While detached, events are not buffered per session: history serves them.
             if (this.conn === undefined) return;
-            if (!created.holding) this.conn.sendBytes(frame);
+            if (!created.holding) this.conn.sendChannelFrame(frame, channel, key, def.rules.overflow);
             else if (created.held.length < MAX_HELD_FRAMES) created.held.push({ frame, offset });
             else this.conn.close(CloseCode.SlowConsumer, "channel re-sync fell too far behind");
           },

@@ -49,6 +49,7 @@ class MemoryEnd implements Transport {
       this.bufferedAmount -= data.byteLength;
       if (this.closed) return;
       peer.deliver(data);
+      if (this.bufferedAmount === 0) this.handler?.onDrain?.();
     });
   }
 
@@ -59,6 +60,12 @@ class MemoryEnd implements Transport {
       this.finish(code, reason);
       peer?.finish(code, reason);
     });
+  }
+
+  abort(): void {
+    const peer = this.peer;
+    this.finish(1006, "");
+    peer?.finish(1006, "");
   }
 
   private deliver(data: Uint8Array): void {

@@ -14,6 +14,8 @@ export interface Transport {
   readonly bufferedAmount: number;
   /** Starts the close handshake; the handler's onClose runs once, later. */
   close(code: number, reason: string): void;
+  /** Drops the link at once, without a close handshake (a peer that does not read). */
+  abort(): void;
   /** Installs the receiver. Called once, before any message is delivered. */
   attach(handler: TransportHandler): void;
 }
@@ -22,4 +24,6 @@ export interface TransportHandler {
   onMessage(data: Uint8Array): void;
   /** Runs exactly once, whoever closed. `code` is 1006 when the link just dropped. */
   onClose(code: number, reason: string): void;
+  /** Runs when bytes queued earlier have been handed to the network (bufferedAmount fell). */
+  onDrain?(): void;
 }

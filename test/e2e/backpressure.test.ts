@@ -1,0 +1,77 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import { createClient } from "protocast/node";
+import { ChatService } from "../../generated/acme/chat/v1/chat_protocast.js";
+import { encodeEnvelope } from "../../runtime/wire/encode.js";
+import type { Frame } from "../../runtime/wire/envelope.js";
+import { startHarness, until, type Harness } from "../support/harness.js";
+
+const TOTAL = 20_000;
+// Large enough that 20,000 of them overflow the kernel's socket buffers (several MiB on
+// loopback) as well as the server's 1 MiB mark.
+const TEXT = "x".repeat(2_000);
+
+/** A raw client that subscribes to a channel and then stops reading its socket. */
+async function stalledReader(url: string, method: string, channel: string): Promise<WebSocket> {
+  const ws = new WebSocket(url, ["protocast.v1"]);
+  await new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject));
+  const send = (seq: number, frame: Frame) => ws.send(encodeEnvelope({ seq, ackSeq: 0, frame }));
+  send(0, { case: "hello", value: { version: 1, client: "stalled" } });
+  send(1, { case: "subscribe", value: { id: 1, method, channel, recover: false, epoch: "", offset: 0 } });
+  await new Promise((r) => setTimeout(r, 100));
+  (ws as unknown as { _socket: { pause(): void } })._socket.pause();
+  return ws;
+}
+
+describe("back-pressure", () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({}, (s) => s.implement(ChatService, { sendMessage: () => ({}), listRooms: () => ({ rooms: [] }) }));
+  });
+  afterAll(() => h.close());
+
+  it("cuts a reader that stopped reading an at-least-once channel at the bound; the others get all 20,000", async () => {
+    const room = { roomId: "bp" };
+    const readers = Array.from({ length: 3 }, () => createClient(ChatService, h.client()).roomEvents(room));
+    await Promise.all(readers.map((r) => r.ready));
+    const stalled = await stalledReader(h.url, ChatService.channels.roomEvents.path, "room/bp");
+    const counts = readers.map(() => 0);
+    const inOrder = readers.map(() => true);
+    const reading = readers.map(async (sub, i) => {
+      for await (const ev of sub) {
+        if (ev.messageId !== String(counts[i])) inOrder[i] = false;
+        counts[i]!++;
+        if (counts[i] === TOTAL) break;
+      }
+    });
+    const rssBefore = process.memoryUsage().rss;
+    // Paced so that the readers, which share this process, get to read between bursts.
+    for (let i = 0; i < TOTAL; i++) {
+      void h.server.publish(ChatService.channels.roomEvents, room, { messageId: String(i), text: TEXT });
+      if (i % 200 === 0) await new Promise((r) => setTimeout(r, 1));
+    }
+    await Promise.all(reading);
+    expect(counts).toEqual([TOTAL, TOTAL, TOTAL]);
+    expect(inOrder).toEqual([true, true, true]);
+    const stats = h.server.stats();
+    expect(stats.counters.drops["disconnect"]).toBe(1);
+    // The peer never reads the close frame; the server drops the link after its close timeout.
+    await until(() => (h.server.stats().counters.closeCodes["1006"] ?? 0) >= 1, "the stalled link to be dropped", 5_000);
+    // 20,000 x 400 bytes went out three times; the stalled reader was not allowed to pin them.
+    expect(process.memoryUsage().rss - rssBefore).toBeLessThan(150 * 1024 * 1024);
+    stalled.terminate();
+  });
+
+  it("conflates an at-most-once channel for a slow reader and drops, never queues without bound", async () => {
+    const stalled = await stalledReader(h.url, ChatService.channels.typing.path, "typing/bp");
+    const before = h.server.stats().counters.drops["conflate"] ?? 0;
+    for (let i = 0; i < TOTAL; i++) {
+      void h.server.publish(ChatService.channels.typing, { roomId: "bp" }, { user: `user${i % 10}-${TEXT}`, typing: i % 2 === 0 });
+      if (i % 500 === 0) await new Promise((r) => setImmediate(r));
+    }
+    await until(() => (h.server.stats().counters.drops["conflate"] ?? 0) > before, "conflation to happen");
+    // The connection survives: at-most-once traffic never costs the reader its connection.
+    expect(stalled.readyState).toBe(WebSocket.OPEN);
+    stalled.terminate();
+  });
+});
