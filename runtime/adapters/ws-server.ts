@@ -36,7 +36,10 @@ export interface ServerOptions extends ServerCoreOptions {
    * every scope — fine for demos, never for production.
    */
   readonly authenticate?: (request: UpgradeRequest) => Principal | Promise<Principal>;
-  /** Origins allowed to open a connection; undefined allows any. Default undefined. */
+  /**
+   * Origins allowed to open a connection, such as "https://app.example.com". Default
+   * undefined: any origin without cookies; with cookies only the server's own origin.
+   */
   readonly allowedOrigins?: readonly string[];
   /** Accept a credential in the `token` query parameter. Default false (URLs end up in logs). */
   readonly allowQueryToken?: boolean;
@@ -81,22 +84,52 @@ export interface ProtocastServer {
   readonly connectionCount: number;
   /** Counts of what the server holds right now; all zero after every client left for good. */
   stats(): ServerStats;
-  /** Closes every connection with 1001, then the own HTTP server if any. */
-  close(): Promise<void>;
+  /**
+   * Removes sessions from a channel at once (they get Unsubscribed with PERMISSION_DENIED):
+   * every member, or only those of one principal. Returns how many were removed.
+   */
+  kick<P extends object>(channel: ChannelDef<P, DescMessage, any>, params: P, options?: { principalId?: string; reason?: string }): number;
+  /**
+   * Stops accepting connections, sends every client a Goaway, lets running calls finish for up
+   * to `deadlineMs` (default 10 000; 0 closes at once), then closes the rest with 1001 and the
+   * server's own HTTP server if it has one.
+   */
+  close(options?: { deadlineMs?: number }): Promise<void>;
 }
 
 let anonymous = 0;
 
 export function createServer(options: ServerOptions = {}): ProtocastServer {
-  const core = new ServerCore(options);
+  const path = options.path ?? "/protocast";
+  const authenticateHook = options.authenticate;
+  const core = new ServerCore({
+    ...options,
+    // By default a refreshed credential is checked by the same hook as the first one.
+    reauthenticate:
+      options.reauthenticate ??
+      (authenticateHook === undefined
+        ? undefined
+        : (token: string) =>
+            authenticateHook({ headers: { authorization: `Bearer ${token}` }, url: path, origin: undefined, token, remoteAddress: "" })),
+  });
   const log = options.logger;
   if (log !== undefined) core.logger = log;
   if (options.observer !== undefined) core.observer = options.observer;
-  const path = options.path ?? "/protocast";
   const ownHttp = options.http === undefined;
-  const http = options.http ?? createHttpServer((_req, res) => {
-    res.writeHead(426, { "content-type": "text/plain" }).end("this endpoint speaks WebSocket (protocast.v1)\n");
-  });
+  // The server's own HTTP server bounds the handshake: headers that drip in slower than the
+  // handshake timeout are cut (Node checks every connectionsCheckingInterval).
+  const http =
+    options.http ??
+    createHttpServer(
+      {
+        headersTimeout: core.limits.handshakeTimeoutMs,
+        requestTimeout: core.limits.handshakeTimeoutMs,
+        connectionsCheckingInterval: Math.min(1_000, core.limits.handshakeTimeoutMs),
+      },
+      (_req, res) => {
+        res.writeHead(426, { "content-type": "text/plain" }).end("this endpoint speaks WebSocket (protocast.v1)\n");
+      },
+    );
   const authenticate =
     options.authenticate ??
     (() => ({ id: `anonymous-${++anonymous}`, scopes: ["*"], anonymous: true }) satisfies Principal);
@@ -112,7 +145,7 @@ export function createServer(options: ServerOptions = {}): ProtocastServer {
     core.counters.authFailures++;
     log?.({ event: "auth_failure", status, remoteAddress, reason });
     if (!socket.destroyed) {
-      const text = status === 401 ? "Unauthorized" : status === 403 ? "Forbidden" : status === 404 ? "Not Found" : "Bad Request";
+      const text = STATUS_TEXT[status] ?? "Bad Request";
       socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(reason) + 1}\r\n\r\n${reason}\n`);
     }
   };
@@ -131,12 +164,14 @@ export function createServer(options: ServerOptions = {}): ProtocastServer {
       return;
     }
     const origin = req.headers.origin;
-    if (options.allowedOrigins !== undefined && (origin === undefined || !options.allowedOrigins.includes(origin))) {
+    if (!originAllowed(req, options.allowedOrigins)) {
       refuse(socket, 403, "origin not allowed", remoteAddress);
       return;
     }
     const token = readToken(req, offered, url, options.allowQueryToken ?? false);
-    const timer = setTimeout(() => refuse(socket, 401, "authentication timed out", remoteAddress), core.limits.handshakeTimeoutMs);
+    // 503, not 401: a slow authenticate says nothing about the credential, and a client told
+    // 401 would give up on it.
+    const timer = setTimeout(() => refuse(socket, 503, "authentication timed out", remoteAddress), core.limits.handshakeTimeoutMs);
     Promise.resolve()
       .then(() => authenticate({ headers: req.headers, url: url.pathname, origin, token, remoteAddress }))
       .then(
@@ -187,9 +222,10 @@ export function createServer(options: ServerOptions = {}): ProtocastServer {
         });
       });
     },
-    async close() {
+    kick: (channel, params, o = {}) => core.kick(channel.topic(params), o.principalId, o.reason ?? "removed by the server"),
+    async close(o = {}) {
+      await core.close(o.deadlineMs ?? 10_000);
       http.off("upgrade", onUpgrade);
-      await core.close();
       wss.close();
       if (ownHttp && http.listening) {
         http.closeAllConnections();
@@ -197,6 +233,32 @@ export function createServer(options: ServerOptions = {}): ProtocastServer {
       }
     },
   };
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: "Bad Request",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
+  503: "Service Unavailable",
+};
+
+/**
+ * Cross-site WebSocket hijacking defence. With an allow-list, the Origin must be on it. Without
+ * one, a request that carries cookies (which a browser attaches to any site's request) must
+ * come from the server's own origin; a missing or "null" Origin is refused then, since every
+ * browser sends one. Requests without cookies (bearer tokens, Node clients) pass.
+ */
+function originAllowed(req: IncomingMessage, allowed: readonly string[] | undefined): boolean {
+  const origin = req.headers.origin;
+  if (allowed !== undefined) return origin !== undefined && allowed.includes(origin);
+  if (req.headers.cookie === undefined) return true;
+  if (origin === undefined || origin === "null") return false;
+  try {
+    return new URL(origin).host === req.headers.host;
+  } catch {
+    return false;
+  }
 }
 
 function readToken(req: IncomingMessage, offered: string[], url: URL, allowQuery: boolean): string | undefined {

@@ -401,13 +401,55 @@ class ConnectionImpl implements Connection {
       case "ping":
         this.sendRaw({ seq: 0, ackSeq: this.inSeq, frame: { case: "pong", value: { sentAtMs: f.value.sentAtMs } } });
         return;
+      case "authExpiring":
+        void this.refreshCredential();
+        return;
       case "goaway":
-        this.minNextDelayMs = f.value.reconnectAfterMs;
-        this.drop(CloseCode.Reconnect, f.value.reason || "server asked to reconnect");
+        this.onGoaway(f.value.reason, f.value.reconnectAfterMs, f.value.closeInMs);
         return;
       default:
         return; // pong, ack, auth frames: nothing to do in this release
     }
+  }
+
+  /**
+   * The server asks this client to move. Calls already running finish on this connection
+   * (up to the server's close delay); then it reconnects, after the suggested delay.
+   */
+  private onGoaway(reason: string, reconnectAfterMs: number, closeInMs: number): void {
+    const g = this.gen;
+    const leave = (): void => {
+      if (g !== this.gen) return;
+      this.minNextDelayMs = reconnectAfterMs;
+      this.drop(CloseCode.Reconnect, reason || "server asked to reconnect");
+    };
+    const sentCalls = (): boolean => Array.from(this.pending.values()).some((p) => p.sent);
+    if (!sentCalls()) {
+      leave();
+      return;
+    }
+    const until = this.o.now() + Math.max(0, closeInMs - 100);
+    const check = setInterval(() => {
+      if (g !== this.gen || !sentCalls() || this.o.now() >= until) {
+        clearInterval(check);
+        leave();
+      }
+    }, 20);
+  }
+
+  /** The server warned that the credential expires: fetch a fresh one and send it in-band. */
+  private async refreshCredential(): Promise<void> {
+    const get = this.o.token;
+    if (get === undefined) return;
+    const g = this.gen;
+    let token: string;
+    try {
+      token = await get();
+    } catch {
+      return; // the server closes with 4005 at expiry; the reconnect asks for a token again
+    }
+    if (g !== this.gen || this.transport === undefined) return;
+    this.sendRaw({ seq: 0, ackSeq: this.inSeq, frame: { case: "authRefresh", value: { id: this.takeId(), token } } });
   }
 
   private scheduleAck(): void {

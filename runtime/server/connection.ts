@@ -7,6 +7,7 @@ import { decodeIncoming, type NewerFrameEnvelope } from "../wire/decode.js";
 import { encodeEnvelope } from "../wire/encode.js";
 import type { Envelope, Frame, Hello, Resume, SessionLost } from "../wire/envelope.js";
 import type { Principal } from "./context.js";
+import { TokenBucket } from "../session/token-bucket.js";
 import { bump } from "./counters.js";
 import { randomId } from "./ids.js";
 import type { ServerCore } from "./server-core.js";
@@ -52,6 +53,10 @@ export class ServerConnection implements TransportHandler {
   private closedWith: number | undefined;
   bytesIn = 0;
   bytesOut = 0;
+  private readonly messageBucket: TokenBucket;
+  private readonly byteBucket: TokenBucket;
+  /** Frames refused in a row by the rate limit. */
+  private violations = 0;
   /** Channel frames held back while the transport is past its high-water mark. */
   private held: HeldFrame[] = [];
   private heldBytes = 0;
@@ -65,8 +70,18 @@ export class ServerConnection implements TransportHandler {
     readonly remoteAddress: string,
   ) {
     this.acceptedAt = this.lastSeenAt = this.lastPingAt = core.now();
+    const l = core.limits;
+    this.messageBucket = new TokenBucket(l.rateMessagesPerSecond, l.rateMessagesBurst, this.acceptedAt);
+    this.byteBucket = new TokenBucket(l.rateBytesPerSecond, l.rateBytesBurst, this.acceptedAt);
     const life = core.limits.maxConnectionLifetimeMs;
     this.rotateAt = this.acceptedAt + life - Math.floor(Math.random() * life * 0.1);
+  }
+
+  /** Goaway for a shutdown: sent whatever was sent before, with its own delays. */
+  goawayNow(reason: string, reconnectAfterMs: number, closeInMs: number): void {
+    if (this.state !== "open") return;
+    this.goawaySentAt = this.core.now();
+    this.sendFrame({ case: "goaway", value: { reason, reconnectAfterMs, closeInMs } });
   }
 
   /** Asks the client to reconnect (and resume) elsewhere; the tick closes it if it lingers. */
@@ -85,6 +100,12 @@ export class ServerConnection implements TransportHandler {
     // Nothing more goes out once the server decided to close: a slow consumer's close frame
     // must not wait behind frames it will never read.
     if (this.state === "closed" || this.closedWith !== undefined) return;
+    const expiresAt = this.principal.expiresAtMs;
+    if (expiresAt !== undefined && expiresAt !== 0 && Date.now() >= expiresAt) {
+      // Not one frame after the credential expired.
+      this.close(CloseCode.TokenExpired, "credential expired");
+      return;
+    }
     this.bytesOut += bytes.byteLength;
     const c = this.core.counters;
     c.messagesOut++;
@@ -160,6 +181,20 @@ export class ServerConnection implements TransportHandler {
     this.sendBytes(encodeEnvelope({ seq: 0, ackSeq: 0, frame }));
   }
 
+  /** The expiry the client was last warned about; AuthExpiring goes out once per expiry. */
+  private warnedExpiry = 0;
+
+  warnExpiry(expiresAt: number): void {
+    if (this.warnedExpiry === expiresAt || this.state !== "open") return;
+    this.warnedExpiry = expiresAt;
+    this.sendFrame({ case: "authExpiring", value: { expiresAtMs: expiresAt } });
+  }
+
+  /** The session accepted a refreshed credential. */
+  refreshed(principal: Principal): void {
+    this.principal = principal;
+  }
+
   ping(now: number): void {
     this.sendFrame({ case: "ping", value: { sentAtMs: now } });
   }
@@ -202,10 +237,37 @@ export class ServerConnection implements TransportHandler {
     }
     try {
       if (this.state === "handshake") this.handshake(env);
-      else this.session?.receive(env);
+      else if (this.withinRate(env, data.byteLength)) this.session?.receive(env);
     } catch (e) {
       this.fail(ProtocastError.from(e, Code.Internal));
     }
+  }
+
+  /**
+   * Charges a frame to the connection's rate limits. Heartbeats and acks are free: refusing
+   * them would only make a busy client look dead. A refused call or publish is answered with
+   * RESOURCE_EXHAUSTED "rate_limited" and its retry delay; a client that keeps going is closed
+   * with 4004.
+   */
+  private withinRate(env: Envelope | NewerFrameEnvelope, bytes: number): boolean {
+    const kind = env.frame?.case;
+    if (kind === "ping" || kind === "pong" || kind === "ack") return true;
+    const now = this.core.now();
+    const wait = Math.max(this.messageBucket.take(1, now), this.byteBucket.take(bytes, now));
+    if (wait === 0) {
+      this.violations = 0;
+      return true;
+    }
+    bump(this.core.counters.limitHits, "rate");
+    if (++this.violations >= this.core.limits.rateViolationsBeforeClose) {
+      this.core.log("limit", this, { limit: "rate", action: "close" });
+      this.close(CloseCode.RateLimited, "rate limit exceeded");
+      return false;
+    }
+    // The frame is refused, but its place in the sequence is kept so that later frames do not
+    // look like a gap: the session counts it and answers it.
+    this.session?.refuse(env, wait);
+    return false;
   }
 
   private handshake(env: Envelope | NewerFrameEnvelope): void {

@@ -59,3 +59,15 @@ export interface PublishContext {
   /** The concrete channel name, such as "typing/lobby". */
   readonly channel: string;
 }
+
+/** What the server's authorize hook is asked, after the scopes declared in .proto passed. */
+export interface AuthorizeRequest {
+  readonly principal: Principal;
+  readonly action: "call" | "subscribe" | "publish";
+  /** "package.Service/Method". */
+  readonly method: string;
+  /** The concrete channel name; "" for calls. */
+  readonly channel: string;
+  /** The channel's parameters, such as { roomId: "lobby" }; undefined for calls. */
+  readonly params: Readonly<Record<string, string>> | undefined;
+}

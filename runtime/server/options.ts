@@ -2,6 +2,7 @@ import { ProtocastError } from "../errors/protocast-error.js";
 import { Code } from "../errors/code.js";
 import type { Broker } from "../broker/broker.js";
 import type { IdempotencyWindow } from "../session/idempotency-window.js";
+import type { AuthorizeRequest, Principal } from "./context.js";
 
 /** Limits and timings of a server. Every field has a documented default. */
 export interface ServerLimits {
@@ -48,6 +49,23 @@ export interface ServerLimits {
    * held back for a slow at-most-once reader are bounded by the same number. Default 1 MiB.
    */
   readonly sendHighWaterMark: number;
+  /** Frames a connection may send per second, on average. Default 1 000. */
+  readonly rateMessagesPerSecond: number;
+  /** Frames a connection may send in a burst above the average. Default 2 000. */
+  readonly rateMessagesBurst: number;
+  /** Bytes a connection may send per second, on average. Default 4 MiB. */
+  readonly rateBytesPerSecond: number;
+  /** Bytes a connection may send in a burst. Default 8 MiB. */
+  readonly rateBytesBurst: number;
+  /**
+   * Frames refused by the rate limit, in a row, before the connection is closed with 4004.
+   * Default 1 000.
+   */
+  readonly rateViolationsBeforeClose: number;
+  /** How long before a credential expires the server sends AuthExpiring. Default 30 000 ms. */
+  readonly refreshLeadMs: number;
+  /** Connections one principal may hold at once (anonymous principals excepted); more are closed with 4006. Default 100. */
+  readonly maxConnectionsPerPrincipal: number;
   /** How long the server waits for the peer to answer its close frame before dropping the link. Default 2 000 ms. */
   readonly closeTimeoutMs: number;
   /** Completed idempotency records kept per principal. Default 10 000. */
@@ -75,6 +93,13 @@ export const defaultServerLimits: ServerLimits = {
   goawayCloseMs: 5_000,
   sendHighWaterMark: 1024 * 1024,
   closeTimeoutMs: 2_000,
+  rateMessagesPerSecond: 1_000,
+  rateMessagesBurst: 2_000,
+  rateBytesPerSecond: 4 * 1024 * 1024,
+  rateBytesBurst: 8 * 1024 * 1024,
+  rateViolationsBeforeClose: 1_000,
+  maxConnectionsPerPrincipal: 100,
+  refreshLeadMs: 30_000,
   idempotencyKeys: 10_000,
   idempotencyTtlMs: 600_000,
 };
@@ -88,6 +113,17 @@ export interface ServerCoreOptions extends Partial<ServerLimits> {
    * the server core (tests), or a store shared by several nodes. Default: a new window.
    */
   readonly idempotency?: IdempotencyWindow;
+  /**
+   * Decides, per call, subscribe and publish, beyond the declared scopes. Also asked again
+   * for every subscription when the credential is refreshed. Default: everything the scopes
+   * allow.
+   */
+  readonly authorize?: (request: AuthorizeRequest) => boolean | Promise<boolean>;
+  /**
+   * Checks a credential sent on a live connection (AuthRefresh) and returns the principal it
+   * names, which must be the same one. Default: refuses every refresh (UNAUTHENTICATED).
+   */
+  readonly reauthenticate?: (token: string, current: Principal) => Principal | Promise<Principal>;
   /** Clock; tests inject a fake one. Default Date.now. */
   readonly now?: () => number;
 }

@@ -11,7 +11,7 @@ import { IdempotencyWindow, type Outcome } from "../session/idempotency-window.j
 import type { RetransmitLimits } from "../session/retransmit-buffer.js";
 import { ServerConnection } from "./connection.js";
 import { isTransient, toErrorOutcome, type ServerSession } from "./session.js";
-import type { CallContext, Principal, PublishContext, PublishResult } from "./context.js";
+import type { AuthorizeRequest, CallContext, Principal, PublishContext, PublishResult } from "./context.js";
 import { bump, createCounters, type ServerCounters, type ServerObserver } from "./counters.js";
 import { ChannelHub } from "./hub.js";
 import { resolveDecodeLimits, type DecodeLimits } from "../wire/limits.js";
@@ -53,6 +53,8 @@ export class ServerCore {
   /** Sessions of each principal, attached or in their grace period: pushes reach both. */
   private readonly byPrincipal = new Map<string, Set<ServerSession>>();
   private readonly ackDue = new Set<ServerSession>();
+  /** Live connections per named principal, for maxConnectionsPerPrincipal. */
+  private readonly perPrincipal = new Map<string, number>();
   readonly idempotency: IdempotencyWindow;
   readonly retransmitLimits: RetransmitLimits;
   private ackTimer: ReturnType<typeof setTimeout> | undefined;
@@ -60,6 +62,8 @@ export class ServerCore {
   private closing: Promise<void> | undefined;
   logger: ((record: ConnectionLogRecord) => void) | undefined;
   readonly counters: ServerCounters = createCounters();
+  readonly authorize: ((request: AuthorizeRequest) => boolean | Promise<boolean>) | undefined;
+  private readonly reauth: ((token: string, current: Principal) => Principal | Promise<Principal>) | undefined;
   observer: ServerObserver | undefined;
 
   constructor(options: ServerCoreOptions = {}) {
@@ -67,13 +71,18 @@ export class ServerCore {
     this.decodeLimits = resolveDecodeLimits({ maxEnvelopeBytes: this.limits.maxEnvelopeBytes });
     this.now = options.now ?? Date.now;
     this.ownsBroker = options.broker === undefined;
+    this.authorize = options.authorize;
+    this.reauth = options.reauthenticate;
     this.broker = options.broker ?? createMemoryBroker({ now: this.now });
     this.hub = new ChannelHub(this.broker);
     this.idempotency = options.idempotency ?? new IdempotencyWindow({ maxKeysPerPrincipal: this.limits.idempotencyKeys, ttlMs: this.limits.idempotencyTtlMs });
     this.retransmitLimits = { maxFrames: this.limits.retransmitFrames, maxBytes: this.limits.retransmitBytes };
     // One timer for every connection's heartbeat and handshake deadline: idle connections
     // cost no timer of their own.
-    const every = Math.max(20, Math.min(1000, Math.floor(this.limits.pingTimeoutMs / 4), Math.floor(this.limits.handshakeTimeoutMs / 4), Math.floor(this.limits.graceMs / 4), Math.floor(this.limits.maxConnectionLifetimeMs / 4)));
+    // Fine enough for the shortest deadline it watches (a quarter of it), at most once a second.
+    const l = this.limits;
+    const shortest = Math.min(l.pingTimeoutMs, l.handshakeTimeoutMs, l.graceMs, l.maxConnectionLifetimeMs, l.refreshLeadMs, l.closeTimeoutMs);
+    const every = Math.max(20, Math.min(1000, Math.floor(shortest / 4)));
     this.tick = setInterval(() => this.heartbeat(), every);
     (this.tick as { unref?: () => void }).unref?.();
   }
@@ -119,7 +128,31 @@ export class ServerCore {
     }
     this.connections.add(conn);
     transport.attach(conn);
+    if (principal.anonymous !== true) {
+      const n = (this.perPrincipal.get(principal.id) ?? 0) + 1;
+      this.perPrincipal.set(principal.id, n);
+      if (n > this.limits.maxConnectionsPerPrincipal) {
+        bump(this.counters.limitHits, "connections_per_principal");
+        conn.close(CloseCode.TooManyConnections, `at most ${this.limits.maxConnectionsPerPrincipal} connections per principal`);
+      }
+    }
     return conn;
+  }
+
+  /** Checks a credential sent on a live connection. */
+  async reauthenticate(token: string, current: Principal): Promise<Principal> {
+    if (this.reauth === undefined) throw new ProtocastError(Code.Unauthenticated, "this server does not accept credential refresh");
+    return this.reauth(token, current);
+  }
+
+  /** Removes sessions from a channel at once: every one, or those of one principal. Returns how many. */
+  kick(channel: string, principalId: string | undefined, reason: string): number {
+    let n = 0;
+    for (const s of this.sessions.values()) {
+      if (principalId !== undefined && s.principal.id !== principalId) continue;
+      if (s.kick(channel, reason)) n++;
+    }
+    return n;
   }
 
   /** Registers a new session. */
@@ -183,6 +216,11 @@ export class ServerCore {
 
   forget(conn: ServerConnection, code: number, reason: string): void {
     this.connections.delete(conn);
+    if (conn.principal.anonymous !== true) {
+      const n = (this.perPrincipal.get(conn.principal.id) ?? 1) - 1;
+      if (n <= 0) this.perPrincipal.delete(conn.principal.id);
+      else this.perPrincipal.set(conn.principal.id, n);
+    }
     bump(this.counters.closeCodes, code);
     this.log("disconnect", conn, {
       code,
@@ -193,7 +231,8 @@ export class ServerCore {
     });
   }
 
-  log(event: string, conn: ServerConnection, extra: Record<string, unknown>): void {
+  log(event: string, conn: ServerConnection | undefined, extra: Record<string, unknown>): void {
+    if (conn === undefined) return;
     this.logger?.({
       event,
       connectionId: conn.id,
@@ -273,6 +312,14 @@ export class ServerCore {
           if (now - conn.goawaySentAt >= l.goawayCloseMs) conn.close(CloseCode.Reconnect, "connection rotated");
           continue;
         }
+        const expiresAt = conn.principal.expiresAtMs ?? 0;
+        if (expiresAt !== 0) {
+          if (now >= expiresAt) {
+            conn.close(CloseCode.TokenExpired, "credential expired");
+            continue;
+          }
+          if (now >= expiresAt - l.refreshLeadMs) conn.warnExpiry(expiresAt);
+        }
         if (now >= conn.rotateAt) {
           conn.goaway("max_lifetime", now);
           continue;
@@ -287,14 +334,27 @@ export class ServerCore {
     }
   }
 
-  /** Stops the heartbeat and closes every connection with 1001. */
-  close(): Promise<void> {
+  /**
+   * Shuts down gracefully: refuses new connections, tells every client to go elsewhere
+   * (Goaway, spread over a moment so they do not all come back at once), lets running calls
+   * finish until the deadline, then closes what is left with 1001.
+   */
+  close(deadlineMs = 0): Promise<void> {
     if (this.closing !== undefined) return this.closing;
-    clearInterval(this.tick);
-    if (this.ackTimer !== undefined) clearTimeout(this.ackTimer);
-    for (const conn of this.connections) conn.close(CloseCode.GoingAway, "server is shutting down");
-    for (const session of Array.from(this.sessions.values())) this.endSession(session);
     this.closing = (async () => {
+      const open = Array.from(this.connections).filter((c) => c.state === "open");
+      if (deadlineMs > 0 && open.length > 0) {
+        const spread = Math.min(1_000, Math.floor(deadlineMs / 2));
+        for (const c of open) c.goawayNow("server shutting down", Math.floor(Math.random() * spread), deadlineMs);
+        const end = Date.now() + deadlineMs;
+        while (Date.now() < end && Array.from(this.sessions.values()).some((s) => s.running > 0)) {
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      }
+      clearInterval(this.tick);
+      if (this.ackTimer !== undefined) clearTimeout(this.ackTimer);
+      for (const conn of this.connections) conn.close(CloseCode.GoingAway, "server is shutting down");
+      for (const session of Array.from(this.sessions.values())) this.endSession(session);
       await this.hub.close();
       if (this.ownsBroker) await this.broker.close();
     })();

@@ -10,7 +10,7 @@ import type { NewerFrameEnvelope } from "../wire/decode.js";
 import { encodeEnvelope } from "../wire/encode.js";
 import type { Call, Envelope, Frame, Member, Publish, Subscribe, Unsubscribe } from "../wire/envelope.js";
 import type { ServerConnection } from "./connection.js";
-import type { CallContext, Principal } from "./context.js";
+import type { AuthorizeRequest, CallContext, Principal } from "./context.js";
 import type { HubMember } from "./hub.js";
 import { bump } from "./counters.js";
 import { randomId } from "./ids.js";
@@ -72,6 +72,11 @@ export class ServerSession {
 
   get member(): Member {
     return { clientId: this.clientId, principal: this.principal.id };
+  }
+
+  /** Calls still running. */
+  get running(): number {
+    return this.inflight.size;
   }
 
   get lastAssignedSeq(): number {
@@ -158,6 +163,24 @@ export class ServerSession {
 
   // ---- receiving -----------------------------------------------------------------------
 
+  /**
+   * Takes a frame the rate limit refused: it keeps its seq (a retry would be a duplicate) and
+   * a call or confirmed publish is answered RESOURCE_EXHAUSTED with the wait.
+   */
+  refuse(env: Envelope | NewerFrameEnvelope, retryAfterMs: number): void {
+    if (env.seq !== 0) {
+      if (env.seq <= this.inSeq) return;
+      if (env.seq !== this.inSeq + 1) return; // a gap: receive() would close; let it
+      this.inSeq = env.seq;
+      this.core.scheduleAck(this);
+    }
+    const f = env.frame;
+    const id = f?.case === "call" || f?.case === "publish" || f?.case === "subscribe" ? f.value.id : 0;
+    if (id === 0) return;
+    const err = new ProtocastError(Code.ResourceExhausted, `rate limit: retry in ${retryAfterMs} ms`, { reason: "rate_limited", retryAfterMs });
+    this.sendError(id, err, true);
+  }
+
   /** Handles one frame of the open session. Throws a ProtocastError for a violation. */
   receive(env: Envelope | NewerFrameEnvelope): void {
     if (env.ackSeq > this.outSeq) {
@@ -213,7 +236,7 @@ export class ServerSession {
       case "pong":
         return;
       case "authRefresh":
-        this.sendError(frame.value.id, new ProtocastError(Code.Unimplemented, "credential refresh on a live connection is not supported by this server"), false);
+        void this.onAuthRefresh(frame.value.id, frame.value.token);
         return;
       default:
         throw new ProtocastError(Code.InvalidArgument, `unexpected ${frame.case} frame from a client`, {
@@ -278,12 +301,17 @@ export class ServerSession {
         toBinary(def.output, create(def.output, result as never)),
       );
     };
-    const outcome = dedupe
-      ? this.core.dedupe(this.principal.id, call.idempotencyKey, call.method, call.payload, run, ac.signal)
-      : run().then(
+    const outcome = this.authorized({ principal: this.principal, action: "call", method: call.method, channel: "", params: undefined }).then(
+      (ok): Promise<Outcome> => {
+        if (!ok) return Promise.resolve(toErrorOutcome(new ProtocastError(Code.PermissionDenied, `not allowed to call ${call.method}`)));
+        if (dedupe) return this.core.dedupe(this.principal.id, call.idempotencyKey, call.method, call.payload, run, ac.signal);
+        return run().then(
           (payload): Outcome => ({ kind: "reply", payload }),
           (e: unknown): Outcome => toErrorOutcome(e),
         );
+      },
+      (e: unknown) => toErrorOutcome(e),
+    );
     const started = this.core.now();
     void outcome
       .then((o) => {
@@ -295,6 +323,50 @@ export class ServerSession {
         clearTimeout(timer);
         if (this.inflight.get(id)?.ac === ac) this.inflight.delete(id);
       });
+  }
+
+  /** Runs the server's authorize hook, if any; scopes are checked before it. */
+  private authorized(request: AuthorizeRequest): Promise<boolean> {
+    const hook = this.core.authorize;
+    if (hook === undefined) return Promise.resolve(true);
+    return Promise.resolve().then(() => hook(request));
+  }
+
+  // ---- credentials ---------------------------------------------------------------------
+
+  /** A fresh credential on the live connection: same principal, new expiry, scopes re-checked. */
+  private async onAuthRefresh(id: number, token: string): Promise<void> {
+    let next: Principal;
+    try {
+      next = await this.core.reauthenticate(token, this.principal);
+      if (next.id !== this.principal.id) {
+        throw new ProtocastError(Code.PermissionDenied, "a refreshed credential must name the same principal");
+      }
+    } catch (e) {
+      const err = ProtocastError.from(e, Code.Unauthenticated);
+      this.sendError(id, err, false);
+      this.core.log("auth_refresh_failed", this.conn, { reason: err.rawMessage });
+      this.conn?.close(CloseCode.Unauthorized, "credential refresh refused");
+      return;
+    }
+    this.principal = next;
+    if (this.conn !== undefined) this.conn.refreshed(next);
+    this.sendUnsequenced({ case: "authRefreshed", value: { id, expiresAtMs: next.expiresAtMs ?? 0 } });
+    // What the old credential allowed, the new one may not: re-check every subscription.
+    for (const [channel, sub] of Array.from(this.subs)) {
+      const allowed =
+        hasScope(next, sub.def.rules.readScope) &&
+        (await this.authorized({ principal: next, action: "subscribe", method: sub.def.path, channel, params: sub.def.parse(channel) }));
+      if (!allowed) this.kick(channel, "no longer allowed after the credential refresh");
+    }
+  }
+
+  /** Removes the session from a channel at once and tells the client why. */
+  kick(channel: string, reason: string): boolean {
+    if (!this.subs.has(channel)) return false;
+    this.leave(channel);
+    this.sendSequenced({ case: "unsubscribed", value: { id: 0, channel, code: Code.PermissionDenied, reason } });
+    return true;
   }
 
   // ---- channels ------------------------------------------------------------------------
@@ -322,6 +394,11 @@ export class ServerSession {
           throw new ProtocastError(Code.ResourceExhausted, `channel ${s.channel} is full (${maxMembers} members)`, { reason: "channel_full" });
         }
       }
+      const params = def.parse(s.channel);
+      if (!(await this.authorized({ principal: this.principal, action: "subscribe", method: s.method, channel: s.channel, params }))) {
+        throw new ProtocastError(Code.PermissionDenied, `not allowed to read ${s.channel}`);
+      }
+      sub = this.subs.get(s.channel);
     } catch (e) {
       this.sendError(s.id, e, true);
       return;
@@ -445,6 +522,9 @@ export class ServerSession {
       if (params === undefined) throw new ProtocastError(Code.InvalidArgument, `channel "${p.channel}" does not match pattern "${def.rules.pattern}"`);
       if (!hasScope(this.principal, def.rules.publishScope)) {
         throw new ProtocastError(Code.PermissionDenied, `publishing to ${p.channel} needs scope "${def.rules.publishScope}"`);
+      }
+      if (!(await this.authorized({ principal: this.principal, action: "publish", method: p.method, channel: p.channel, params }))) {
+        throw new ProtocastError(Code.PermissionDenied, `not allowed to publish to ${p.channel}`);
       }
       const dedupe = def.rules.delivery === "exactly-once";
       const keyProblem = checkKey(p.idempotencyKey, dedupe);

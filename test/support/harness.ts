@@ -26,7 +26,7 @@ export async function startHarness(options: ServerOptions = {}, setup?: (server:
     },
     async close() {
       await Promise.all(clients.map((c) => c.close()));
-      await server.close();
+      await server.close({ deadlineMs: 200 });
     },
   };
 }
