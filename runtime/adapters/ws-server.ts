@@ -102,16 +102,13 @@ let anonymous = 0;
 export function createServer(options: ServerOptions = {}): ProtocastServer {
   const path = options.path ?? "/protocast";
   const authenticateHook = options.authenticate;
-  const core = new ServerCore({
-    ...options,
-    // By default a refreshed credential is checked by the same hook as the first one.
-    reauthenticate:
-      options.reauthenticate ??
-      (authenticateHook === undefined
-        ? undefined
-        : (token: string) =>
-            authenticateHook({ headers: { authorization: `Bearer ${token}` }, url: path, origin: undefined, token, remoteAddress: "" })),
-  });
+  // By default a refreshed credential is checked by the same hook as the first one.
+  const reauthenticate =
+    options.reauthenticate ??
+    (authenticateHook === undefined
+      ? undefined
+      : (token: string) => authenticateHook({ headers: { authorization: `Bearer ${token}` }, url: path, origin: undefined, token, remoteAddress: "" }));
+  const core = new ServerCore(reauthenticate === undefined ? options : { ...options, reauthenticate });
   const log = options.logger;
   if (log !== undefined) core.logger = log;
   if (options.observer !== undefined) core.observer = options.observer;
