@@ -21,7 +21,7 @@ export type { WebSocketFactory, WebSocketLike } from "./client/websocket-transpo
 export { createClient } from "./client/create-client.js";
 export type { BackoffOptions } from "./session/backoff.js";
 export { backoffDelay } from "./session/backoff.js";
-export type { Broker, BrokerEvent, BrokerPosition, HistoryResult, ChannelHistoryOptions } from "./broker/broker.js";
+export type { Broker, BrokerEvent, BrokerGap, BrokerPosition, HistoryResult, ChannelHistoryOptions } from "./broker/broker.js";
 export { createMemoryBroker, type MemoryBrokerOptions } from "./broker/memory.js";
 export type { Transport, TransportHandler } from "./transport/transport.js";
 export { createMemoryTransportPair, type MemoryTransportPair } from "./transport/memory.js";

@@ -18,3 +18,5 @@ export const nodeWebSocket: WebSocketFactory = (url, protocols) =>
 export function connect(url: string, options: ConnectOptions = {}): Connection {
   return connectWith(url, { webSocket: nodeWebSocket, ...options });
 }
+export { createRedisBroker, type RedisBroker, type RedisBrokerOptions } from "./adapters/redis-broker.js";
+export { createNatsBroker, type NatsBroker, type NatsBrokerOptions } from "./adapters/nats-broker.js";

@@ -1,19 +1,7 @@
-import type { BrokerEvent, BrokerPosition, HistoryResult } from "../broker/broker.js";
+import type { BrokerGap, BrokerEvent, BrokerPosition, HistoryResult } from "../broker/broker.js";
 import { brokerClosed } from "./broker-errors.js";
 
-/**
- * Offsets a subscribed node will never receive. After it, the feed continues in `epoch` at
- * `toOffset + 1`. When the epoch changed, `fromOffset` is 0: how much of the old epoch was
- * lost is unknowable, because its history is gone.
- */
-export interface BrokerGap {
-  readonly channel: string;
-  readonly epoch: string;
-  readonly fromOffset: number;
-  readonly toOffset: number;
-  /** "history_expired", "history_disabled" or "epoch_changed". */
-  readonly reason: string;
-}
+export type { BrokerGap };
 
 export type GapListener = (gap: BrokerGap) => void;
 

@@ -9,9 +9,11 @@ export interface Broker {
   publish(channel: string, payload: Uint8Array, options?: ChannelHistoryOptions): Promise<BrokerPosition>;
   /**
    * Starts receiving a channel's events on this node. A node subscribes once per channel,
-   * however many local clients read it. Returns the function that stops it.
+   * however many local clients read it. Events arrive in offset order, each once; when some
+   * can never arrive (the engine lost them, or the epoch changed), `onGap` says which, and
+   * delivery goes on after them. Returns the function that stops it.
    */
-  subscribe(channel: string, listener: (event: BrokerEvent) => void): Promise<() => void>;
+  subscribe(channel: string, listener: (event: BrokerEvent) => void, onGap?: (gap: BrokerGap) => void): Promise<() => void>;
   /** The channel's current position: the offset of its latest event (0 when empty). */
   position(channel: string): Promise<BrokerPosition>;
   /**
@@ -31,6 +33,17 @@ export interface BrokerPosition {
 export interface BrokerEvent extends BrokerPosition {
   readonly channel: string;
   readonly payload: Uint8Array;
+}
+
+/** Offsets a subscribed node will never receive; delivery continues in `epoch` at toOffset + 1. */
+export interface BrokerGap {
+  readonly channel: string;
+  readonly epoch: string;
+  /** 0 when the epoch changed: how much of the old epoch was lost cannot be known. */
+  readonly fromOffset: number;
+  readonly toOffset: number;
+  /** "history_expired", "history_disabled" or "epoch_changed". */
+  readonly reason: string;
 }
 
 export interface ChannelHistoryOptions {

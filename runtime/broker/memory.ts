@@ -22,6 +22,9 @@ interface Stored {
 
 interface ChannelState {
   offset: number;
+  /** History bounds of the latest publish; reads apply the age bound too. */
+  historySize: number;
+  historyTtlMs: number;
   history: Stored[];
   /** Index of the oldest live entry in history; entries before it are trimmed lazily. */
   head: number;
@@ -40,7 +43,7 @@ class MemoryBroker implements Broker {
   private state(channel: string): ChannelState {
     let s = this.channels.get(channel);
     if (s === undefined) {
-      s = { offset: 0, history: [], head: 0, listeners: new Set() };
+      s = { offset: 0, historySize: 0, historyTtlMs: 0, history: [], head: 0, listeners: new Set() };
       this.channels.set(channel, s);
     }
     return s;
@@ -52,6 +55,8 @@ class MemoryBroker implements Broker {
     s.offset += 1;
     const event: BrokerEvent = { channel, epoch: this.epoch, offset: s.offset, payload };
     const size = options?.historySize ?? 0;
+    s.historySize = size;
+    s.historyTtlMs = options?.historyTtlMs ?? 0;
     if (size > 0) {
       s.history.push({ event, at: this.now() });
       this.trim(s, size, options?.historyTtlMs ?? 0);
@@ -106,12 +111,13 @@ class MemoryBroker implements Broker {
       });
     }
     if (s === undefined || since.offset >= s.offset) return Promise.resolve({ position, events: [], gap: undefined });
+    if (s.historySize > 0) this.trim(s, s.historySize, s.historyTtlMs);
     const live = s.history.slice(s.head);
     const first = live[0]?.event.offset ?? s.offset + 1;
     const wanted = since.offset + 1;
     let gap: HistoryResult["gap"];
     if (first > wanted) {
-      gap = { fromOffset: wanted, toOffset: first - 1, reason: live.length === 0 && first > s.offset ? "history_disabled" : "history_expired" };
+      gap = { fromOffset: wanted, toOffset: first - 1, reason: s.historySize === 0 ? "history_disabled" : "history_expired" };
     }
     const events = live.filter((e) => e.event.offset >= wanted).slice(0, limit).map((e) => e.event);
     return Promise.resolve({ position, events, gap });

@@ -1,4 +1,4 @@
-import type { Broker, BrokerEvent } from "../broker/broker.js";
+import type { Broker, BrokerEvent, BrokerGap } from "../broker/broker.js";
 import type { ChannelDef } from "../service/define.js";
 import type { Member } from "../wire/envelope.js";
 import { encodeEnvelope } from "../wire/encode.js";
@@ -12,6 +12,8 @@ export interface HubMember {
    * event's conflation key ("" when the channel has none); presence frames have offset 0.
    */
   deliver(channel: string, frame: Uint8Array, offset: number, key: string): void;
+  /** Events of the channel that will never arrive; the member tells its client. */
+  gap(gap: BrokerGap): void;
 }
 
 interface LocalChannel {
@@ -55,7 +57,13 @@ export class ChannelHub {
     let c = this.channels.get(channel);
     if (c === undefined) {
       const members = new Set<HubMember>();
-      const upstream = this.broker.subscribe(channel, (event) => this.fanOut(def, event, members));
+      const upstream = this.broker.subscribe(
+        channel,
+        (event) => this.fanOut(def, event, members),
+        (gap) => {
+          for (const m of members) m.gap(gap);
+        },
+      );
       c = { def, members, upstream };
       this.channels.set(channel, c);
     }

@@ -17,6 +17,9 @@ import { randomId } from "./ids.js";
 import { hasScope } from "./scopes.js";
 import type { ServerCore } from "./server-core.js";
 
+/** Events read from history per request while recovering a subscription. */
+const HISTORY_PAGE = 500;
+
 /** Live channel frames held for one subscription during a re-sync before the client is cut off. */
 const MAX_HELD_FRAMES = 10_000;
 
@@ -419,6 +422,11 @@ export class ServerSession {
             else if (created.held.length < MAX_HELD_FRAMES) created.held.push({ frame, offset });
             else this.conn.close(CloseCode.SlowConsumer, "channel re-sync fell too far behind");
           },
+          gap: (gap) => {
+            if (this.conn === undefined || created.def.rules.delivery === "at-most-once") return;
+            const { fromOffset, toOffset, reason } = gap;
+            this.sendSubscribed(created, gap.channel, 0, gap.epoch, toOffset, true, { fromOffset, toOffset, reason });
+          },
         },
       };
       sub = created;
@@ -444,15 +452,24 @@ export class ServerSession {
     const broker = this.core.broker;
     let cut: number;
     if (recover) {
-      const hist = await broker.history(channel, { epoch, offset }, this.core.limits.historySize * 10);
+      const page = HISTORY_PAGE;
+      let hist = await broker.history(channel, { epoch, offset }, page);
       if (this.subs.get(channel) !== sub) return;
       this.sendSubscribed(sub, channel, id, hist.position.epoch, hist.position.offset, true, hist.gap);
-      for (const ev of hist.events) {
-        this.sendUnsequenced({ case: "event", value: { channel, epoch: ev.epoch, offset: ev.offset, payload: ev.payload } });
-      }
       sub.epoch = hist.position.epoch;
       sub.ackedOffset = hist.gap === undefined ? offset : (hist.events[0]?.offset ?? hist.position.offset + 1) - 1;
-      cut = hist.events.at(-1)?.offset ?? hist.position.offset;
+      cut = hist.position.offset;
+      // Page through history until the position read first; live events after it are held.
+      for (;;) {
+        for (const ev of hist.events) {
+          this.sendUnsequenced({ case: "event", value: { channel, epoch: ev.epoch, offset: ev.offset, payload: ev.payload } });
+        }
+        const last = hist.events.at(-1);
+        if (last === undefined || last.offset >= cut || hist.events.length < page) break;
+        hist = await broker.history(channel, { epoch: last.epoch, offset: last.offset }, page);
+        if (this.subs.get(channel) !== sub) return;
+      }
+      cut = Math.max(cut, hist.events.at(-1)?.offset ?? 0);
     } else {
       const pos = await broker.position(channel);
       if (this.subs.get(channel) !== sub) return;

@@ -77,7 +77,9 @@ export function describeBrokerConformance(engine: BrokerEngine): void {
     const test = (name: string, body: () => Promise<void>, timeoutMs?: number): void => {
       (engine.knownDeviations?.includes(name) ? it.fails : it)(name, body, timeoutMs);
     };
-    const gapTest = engine.reportsGaps ? test : (name: string) => it.skip(`${name} (${engine.name} reports no gaps)`, () => undefined);
+    // An engine that cannot lose events in transit (the in-process one) has no live gaps to
+    // report: those tests do not apply to it and are not registered.
+    const gapTest = engine.reportsGaps ? test : (): void => undefined;
 
     afterEach(async () => {
       await Promise.all(open.splice(0).map((n) => n.close()));

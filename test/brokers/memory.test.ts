@@ -36,11 +36,6 @@ describeBrokerConformance({
     return Promise.resolve();
   },
   reportsGaps: false,
-  // Where runtime/broker/memory.ts differs from the contract (reported, not changed here):
-  knownDeviations: [
-    // Expired events are only trimmed by the next publish, not when history is read.
-    "the age bound holds at read time, before any later publish",
-  ],
   propertyRuns: 30,
   cleanup: () => Promise.resolve(),
 });
