@@ -533,7 +533,8 @@ class ConnectionImpl implements Connection {
       const onAbort = (): void => giveUp(new ProtocastError(Code.Canceled, `${def.path} was canceled`));
       const p: Pending = {
         id,
-        retry: def.rules.idempotent,
+        // Sent again on a new session unless the method is at-most-once (PROTOCOL.md 7.3).
+        retry: def.rules.delivery !== "at-most-once",
         sent: false,
         frame: { case: "call", value: { id, method: def.path, payload, timeoutMs, idempotencyKey } },
         onReply: (bytes) => {
