@@ -244,14 +244,14 @@ export class ServerConnection implements TransportHandler {
   }
 
   /**
-   * Charges a frame to the connection's rate limits. Heartbeats and acks are free: refusing
+   * Charges a frame to the connection's rate limits. Heartbeats, acks and cancels are free: refusing
    * them would only make a busy client look dead. A refused call or publish is answered with
    * RESOURCE_EXHAUSTED "rate_limited" and its retry delay; a client that keeps going is closed
    * with 4004.
    */
   private withinRate(env: Envelope | NewerFrameEnvelope, bytes: number): boolean {
     const kind = env.frame?.case;
-    if (kind === "ping" || kind === "pong" || kind === "ack") return true;
+    if (kind === "ping" || kind === "pong" || kind === "ack" || kind === "cancel") return true;
     const now = this.core.now();
     const wait = Math.max(this.messageBucket.take(1, now), this.byteBucket.take(bytes, now));
     if (wait === 0) {

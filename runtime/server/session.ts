@@ -48,7 +48,10 @@ interface Sub {
 export class ServerSession {
   readonly id = randomId();
   readonly resumeToken = randomId(24);
-  readonly clientId = randomId(9);
+  /** How the session appears in presence lists: its id, so that a client can find itself. */
+  get clientId(): string {
+    return this.id;
+  }
   conn: ServerConnection | undefined;
   /** When the session lost its connection; 0 while attached. */
   detachedAt = 0;
@@ -343,7 +346,7 @@ export class ServerSession {
     try {
       next = await this.core.reauthenticate(token, this.principal);
       if (next.id !== this.principal.id) {
-        throw new ProtocastError(Code.PermissionDenied, "a refreshed credential must name the same principal");
+        throw new ProtocastError(Code.PermissionDenied, "a refreshed credential must name the same principal", { reason: "principal_changed" });
       }
     } catch (e) {
       const err = ProtocastError.from(e, Code.Unauthenticated);
@@ -360,7 +363,7 @@ export class ServerSession {
       const allowed =
         hasScope(next, sub.def.rules.readScope) &&
         (await this.authorized({ principal: next, action: "subscribe", method: sub.def.path, channel, params: sub.def.parse(channel) }));
-      if (!allowed) this.kick(channel, "no longer allowed after the credential refresh");
+      if (!allowed) this.kick(channel, "scope_revoked");
     }
   }
 
@@ -455,7 +458,10 @@ export class ServerSession {
       const page = HISTORY_PAGE;
       let hist = await broker.history(channel, { epoch, offset }, page);
       if (this.subs.get(channel) !== sub) return;
-      this.sendSubscribed(sub, channel, id, hist.position.epoch, hist.position.offset, true, hist.gap);
+      // The next event after Subscribed has offset + 1: the client's own position when all
+      // it missed follows, the end of the gap otherwise (PROTOCOL.md 6.4).
+      const from = hist.gap !== undefined ? hist.gap.toOffset : Math.min(offset, hist.position.offset);
+      this.sendSubscribed(sub, channel, id, hist.position.epoch, from, true, hist.gap);
       sub.epoch = hist.position.epoch;
       sub.ackedOffset = hist.gap === undefined ? offset : (hist.events[0]?.offset ?? hist.position.offset + 1) - 1;
       cut = hist.position.offset;
