@@ -14,7 +14,7 @@ describe("chaos: sockets killed every 200 ms", () => {
   const processed: number[] = [];
 
   beforeAll(async () => {
-    h = await startHarness({ authenticate: () => ({ id: "chaos", scopes: ["chat"] }) });
+    h = await startHarness({ authenticate: () => ({ id: "chaos", scopes: ["chat"] }), rateMessagesPerSecond: 100_000, rateMessagesBurst: 100_000 });
     h.server.implement(ChatService, {
       sendMessage(req) {
         processed.push(Number(req.text));
