@@ -16,7 +16,8 @@ export type {
   EventStream,
 } from "./client/types.js";
 export { connect, type Connection, type ConnectionState, type ConnectionEvents } from "./client/connection.js";
-export type { ConnectOptions } from "./client/options.js";
+export type { ConnectOptions, TransportKind } from "./client/options.js";
+export type { FetchLike } from "./client/http-transport.js";
 export type { WebSocketFactory, WebSocketLike } from "./client/websocket-transport.js";
 export { createClient } from "./client/create-client.js";
 export type { BackoffOptions } from "./session/backoff.js";

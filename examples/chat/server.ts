@@ -80,7 +80,11 @@ function serve(assets: Map<string, Asset>, req: IncomingMessage, res: ServerResp
 export async function startChatServer(options: ChatServerOptions = {}): Promise<RunningChatServer> {
   const host = options.host ?? "127.0.0.1";
   const assets = await loadAssets();
-  const http = createHttpServer((req, res) => serve(assets, req, res));
+  // The fallback transport's requests go to Protocast; everything else is the page.
+  const http = createHttpServer((req, res) => {
+    if (protocast?.handleHttp(req, res) === true) return;
+    serve(assets, req, res);
+  });
   let protocast: ProtocastServer | undefined;
   const app = createChatApp({
     rooms: () =>

@@ -1,4 +1,4 @@
-import { createServer as createHttpServer, type IncomingHttpHeaders, type IncomingMessage, type Server as HttpServer } from "node:http";
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
@@ -11,19 +11,13 @@ import type { ChannelMember } from "../client/types.js";
 import type { ServerCoreOptions } from "../server/options.js";
 import { ServerCore, type ConnectionLogRecord } from "../server/server-core.js";
 import type { ServerCounters, ServerObserver } from "../server/counters.js";
-import { SUBPROTOCOL, TOKEN_PROTOCOL_PREFIX } from "../client/websocket-transport.js";
-import { WsTransport } from "./ws-transport.js";
+import { SUBPROTOCOL } from "../client/websocket-transport.js";
+import { STATUS_TEXT, Refusal, admit, type AdmissionOptions, type UpgradeRequest } from "./admission.js";
 
-/** What the authenticate hook sees of the HTTP upgrade request. */
-export interface UpgradeRequest {
-  readonly headers: IncomingHttpHeaders;
-  /** Path and query of the request. */
-  readonly url: string;
-  readonly origin: string | undefined;
-  /** Credential from `Authorization: Bearer`, the `protocast.token.*` subprotocol, or (opt-in) `?token=`. */
-  readonly token: string | undefined;
-  readonly remoteAddress: string;
-}
+export type { UpgradeRequest };
+import { WsTransport } from "./ws-transport.js";
+import { createHttpFallback } from "./http-fallback.js";
+
 
 export interface ServerOptions extends ServerCoreOptions {
   /** Attach to this HTTP server; without it, the server makes its own (see listen()). */
@@ -41,6 +35,11 @@ export interface ServerOptions extends ServerCoreOptions {
    * undefined: any origin without cookies; with cookies only the server's own origin.
    */
   readonly allowedOrigins?: readonly string[];
+  /**
+   * Ways in: "websocket" (the upgrade) and "http" (the fallback for clients whose WebSocket is
+   * blocked: a streamed response down, POSTs up). Default both.
+   */
+  readonly transports?: readonly ("websocket" | "http")[];
   /** Accept a credential in the `token` query parameter. Default false (URLs end up in logs). */
   readonly allowQueryToken?: boolean;
   /** Observes calls (latency by method and outcome), for metrics. */
@@ -77,6 +76,12 @@ export interface ProtocastServer {
   push<M extends DescMessage>(event: EventDef<M, any>, principalId: string, message: MessageInitShape<M>): number;
   /** Channels of one method that have members on this node, with their parameters and members. */
   channels<P extends object>(channel: ChannelDef<P, DescMessage, any>): { channel: string; params: P; members: ChannelMember[] }[];
+  /**
+   * Serves the HTTP fallback transport's requests ({path}/stream, {path}/send) and returns
+   * true, or returns false for other requests. A server given `options.http` calls it from
+   * its own request handler; the server's own HTTP server does so by itself.
+   */
+  handleHttp(req: IncomingMessage, res: ServerResponse): boolean;
   /** Starts the server's own HTTP server. Not for servers given `http`. */
   listen(port?: number, host?: string): Promise<AddressInfo>;
   /** The underlying HTTP server (given or own). */
@@ -123,13 +128,24 @@ export function createServer(options: ServerOptions = {}): ProtocastServer {
         requestTimeout: core.limits.handshakeTimeoutMs,
         connectionsCheckingInterval: Math.min(1_000, core.limits.handshakeTimeoutMs),
       },
-      (_req, res) => {
+      (req, res) => {
+        if (fallback?.handle(req, res) === true) return;
         res.writeHead(426, { "content-type": "text/plain" }).end("this endpoint speaks WebSocket (protocast.v1)\n");
       },
     );
-  const authenticate =
-    options.authenticate ??
-    (() => ({ id: `anonymous-${++anonymous}`, scopes: ["*"], anonymous: true }) satisfies Principal);
+  const admission: AdmissionOptions = {
+    authenticate: options.authenticate ?? (() => ({ id: `anonymous-${++anonymous}`, scopes: ["*"], anonymous: true }) satisfies Principal),
+    allowedOrigins: options.allowedOrigins,
+    allowQueryToken: options.allowQueryToken ?? false,
+    timeoutMs: core.limits.handshakeTimeoutMs,
+  };
+  const transports = options.transports ?? ["websocket", "http"];
+  const fallback = transports.includes("http")
+    ? createHttpFallback(core, path, admission, (status, reason, remoteAddress) => {
+        core.counters.authFailures++;
+        log?.({ event: "auth_failure", status, remoteAddress, reason });
+      })
+    : undefined;
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: core.limits.maxEnvelopeBytes,
@@ -155,36 +171,27 @@ export function createServer(options: ServerOptions = {}): ProtocastServer {
       return;
     }
     socket.on("error", () => undefined);
+    if (!transports.includes("websocket")) {
+      refuse(socket, 403, "WebSocket is turned off on this server; use the HTTP fallback", remoteAddress);
+      return;
+    }
     const offered = (req.headers["sec-websocket-protocol"] ?? "").split(",").map((s) => s.trim());
     if (!offered.includes(SUBPROTOCOL)) {
       refuse(socket, 400, `offer the ${SUBPROTOCOL} subprotocol`, remoteAddress);
       return;
     }
-    const origin = req.headers.origin;
-    if (!originAllowed(req, options.allowedOrigins)) {
-      refuse(socket, 403, "origin not allowed", remoteAddress);
-      return;
-    }
-    const token = readToken(req, offered, url, options.allowQueryToken ?? false);
-    // 503, not 401: a slow authenticate says nothing about the credential, and a client told
-    // 401 would give up on it.
-    const timer = setTimeout(() => refuse(socket, 503, "authentication timed out", remoteAddress), core.limits.handshakeTimeoutMs);
-    Promise.resolve()
-      .then(() => authenticate({ headers: req.headers, url: url.pathname, origin, token, remoteAddress }))
-      .then(
-        (principal) => {
-          clearTimeout(timer);
-          if (socket.destroyed) return;
-          wss.handleUpgrade(req, socket, head, (ws) => {
-            core.accept(new WsTransport(ws), principal, remoteAddress);
-          });
-        },
-        (e: unknown) => {
-          clearTimeout(timer);
-          const err = ProtocastError.from(e, Code.Unauthenticated);
-          refuse(socket, err.code === Code.PermissionDenied ? 403 : 401, err.rawMessage, remoteAddress);
-        },
-      );
+    admit(req, offered, admission).then(
+      (principal) => {
+        if (socket.destroyed) return;
+        wss.handleUpgrade(req, socket, head, (ws) => {
+          core.accept(new WsTransport(ws), principal, remoteAddress);
+        });
+      },
+      (e: unknown) => {
+        const r = e instanceof Refusal ? e : new Refusal(401, String(e));
+        refuse(socket, r.status, r.message, remoteAddress);
+      },
+    );
   };
   http.on("upgrade", onUpgrade);
 
@@ -219,10 +226,12 @@ export function createServer(options: ServerOptions = {}): ProtocastServer {
         });
       });
     },
+    handleHttp: (req, res) => fallback?.handle(req, res) ?? false,
     kick: (channel, params, o = {}) => core.kick(channel.topic(params), o.principalId, o.reason ?? "removed by the server"),
     async close(o = {}) {
       await core.close(o.deadlineMs ?? 10_000);
       http.off("upgrade", onUpgrade);
+      fallback?.close();
       wss.close();
       if (ownHttp && http.listening) {
         http.closeAllConnections();
@@ -230,45 +239,4 @@ export function createServer(options: ServerOptions = {}): ProtocastServer {
       }
     },
   };
-}
-
-const STATUS_TEXT: Record<number, string> = {
-  400: "Bad Request",
-  401: "Unauthorized",
-  403: "Forbidden",
-  404: "Not Found",
-  503: "Service Unavailable",
-};
-
-/**
- * Cross-site WebSocket hijacking defence. With an allow-list, the Origin must be on it. Without
- * one, a request that carries cookies (which a browser attaches to any site's request) must
- * come from the server's own origin; a missing or "null" Origin is refused then, since every
- * browser sends one. Requests without cookies (bearer tokens, Node clients) pass.
- */
-function originAllowed(req: IncomingMessage, allowed: readonly string[] | undefined): boolean {
-  const origin = req.headers.origin;
-  if (allowed !== undefined) return origin !== undefined && allowed.includes(origin);
-  if (req.headers.cookie === undefined) return true;
-  if (origin === undefined || origin === "null") return false;
-  try {
-    return new URL(origin).host === req.headers.host;
-  } catch {
-    return false;
-  }
-}
-
-function readToken(req: IncomingMessage, offered: string[], url: URL, allowQuery: boolean): string | undefined {
-  const auth = req.headers.authorization;
-  if (auth !== undefined && /^bearer /i.test(auth)) return auth.slice(7).trim();
-  const carried = offered.find((p) => p.startsWith(TOKEN_PROTOCOL_PREFIX));
-  if (carried !== undefined) {
-    try {
-      return Buffer.from(carried.slice(TOKEN_PROTOCOL_PREFIX.length), "base64url").toString("utf8");
-    } catch {
-      return undefined;
-    }
-  }
-  if (allowQuery) return url.searchParams.get("token") ?? undefined;
-  return undefined;
 }

@@ -11,7 +11,8 @@ import { RetransmitBuffer } from "../session/retransmit-buffer.js";
 import type { Envelope, ErrorFrame, Frame, Resumed, Subscribed, Welcome } from "../wire/envelope.js";
 import { AsyncQueue } from "./async-queue.js";
 import { Emitter } from "./emitter.js";
-import { resolveConnectOptions, type ConnectOptions, type ResolvedConnectOptions } from "./options.js";
+import { TransportNegotiator } from "./negotiate.js";
+import { resolveConnectOptions, type ConnectOptions, type ResolvedConnectOptions, type TransportKind } from "./options.js";
 import { DEFAULT_SUBSCRIPTION_BUFFER, SubscriptionImpl } from "./subscription.js";
 import type { CallOptions, EventStream, PublishOptions, SubscribeOptions, Subscription } from "./types.js";
 
@@ -48,6 +49,8 @@ export interface ConnectionEvents {
 /** One logical connection to a server; survives drops by reconnecting underneath. */
 export interface Connection {
   readonly state: ConnectionState;
+  /** How the current connection travels: "websocket", "http" (the fallback), or "custom". */
+  readonly transportKind: TransportKind | "custom" | undefined;
   readonly sessionId: string;
   /** Principal id the server authenticated, once open. */
   readonly principal: string;
@@ -79,6 +82,10 @@ export function connect(url: string, options: ConnectOptions = {}): Connection {
 
 class ConnectionImpl implements Connection {
   state: ConnectionState = "connecting";
+
+  get transportKind(): TransportKind | "custom" | undefined {
+    return this.state === "open" ? this.kind : undefined;
+  }
   sessionId = "";
   principal = "";
   private readonly emitter = new Emitter<ConnectionEvents>();
@@ -90,6 +97,9 @@ class ConnectionImpl implements Connection {
   private resumable: { id: string; token: string } | undefined;
   private outSeq = 0;
   private inSeq = 0;
+  private readonly negotiator: TransportNegotiator;
+  /** The transport of the current connection. */
+  private kind: TransportKind | "custom" | undefined;
   /** Sequenced frames sent and not yet acknowledged, resent after a resume. */
   private readonly log: RetransmitBuffer<Frame>;
   private ackedToPeer = 0;
@@ -100,7 +110,7 @@ class ConnectionImpl implements Connection {
   /** Subscriptions whose Subscribe went out on the current session. */
   private readonly knownToSession = new Set<SubscriptionImpl<DescMessage>>();
   private readonly streams = new Map<string, Set<PushReader>>();
-  private timers = { reconnect: undefined as Timer, open: undefined as Timer, ack: undefined as Timer, watch: undefined as Interval };
+  private timers = { reconnect: undefined as Timer, open: undefined as Timer, ack: undefined as Timer, probe: undefined as Timer, watch: undefined as Interval };
   private lastSeenAt = 0;
   private silenceLimitMs = 0;
   private minNextDelayMs = 0;
@@ -112,6 +122,7 @@ class ConnectionImpl implements Connection {
     private readonly o: ResolvedConnectOptions,
   ) {
     this.log = new RetransmitBuffer(o.retransmit);
+    this.negotiator = new TransportNegotiator(o);
     const g = globalThis as { addEventListener?: (t: string, l: () => void) => void };
     if (o.watchNetwork && typeof g.addEventListener === "function") {
       g.addEventListener("online", this.onOnline);
@@ -157,7 +168,9 @@ class ConnectionImpl implements Connection {
     let transport: Transport;
     try {
       const token = this.o.token === undefined ? undefined : await this.o.token();
-      transport = await this.o.openTransport(this.url, token);
+      const opened = await this.negotiator.open(this.url, token);
+      transport = opened.transport;
+      if (g === this.gen) this.kind = opened.kind;
     } catch (e) {
       if (g === this.gen) this.onDown(CloseCode.Abnormal, e instanceof Error ? e.message : String(e));
       return;
@@ -201,6 +214,7 @@ class ConnectionImpl implements Connection {
     this.transport = undefined;
     this.handshaking = false;
     clearTimeout(this.timers.open);
+    clearTimeout(this.timers.probe);
     clearInterval(this.timers.watch);
     clearTimeout(this.timers.ack);
     this.timers.ack = undefined;
@@ -279,10 +293,37 @@ class ConnectionImpl implements Connection {
     this.principal = principal;
     this.silenceLimitMs = pingIntervalMs + pingTimeoutMs;
     clearInterval(this.timers.watch);
+    this.scheduleUpgradeProbe();
     this.timers.watch = setInterval(() => {
       if (this.o.now() - this.lastSeenAt > this.silenceLimitMs) this.drop(CloseCode.HeartbeatTimeout, "no traffic from the server");
     }, Math.max(100, Math.floor(pingTimeoutMs / 2)));
     this.setState("open");
+  }
+
+  /**
+   * On the fallback, keep trying to move back to a WebSocket: when one opens, the connection
+   * reconnects over it (and resumes the session).
+   */
+  private scheduleUpgradeProbe(): void {
+    clearTimeout(this.timers.probe);
+    if (this.kind !== "http" || !this.o.transports.includes("websocket")) return;
+    const g = this.gen;
+    this.timers.probe = setTimeout(() => {
+      void (async () => {
+        const token = this.o.token === undefined ? undefined : await this.o.token();
+        try {
+          const probe = await this.negotiator.webSocket(this.url, token);
+          probe.attach({ onMessage: () => undefined, onClose: () => undefined });
+          probe.close(CloseCode.Normal, "probe");
+        } catch {
+          if (g === this.gen) this.scheduleUpgradeProbe();
+          return;
+        }
+        if (g !== this.gen) return;
+        this.negotiator.preferred = "websocket";
+        this.drop(CloseCode.Reconnect, "moving to WebSocket");
+      })();
+    }, this.o.upgradeProbeMs);
   }
 
   private afterOpen(): void {
@@ -320,6 +361,7 @@ class ConnectionImpl implements Connection {
     this.transport = undefined;
     clearTimeout(this.timers.open);
     clearTimeout(this.timers.ack);
+    clearTimeout(this.timers.probe);
     clearInterval(this.timers.watch);
     t?.close(CloseCode.Normal, "client closed");
     this.finish(undefined);

@@ -1,7 +1,11 @@
 import { defaultBackoff, type BackoffOptions } from "../session/backoff.js";
 import { defaultRetransmitLimits, type RetransmitLimits } from "../session/retransmit-buffer.js";
 import type { Transport } from "../transport/transport.js";
-import { openWebSocket, type WebSocketFactory } from "./websocket-transport.js";
+import type { FetchLike } from "./http-transport.js";
+import type { WebSocketFactory } from "./websocket-transport.js";
+
+/** The ways a client can reach a server. */
+export type TransportKind = "websocket" | "http";
 
 /** Options of connect(). Every field has a documented default. */
 export interface ConnectOptions {
@@ -9,8 +13,20 @@ export interface ConnectOptions {
   readonly token?: string | (() => string | Promise<string>);
   /** Opens sockets. Default: the global WebSocket (browsers, Node 22+); the Node entry passes `ws`. */
   readonly webSocket?: WebSocketFactory;
-  /** Opens a transport instead of a WebSocket (tests, other transports). Default: a WebSocket to the URL. */
+  /** Opens a transport of the application's own instead of negotiating one (tests, custom links). */
   readonly transport?: (url: string, token: string | undefined) => Promise<Transport>;
+  /**
+   * Transports to try, in order: "websocket", then "http" (the fallback: a streamed response
+   * down, POSTs up) when the upgrade is refused or does not open in time. What worked is
+   * tried first on the next reconnect. Default ["websocket", "http"]; force one by naming it alone.
+   */
+  readonly transports?: readonly TransportKind[];
+  /** How long a WebSocket may take to open before the fallback is tried. Default 3 000 ms. */
+  readonly webSocketOpenTimeoutMs?: number;
+  /** While on the fallback, how often to try moving back to a WebSocket. Default 30 000 ms. */
+  readonly upgradeProbeMs?: number;
+  /** fetch for the HTTP fallback. Default the platform's. */
+  readonly fetch?: FetchLike;
   /** Bounds of the buffer of sent, unacknowledged frames. Default 10 000 frames, 4 MiB. */
   readonly retransmit?: Partial<RetransmitLimits>;
   /** Reconnect timing; `false` turns reconnecting off. Default: full jitter, 1 s base, factor 2, 30 s cap, no attempt limit. */
@@ -30,7 +46,12 @@ export interface ConnectOptions {
 
 export interface ResolvedConnectOptions {
   readonly token: (() => string | Promise<string>) | undefined;
-  readonly openTransport: (url: string, token: string | undefined) => Promise<Transport>;
+  readonly customTransport: ((url: string, token: string | undefined) => Promise<Transport>) | undefined;
+  readonly webSocket: WebSocketFactory;
+  readonly transports: readonly TransportKind[];
+  readonly webSocketOpenTimeoutMs: number;
+  readonly upgradeProbeMs: number;
+  readonly fetch: FetchLike | undefined;
   readonly retransmit: RetransmitLimits;
   readonly reconnect: BackoffOptions | undefined;
   readonly openTimeoutMs: number;
@@ -52,7 +73,12 @@ export function resolveConnectOptions(options: ConnectOptions): ResolvedConnectO
     });
   return {
     token: token === undefined ? undefined : typeof token === "string" ? () => token : token,
-    openTransport: options.transport ?? ((url, token) => openWebSocket(webSocket, url, token)),
+    customTransport: options.transport,
+    webSocket,
+    transports: options.transports ?? ["websocket", "http"],
+    webSocketOpenTimeoutMs: options.webSocketOpenTimeoutMs ?? 3_000,
+    upgradeProbeMs: options.upgradeProbeMs ?? 30_000,
+    fetch: options.fetch,
     retransmit: { ...defaultRetransmitLimits, ...options.retransmit },
     reconnect: options.reconnect === false ? undefined : { ...defaultBackoff, ...options.reconnect },
     openTimeoutMs: options.openTimeoutMs ?? 10_000,
