@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
-import { Code, ProtocastError, createServer, type Principal, type ProtocastServer } from "protocast/node";
+import { Code, ProtocastError, createNatsBroker, createRedisBroker, createServer, type Broker, type Principal, type ProtocastServer } from "protocast/node";
 import { ChatService } from "../../generated/acme/chat/v1/chat_protocast.js";
 import { bundleApp } from "./bundle.js";
 import { createChatApp, type ChatApp } from "./chat-service.js";
@@ -15,6 +15,8 @@ export interface ChatServerOptions {
   readonly port?: number;
   /** Default "127.0.0.1". */
   readonly host?: string;
+  /** Where channels live: a Redis or NATS broker to share them with other nodes. Default: in-process. */
+  readonly broker?: Broker;
 }
 
 export interface RunningChatServer {
@@ -96,6 +98,7 @@ export async function startChatServer(options: ChatServerOptions = {}): Promise<
   protocast = createServer({
     http,
     authenticate: (req) => authenticate(req.token),
+    ...(options.broker === undefined ? {} : { broker: options.broker }),
   });
   protocast.implement(ChatService, app.handlers);
   await new Promise<void>((resolve, reject) => {
@@ -124,15 +127,34 @@ export async function startChatServer(options: ChatServerOptions = {}): Promise<
   };
 }
 
+/** The value after a command-line flag, as in `--broker redis://127.0.0.1:6379`. */
+function argument(flag: string): string | undefined {
+  const i = process.argv.indexOf(flag);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+/** A broker from a URL: redis:// or rediss:// for Redis, nats:// for NATS with JetStream. */
+async function brokerFor(url: string): Promise<Broker> {
+  const scheme = new URL(url).protocol;
+  if (scheme === "redis:" || scheme === "rediss:") return createRedisBroker({ url });
+  if (scheme === "nats:") return createNatsBroker({ servers: new URL(url).host });
+  throw new Error(`--broker takes a redis:// or nats:// URL, got ${url}`);
+}
+
 async function main(): Promise<void> {
   const port = Number(process.env["PORT"] ?? 8080);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, got ${process.env["PORT"]}`);
-  const server = await startChatServer({ port, host: process.env["HOST"] ?? "127.0.0.1" });
-  console.log(`Protocast chat demo on ${server.url}`);
+  const brokerUrl = argument("--broker") ?? process.env["BROKER"];
+  const broker = brokerUrl === undefined ? undefined : await brokerFor(brokerUrl);
+  const server = await startChatServer({ port, host: process.env["HOST"] ?? "127.0.0.1", ...(broker === undefined ? {} : { broker }) });
+  console.log(`Protocast chat demo on ${server.url} (broker: ${brokerUrl ?? "in-process"})`);
   const stop = (signal: string): void => {
     console.log(`${signal}: closing`);
     server.close().then(
-      () => process.exit(0),
+      async () => {
+        await broker?.close();
+        process.exit(0);
+      },
       (e: unknown) => {
         console.error(e);
         process.exit(1);
