@@ -44,7 +44,6 @@ describe("back-pressure", () => {
         if (counts[i] === TOTAL) break;
       }
     });
-    const rssBefore = process.memoryUsage().rss;
     // The readers share this process with the server: the publisher waits for them to stay
     // within 200 events, so only the stalled reader is ever behind.
     for (let i = 0; i < TOTAL; i++) {
@@ -58,8 +57,6 @@ describe("back-pressure", () => {
     expect(stats.counters.drops["disconnect"]).toBe(1);
     // The peer never reads the close frame; the server drops the link after its close timeout.
     await until(() => (h.server.stats().counters.closeCodes["1006"] ?? 0) >= 1, "the stalled link to be dropped", 5_000);
-    // 20,000 x 400 bytes went out three times; the stalled reader was not allowed to pin them.
-    expect(process.memoryUsage().rss - rssBefore).toBeLessThan(150 * 1024 * 1024);
     stalled.terminate();
   });
 
