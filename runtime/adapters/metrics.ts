@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { CloseCode } from "../errors/close-codes.js";
 import type { ServerCounters, ServerObserver } from "../server/counters.js";
 import type { ProtocastServer, ServerStats } from "./ws-server.js";
 
@@ -29,8 +30,10 @@ import type { ProtocastServer, ServerStats } from "./ws-server.js";
  *   protocast_auth_failures_total               counter  upgrades refused before 101
  *   protocast_rpc_duration_seconds{method,code} histogram call latency; code is "ok" or an error code name
  *
- * Every label value comes from the server (method paths it implements, its own limit and
- * policy names, close codes), never from free text a client sends, so series stay bounded.
+ * Label values come from the server (method paths it implements, its own limit, policy and
+ * reason names), never from free text a client sends, so series stay bounded. Close codes are
+ * the exception, since a client picks the code it closes with: codes that neither RFC 6455 nor
+ * PROTOCOL.md defines are counted as code="other".
  *
  * Opting in: the metrics endpoint is a request handler that the application routes itself,
  * on its own HTTP server (the one given to createServer, or a separate admin port):
@@ -63,6 +66,9 @@ export interface ProtocastMetrics {
   /** Serves the registry in the Prometheus text format (GET or HEAD). */
   readonly handler: (req: IncomingMessage, res: ServerResponse) => void;
 }
+
+/** Close codes worth a series of their own: RFC 6455's and Protocast's (PROTOCOL.md 11.3). */
+const KNOWN_CLOSE_CODES = new Set<number>([...Object.values(CloseCode), 1005, 1008, 1010, 1012, 1013, 1014, 1015]);
 
 const DEFAULT_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
@@ -116,7 +122,12 @@ export function createMetrics(options: MetricsOptions = {}): ProtocastMetrics {
       registers: [registry],
       collect() {
         const totals = new Map<string, number>();
-        for (const s of read()) for (const [k, v] of Object.entries(s.counters[key])) totals.set(k, (totals.get(k) ?? 0) + v);
+        for (const s of read()) {
+          for (const [k, v] of Object.entries(s.counters[key])) {
+            const labelValue = key === "closeCodes" && !KNOWN_CLOSE_CODES.has(Number(k)) ? "other" : k;
+            totals.set(labelValue, (totals.get(labelValue) ?? 0) + v);
+          }
+        }
         this.reset();
         for (const [k, v] of totals) this.inc({ [label]: k }, v);
       },

@@ -9,13 +9,15 @@ import type { AuthFailureRecord } from "./ws-server.js";
  *
  * One line per record, the record's fields as the line's fields and its event as the message:
  *
- *   connect             info   connectionId, sessionId, principal, remoteAddress, resumed
- *   disconnect          info   ... code, reason, durationMs, bytesIn, bytesOut
- *                       warn   when the code says something went wrong (see quietClose)
- *   auth_failure        warn   status, remoteAddress, reason
- *   protocol_violation  warn   error
- *   *limit*             warn   any record about a limit (rate, size, in-flight, ...)
- *   anything else       info
+ *   connect              info   connectionId, sessionId, principal, remoteAddress, resumed
+ *   disconnect           info   ... code, reason, durationMs, bytesIn, bytesOut
+ *                        warn   when the code says something went wrong (see quietClose)
+ *   auth_failure         warn   status, remoteAddress, reason
+ *   auth_refresh_failed  warn   reason
+ *   protocol_violation   warn   error
+ *   limit                warn   limit, action (and any event naming a limit)
+ *   slow_consumer        warn   channel, buffered, highWaterMark
+ *   anything else        info
  *
  * Records are built without credentials, but a log line is forever: fields named like a
  * credential are replaced by "[redacted]" at any depth, and a `token` query parameter in a
@@ -31,6 +33,9 @@ const REDACTED = "[redacted]";
 /** Deeper structures are cut rather than walked: a record is shallow by design. */
 const MAX_DEPTH = 4;
 
+/** Events that mean a client or the server was refused something. */
+const WARN_EVENTS = new Set(["auth_failure", "auth_refresh_failed", "protocol_violation", "slow_consumer"]);
+
 /** Close codes of ordinary life: a client left, moved, lost its link or was rotated. */
 function quietClose(code: unknown): boolean {
   return code === 1000 || code === 1001 || code === 1005 || code === 1006 || code === 4000 || code === 4001;
@@ -40,12 +45,13 @@ export function pinoConnectionLogger(logger: Logger): (record: LogRecord) => voi
   return (record) => {
     const fields = scrub(record, 0) as Record<string, unknown>;
     const event = String(record.event);
-    let level: "info" | "warn";
-    if (event === "disconnect") level = quietClose((record as { code?: unknown }).code) ? "info" : "warn";
-    else if (event === "auth_failure" || event === "protocol_violation" || event.includes("limit")) level = "warn";
-    else level = "info";
-    logger[level](fields, event);
+    logger[levelOf(event, (record as { code?: unknown }).code)](fields, event);
   };
+}
+
+function levelOf(event: string, code: unknown): "info" | "warn" {
+  if (event === "disconnect") return quietClose(code) ? "info" : "warn";
+  return WARN_EVENTS.has(event) || event.includes("limit") ? "warn" : "info";
 }
 
 function scrub(value: unknown, depth: number): unknown {

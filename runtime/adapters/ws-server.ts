@@ -227,7 +227,7 @@ export function createServer(options: ServerOptions = {}): ProtocastServer {
       });
     },
     handleHttp: (req, res) => fallback?.handle(req, res) ?? false,
-    kick: (channel, params, o = {}) => core.kick(channel.topic(params), o.principalId, o.reason ?? "removed by the server"),
+    kick: (channel, params, o = {}) => core.kick(channel.topic(params), o.principalId, o.reason ?? "kicked"),
     async close(o = {}) {
       await core.close(o.deadlineMs ?? 10_000);
       http.off("upgrade", onUpgrade);

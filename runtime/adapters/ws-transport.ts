@@ -9,6 +9,7 @@ import type { Transport, TransportHandler } from "../transport/transport.js";
  */
 export class WsTransport implements Transport {
   private corked = false;
+  private errorCode: number | undefined;
   private readonly uncork = (): void => {
     this.corked = false;
     this.socket?.uncork();
@@ -31,12 +32,15 @@ export class WsTransport implements Transport {
       }
       handler.onMessage(data as Buffer);
     });
-    this.ws.once("close", (code, reason) => handler.onClose(code, reason.toString()));
+    this.ws.once("close", (code, reason) => handler.onClose(code === 1006 && this.errorCode !== undefined ? this.errorCode : code, reason.toString()));
     const onDrain = handler.onDrain;
     if (onDrain !== undefined) this.socket?.on("drain", () => onDrain.call(handler));
-    // ws closes the socket itself after an error (with the matching close code); the
-    // listener only keeps the process from treating the error as unhandled.
-    this.ws.on("error", () => undefined);
+    // ws closes the socket itself after a protocol error and may report 1006 to the close
+    // listener; remember the code the error stands for, so that the session layer judges the
+    // close by it (1002, 1007 and 1009 end a session).
+    this.ws.on("error", (err: Error & { code?: string }) => {
+      this.errorCode ??= err.code === "WS_ERR_INVALID_UTF8" ? 1007 : err.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH" ? 1009 : 1002;
+    });
   }
 
   send(data: Uint8Array): void {

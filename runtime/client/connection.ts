@@ -206,7 +206,8 @@ class ConnectionImpl implements Connection {
     const t = this.transport;
     if (t === undefined && this.state !== "connecting" && this.state !== "reconnecting") return;
     this.gen++;
-    t?.close(code === CloseCode.Abnormal ? CloseCode.Normal : code, reason);
+    // Never 1000 here: that would tell the server the session is over, and it is not.
+    t?.close(code === CloseCode.Abnormal ? CloseCode.Reconnect : code, reason);
     this.onDown(code, reason);
   }
 

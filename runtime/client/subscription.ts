@@ -54,7 +54,8 @@ export class SubscriptionImpl<M extends DescMessage> implements Subscription<Mes
 
   /** Whether the client asks for recovery when it subscribes again. */
   get canRecover(): boolean {
-    return this.position.epoch !== "";
+    // At-most-once channels accept loss: asking what was missed would only report noise.
+    return this.position.epoch !== "" && this.def.rules.delivery !== "at-most-once";
   }
 
   onSubscribed(s: Subscribed): void {
@@ -92,7 +93,8 @@ export class SubscriptionImpl<M extends DescMessage> implements Subscription<Mes
   onEvent(epoch: string, offset: number, payload: Uint8Array): void {
     if (this.closed) return;
     if (epoch === this.position.epoch && offset <= this.position.offset) return; // duplicate
-    if (epoch === this.position.epoch && offset > this.position.offset + 1 && this.position.offset > 0) {
+    const reliable = this.def.rules.delivery !== "at-most-once";
+    if (reliable && epoch === this.position.epoch && offset > this.position.offset + 1 && this.position.offset > 0) {
       this.emitter.emit("gap", { fromOffset: this.position.offset + 1, toOffset: offset - 1, reason: "dropped" });
     }
     this.position = { epoch, offset };

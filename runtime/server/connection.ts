@@ -49,6 +49,8 @@ export class ServerConnection implements TransportHandler {
   /** When this connection is told to go (max lifetime); then when it gets closed if still here. */
   rotateAt: number;
   goawaySentAt = 0;
+  /** How long after its Goaway the connection is closed if the client is still here. */
+  goawayCloseMs: number;
   /** Set when the server itself closed the connection with this code. */
   private closedWith: number | undefined;
   bytesIn = 0;
@@ -73,6 +75,7 @@ export class ServerConnection implements TransportHandler {
     const l = core.limits;
     this.messageBucket = new TokenBucket(l.rateMessagesPerSecond, l.rateMessagesBurst, this.acceptedAt);
     this.byteBucket = new TokenBucket(l.rateBytesPerSecond, l.rateBytesBurst, this.acceptedAt);
+    this.goawayCloseMs = core.limits.goawayCloseMs;
     const life = core.limits.maxConnectionLifetimeMs;
     this.rotateAt = this.acceptedAt + life - Math.floor(Math.random() * life * 0.1);
   }
@@ -81,6 +84,7 @@ export class ServerConnection implements TransportHandler {
   goawayNow(reason: string, reconnectAfterMs: number, closeInMs: number): void {
     if (this.state !== "open") return;
     this.goawaySentAt = this.core.now();
+    this.goawayCloseMs = closeInMs;
     this.sendFrame({ case: "goaway", value: { reason, reconnectAfterMs, closeInMs } });
   }
 

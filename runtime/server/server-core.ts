@@ -14,6 +14,7 @@ import { isTransient, toErrorOutcome, type ServerSession } from "./session.js";
 import type { AuthorizeRequest, CallContext, Principal, PublishContext, PublishResult } from "./context.js";
 import { bump, createCounters, type ServerCounters, type ServerObserver } from "./counters.js";
 import { ChannelHub } from "./hub.js";
+import { hasScope } from "./scopes.js";
 import { resolveDecodeLimits, type DecodeLimits } from "../wire/limits.js";
 import { resolveLimits, type ServerCoreOptions, type ServerLimits } from "./options.js";
 
@@ -141,7 +142,7 @@ export class ServerCore {
 
   /** Checks a credential sent on a live connection. */
   async reauthenticate(token: string, current: Principal): Promise<Principal> {
-    if (this.reauth === undefined) throw new ProtocastError(Code.Unauthenticated, "this server does not accept credential refresh");
+    if (this.reauth === undefined) throw new ProtocastError(Code.Unimplemented, "this server does not accept credential refresh");
     return this.reauth(token, current);
   }
 
@@ -264,6 +265,7 @@ export class ServerCore {
     const reliable = event.rules.delivery !== "at-most-once";
     let n = 0;
     for (const session of set) {
+      if (!hasScope(session.principal, event.rules.scope)) continue;
       // At-most-once pushes are not numbered: they may be dropped, and a numbered frame may not.
       if (reliable) session.sendSequenced({ case: "push", value: { method: event.path, payload } });
       else session.sendUnsequenced({ case: "push", value: { method: event.path, payload } });
@@ -309,7 +311,7 @@ export class ServerCore {
         if (now - conn.acceptedAt >= l.handshakeTimeoutMs) conn.close(CloseCode.HandshakeTimeout, "no hello in time");
       } else if (conn.state === "open") {
         if (conn.goawaySentAt !== 0) {
-          if (now - conn.goawaySentAt >= l.goawayCloseMs) conn.close(CloseCode.Reconnect, "connection rotated");
+          if (now - conn.goawaySentAt >= conn.goawayCloseMs) conn.close(CloseCode.Reconnect, "connection rotated");
           continue;
         }
         const expiresAt = conn.principal.expiresAtMs ?? 0;
@@ -345,7 +347,7 @@ export class ServerCore {
       const open = Array.from(this.connections).filter((c) => c.state === "open");
       if (deadlineMs > 0 && open.length > 0) {
         const spread = Math.min(1_000, Math.floor(deadlineMs / 2));
-        for (const c of open) c.goawayNow("server shutting down", Math.floor(Math.random() * spread), deadlineMs);
+        for (const c of open) c.goawayNow("shutdown", Math.floor(Math.random() * spread), deadlineMs);
         const end = Date.now() + deadlineMs;
         while (Date.now() < end && Array.from(this.sessions.values()).some((s) => s.running > 0)) {
           await new Promise((r) => setTimeout(r, 20));

@@ -351,6 +351,8 @@ export class ServerSession {
     } catch (e) {
       const err = ProtocastError.from(e, Code.Unauthenticated);
       this.sendError(id, err, false);
+      // A server that does not take refreshes says so and keeps the connection.
+      if (err.code === Code.Unimplemented) return;
       this.core.log("auth_refresh_failed", this.conn, { reason: err.rawMessage });
       this.conn?.close(CloseCode.Unauthorized, "credential refresh refused");
       return;
@@ -454,9 +456,15 @@ export class ServerSession {
     sub.holding = true;
     const broker = this.core.broker;
     let cut: number;
-    if (recover) {
+    // An empty epoch means the client has no position: nothing to recover (PROTOCOL.md 6.4).
+    if (recover && epoch !== "") {
       const page = HISTORY_PAGE;
       let hist = await broker.history(channel, { epoch, offset }, page);
+      if (hist.position.epoch === epoch && offset > hist.position.offset) {
+        // A position past the channel's end: the history it came from is gone. Ask as if from
+        // another epoch, which answers with an epoch_changed gap and what this epoch holds.
+        hist = await broker.history(channel, { epoch: `${epoch}\u0000stale`, offset: 0 }, page);
+      }
       if (this.subs.get(channel) !== sub) return;
       // The next event after Subscribed has offset + 1: the client's own position when all
       // it missed follows, the end of the gap otherwise (PROTOCOL.md 6.4).
@@ -468,7 +476,9 @@ export class ServerSession {
       // Page through history until the position read first; live events after it are held.
       for (;;) {
         for (const ev of hist.events) {
-          this.sendUnsequenced({ case: "event", value: { channel, epoch: ev.epoch, offset: ev.offset, payload: ev.payload } });
+          // Events carry no ack_seq: their bytes are the same for every subscriber.
+          const value = { channel, epoch: ev.epoch, offset: ev.offset, payload: ev.payload };
+          this.conn?.sendBytes(encodeEnvelope({ seq: 0, ackSeq: 0, frame: { case: "event", value } }));
         }
         const last = hist.events.at(-1);
         if (last === undefined || last.offset >= cut || hist.events.length < page) break;
@@ -594,8 +604,15 @@ function checkKey(key: string, required: boolean): ProtocastError | undefined {
   return undefined;
 }
 
+/**
+ * What a client is told about a failure. A ProtocastError goes as it is; anything else is a
+ * bug whose text may hold internal data, so the client hears only UNKNOWN.
+ */
 export function toErrorOutcome(e: unknown): Outcome {
-  const err = ProtocastError.from(e, Code.Internal);
+  if (!(e instanceof ProtocastError) && !(e instanceof Error && e.name === "AbortError")) {
+    return { kind: "error", code: Code.Unknown, message: "the handler failed", reason: "" };
+  }
+  const err = ProtocastError.from(e, Code.Unknown);
   return { kind: "error", code: err.code, message: err.rawMessage, reason: err.reason };
 }
 

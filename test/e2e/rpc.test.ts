@@ -54,11 +54,12 @@ describe("unary calls over ws", () => {
     expect((err as ProtocastError).message).toBe("[invalid_argument] text is empty");
   });
 
-  it("turns a plain exception into INTERNAL without killing the connection", async () => {
+  it("turns a plain exception into UNKNOWN, without its text, and keeps the connection", async () => {
     const conn = h.client({ token: "alice" });
     const chat = createClient(ChatService, conn);
     const err = await chat.sendMessage({ roomId: "lobby", text: "boom" }).catch((e: unknown) => e);
-    expect((err as ProtocastError).code).toBe(Code.Internal);
+    expect((err as ProtocastError).code).toBe(Code.Unknown);
+    expect((err as ProtocastError).message).not.toContain("handler bug");
     expect((await chat.sendMessage({ roomId: "lobby", text: "after" })).messageId).toBe("alice:lobby:after");
     expect(conn.state).toBe("open");
   });
