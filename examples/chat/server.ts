@@ -17,6 +17,11 @@ export interface ChatServerOptions {
   readonly host?: string;
   /** Where channels live: a Redis or NATS broker to share them with other nodes. Default: in-process. */
   readonly broker?: Broker;
+  /**
+   * Ways in, as the Protocast server's `transports` option. Default both; ["http"] refuses
+   * WebSocket upgrades, so that pages have to use the HTTP fallback.
+   */
+  readonly transports?: readonly ("websocket" | "http")[];
 }
 
 export interface RunningChatServer {
@@ -99,6 +104,7 @@ export async function startChatServer(options: ChatServerOptions = {}): Promise<
     http,
     authenticate: (req) => authenticate(req.token),
     ...(options.broker === undefined ? {} : { broker: options.broker }),
+    ...(options.transports === undefined ? {} : { transports: options.transports }),
   });
   protocast.implement(ChatService, app.handlers);
   await new Promise<void>((resolve, reject) => {
@@ -146,7 +152,17 @@ async function main(): Promise<void> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, got ${process.env["PORT"]}`);
   const brokerUrl = argument("--broker") ?? process.env["BROKER"];
   const broker = brokerUrl === undefined ? undefined : await brokerFor(brokerUrl);
-  const server = await startChatServer({ port, host: process.env["HOST"] ?? "127.0.0.1", ...(broker === undefined ? {} : { broker }) });
+  // TRANSPORTS=http refuses WebSocket upgrades, to try the fallback by hand.
+  const transports = process.env["TRANSPORTS"]?.split(",").map((t) => t.trim());
+  if (transports !== undefined && !transports.every((t): t is "websocket" | "http" => t === "websocket" || t === "http")) {
+    throw new Error(`TRANSPORTS lists "websocket" and/or "http", comma separated; got ${process.env["TRANSPORTS"]}`);
+  }
+  const server = await startChatServer({
+    port,
+    host: process.env["HOST"] ?? "127.0.0.1",
+    ...(broker === undefined ? {} : { broker }),
+    ...(transports === undefined ? {} : { transports }),
+  });
   console.log(`Protocast chat demo on ${server.url} (broker: ${brokerUrl ?? "in-process"})`);
   const stop = (signal: string): void => {
     console.log(`${signal}: closing`);

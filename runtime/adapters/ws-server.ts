@@ -10,7 +10,7 @@ import type { Principal, PublishResult } from "../server/context.js";
 import type { ChannelMember } from "../client/types.js";
 import type { ServerCoreOptions } from "../server/options.js";
 import { ServerCore, type ConnectionLogRecord } from "../server/server-core.js";
-import type { ServerCounters, ServerObserver } from "../server/counters.js";
+import { bump, type ServerCounters, type ServerObserver } from "../server/counters.js";
 import { SUBPROTOCOL } from "../client/websocket-transport.js";
 import { STATUS_TEXT, Refusal, admit, type AdmissionOptions, type UpgradeRequest } from "./admission.js";
 
@@ -154,9 +154,13 @@ export function createServer(options: ServerOptions = {}): ProtocastServer {
     handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
   });
 
-  const refuse = (socket: Duplex, status: number, reason: string, remoteAddress: string): void => {
-    core.counters.authFailures++;
-    log?.({ event: "auth_failure", status, remoteAddress, reason });
+  const refuse = (socket: Duplex, status: number, reason: string, remoteAddress: string, auth = true): void => {
+    if (auth) {
+      core.counters.authFailures++;
+      log?.({ event: "auth_failure", status, remoteAddress, reason });
+    } else {
+      bump(core.counters.limitHits, "upgrade_refused");
+    }
     if (!socket.destroyed) {
       const text = STATUS_TEXT[status] ?? "Bad Request";
       socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(reason) + 1}\r\n\r\n${reason}\n`);
@@ -167,17 +171,17 @@ export function createServer(options: ServerOptions = {}): ProtocastServer {
     const remoteAddress = req.socket.remoteAddress ?? "";
     const url = new URL(req.url ?? "/", "http://localhost");
     if (url.pathname !== path) {
-      if (http.listenerCount("upgrade") === 1) refuse(socket, 404, `no WebSocket endpoint at ${url.pathname}`, remoteAddress);
+      if (http.listenerCount("upgrade") === 1) refuse(socket, 404, `no WebSocket endpoint at ${url.pathname}`, remoteAddress, false);
       return;
     }
     socket.on("error", () => undefined);
     if (!transports.includes("websocket")) {
-      refuse(socket, 403, "WebSocket is turned off on this server; use the HTTP fallback", remoteAddress);
+      refuse(socket, 403, "WebSocket is turned off on this server; use the HTTP fallback", remoteAddress, false);
       return;
     }
     const offered = (req.headers["sec-websocket-protocol"] ?? "").split(",").map((s) => s.trim());
     if (!offered.includes(SUBPROTOCOL)) {
-      refuse(socket, 400, `offer the ${SUBPROTOCOL} subprotocol`, remoteAddress);
+      refuse(socket, 400, `offer the ${SUBPROTOCOL} subprotocol`, remoteAddress, false);
       return;
     }
     admit(req, offered, admission).then(

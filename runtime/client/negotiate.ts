@@ -33,17 +33,12 @@ export class TransportNegotiator {
 
   /** Opens a WebSocket within the open timeout. */
   webSocket(url: string, token: string | undefined): Promise<Transport> {
-    const opening = openWebSocket(this.o.webSocket, url, token);
+    const giveUp = new AbortController();
+    const opening = openWebSocket(this.o.webSocket, url, token, giveUp.signal);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         reject(new Error(`WebSocket not open after ${this.o.webSocketOpenTimeoutMs} ms`));
-        opening.then(
-          (late) => {
-            late.attach({ onMessage: () => undefined, onClose: () => undefined });
-            late.close(1000, "too late");
-          },
-          () => undefined,
-        );
+        giveUp.abort();
       }, this.o.webSocketOpenTimeoutMs);
       opening.then(
         (t) => {

@@ -1,3 +1,4 @@
+import { shouldReconnect } from "../errors/close-codes.js";
 import type { Transport, TransportHandler } from "../transport/transport.js";
 
 /** The subset of the WHATWG WebSocket that the client uses; the `ws` package matches it too. */
@@ -32,14 +33,21 @@ export function tokenProtocol(token: string): string {
  * Opens a WebSocket transport. Resolves once open; rejects with the close code when the
  * socket closes (or errors) before opening.
  */
-export function openWebSocket(factory: WebSocketFactory, url: string, token: string | undefined): Promise<Transport> {
+export function openWebSocket(factory: WebSocketFactory, url: string, token: string | undefined, signal?: AbortSignal): Promise<Transport> {
   const protocols = token === undefined ? [SUBPROTOCOL] : [SUBPROTOCOL, tokenProtocol(token)];
   const ws = factory(url, protocols);
   ws.binaryType = "arraybuffer";
   return new Promise((resolve, reject) => {
+    // Giving up must close the socket still opening: a browser opens one WebSocket per host
+    // at a time, so an abandoned one would hold back every later attempt.
+    signal?.addEventListener("abort", () => {
+      ws.onopen = ws.onclose = null;
+      ws.close(1000, "gave up");
+      reject(new Error("WebSocket open abandoned"));
+    }, { once: true });
     ws.onopen = () => {
       if (ws.protocol !== SUBPROTOCOL) {
-        ws.close(1002, "subprotocol not selected");
+        ws.close(4500, "subprotocol not selected");
         reject(new Error(`server did not select ${SUBPROTOCOL}`));
         return;
       }
@@ -63,7 +71,7 @@ class WebSocketTransport implements Transport {
       const d = ev.data;
       if (d instanceof ArrayBuffer) handler.onMessage(new Uint8Array(d));
       else if (ArrayBuffer.isView(d)) handler.onMessage(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
-      else this.ws.close(1003, "text frames are not part of protocast.v1");
+      else this.close(1003, "text frames are not part of protocast.v1");
     };
     this.ws.onclose = (ev) => {
       if (closed) return;
@@ -77,7 +85,10 @@ class WebSocketTransport implements Transport {
   }
 
   close(code: number, reason: string): void {
-    if (this.ws.readyState <= 1) this.ws.close(code, reason);
+    // Browsers accept only 1000 and 3000-4999 from an application; other codes throw. Keep
+    // their meaning: reconnect (4000) or not (4500).
+    const allowed = code === 1000 || (code >= 3000 && code <= 4999);
+    if (this.ws.readyState <= 1) this.ws.close(allowed ? code : shouldReconnect(code) ? 4000 : 4500, reason);
   }
 
   abort(): void {

@@ -1,6 +1,7 @@
-// The chat page. It uses the generated ChatService client over the browser's WebSocket:
-// the same client code a Node program would use.
-import { connect, createClient, type ChannelMember, type ConnectionState } from "protocast";
+// The chat page. It uses the generated ChatService client over the browser's WebSocket, or
+// over the HTTP fallback where the WebSocket is blocked: the same client code a Node program
+// would use.
+import { connect, createClient, type ChannelMember, type ConnectOptions, type Connection, type ConnectionState, type TransportKind } from "protocast";
 import type { NoticesResponse, RoomEventsResponse, Room } from "../../../generated/acme/chat/v1/chat_pb.js";
 import { ChatService, type ChatServiceClient } from "../../../generated/acme/chat/v1/chat_protocast.js";
 
@@ -27,6 +28,7 @@ const ui = {
   chat: element<HTMLElement>("chat"),
   roomTitle: element<HTMLElement>("room-title"),
   state: element<HTMLElement>("state"),
+  transport: element<HTMLElement>("transport"),
   messages: element<HTMLOListElement>("messages"),
   typing: element<HTMLElement>("typing"),
   composer: element<HTMLFormElement>("composer"),
@@ -44,17 +46,64 @@ function make(tag: string, className: string, text = ""): HTMLElement {
   return el;
 }
 
+/**
+ * How the page connects, from its URL: `transport=http` (or `websocket`, or both, comma
+ * separated, in order) limits the transports the client tries; `wsTimeoutMs` is how long a
+ * WebSocket may take to open before the fallback is tried; `probeMs` how often a page on the
+ * fallback tries to move back to a WebSocket. Kept in room links so that they survive.
+ */
+const LINK_SETTINGS = ["transport", "wsTimeoutMs", "probeMs"] as const;
+const TRANSPORT_KINDS: readonly TransportKind[] = ["websocket", "http"];
+
+type LinkSettings = Pick<ConnectOptions, "transports" | "webSocketOpenTimeoutMs" | "upgradeProbeMs">;
+
+function positiveMs(value: string | null): number | undefined {
+  if (value === null || !/^[0-9]{1,7}$/.test(value)) return undefined;
+  const n = Number(value);
+  return n > 0 ? n : undefined;
+}
+
+/** The connect() options the URL asks for; anything missing or malformed keeps its default. */
+function linkSettings(query: URLSearchParams): LinkSettings {
+  const named = (query.get("transport") ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s): s is TransportKind => (TRANSPORT_KINDS as readonly string[]).includes(s));
+  const wsTimeout = positiveMs(query.get("wsTimeoutMs"));
+  const probe = positiveMs(query.get("probeMs"));
+  return {
+    ...(named.length > 0 ? { transports: Array.from(new Set(named)) } : {}),
+    ...(wsTimeout !== undefined ? { webSocketOpenTimeoutMs: wsTimeout } : {}),
+    ...(probe !== undefined ? { upgradeProbeMs: probe } : {}),
+  };
+}
+
 function roomLink(user: string, room: string): string {
-  return `?${new URLSearchParams({ user, room }).toString()}`;
+  const link = new URLSearchParams({ user, room });
+  const current = new URLSearchParams(location.search);
+  for (const name of LINK_SETTINGS) {
+    const value = current.get(name);
+    if (value !== null) link.set(name, value);
+  }
+  return `?${link.toString()}`;
 }
 
 function showError(e: unknown): void {
   ui.error.textContent = e instanceof Error ? e.message : String(e);
 }
 
-function showState(state: ConnectionState): void {
+const TRANSPORT_LABEL: Record<string, string> = { websocket: "WebSocket", http: "HTTP fallback", custom: "custom" };
+
+/** The connection state, and while open the transport it travels over and its session. */
+function showState(conn: Connection): void {
+  const state: ConnectionState = conn.state;
   ui.state.dataset["state"] = state;
   ui.state.textContent = state;
+  const kind = state === "open" ? (conn.transportKind ?? "") : "";
+  ui.transport.dataset["transport"] = kind;
+  ui.transport.textContent = TRANSPORT_LABEL[kind] ?? "";
+  ui.transport.hidden = kind === "";
+  if (state === "open") ui.state.dataset["session"] = conn.sessionId;
 }
 
 /** Keeps the view pinned to the newest message unless the reader scrolled up. */
@@ -182,10 +231,10 @@ function start(user: string, room: string): void {
   history.replaceState(null, "", roomLink(user, room));
 
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  const conn = connect(`${scheme}//${location.host}/protocast`, { token: user });
-  showState(conn.state);
+  const conn = connect(`${scheme}//${location.host}/protocast`, { token: user, ...linkSettings(new URLSearchParams(location.search)) });
+  showState(conn);
   conn.on("state", ({ oldState, newState }) => {
-    showState(newState);
+    showState(conn);
     if (oldState === "open" && newState === "reconnecting") addNote("Connection lost; reconnecting…");
     if (oldState === "reconnecting" && newState === "open") addNote("Reconnected.");
   });
@@ -212,7 +261,14 @@ function start(user: string, room: string): void {
     refreshRooms();
   }, showError);
   sub.on("presence", () => renderMembers(sub.members, user));
-  sub.on("gap", (g) => addNote(`Messages ${g.fromOffset}–${g.toOffset} could not be recovered (${g.reason}).`));
+  sub.on("gap", (g) =>
+    addNote(
+      // A new epoch numbers messages afresh: its range says nothing about what this page missed.
+      g.reason === "epoch_changed"
+        ? "The server started this room's history afresh; messages sent while you were away may be missing."
+        : `Messages ${g.fromOffset}–${g.toOffset} could not be recovered (${g.reason}).`,
+    ),
+  );
   void (async () => {
     for await (const m of sub) {
       addMessage(m, user);
