@@ -1,0 +1,44 @@
+import { build } from "esbuild";
+import { fileURLToPath } from "node:url";
+
+/** Worker entry points, relative to bench/. */
+export const WORKERS = [
+  "peers/protocast-server.ts",
+  "peers/ws-server.ts",
+  "peers/socketio-server.ts",
+  "peers/fan-client.ts",
+  "peers/rpc-client.ts",
+  "scenarios/codec-worker.ts",
+] as const;
+
+const benchDir = fileURLToPath(new URL("..", import.meta.url));
+export const buildDir = `${benchDir}.build/`;
+
+/**
+ * Compiles every worker to one plain JavaScript file before a run, so that all peers run as
+ * JavaScript the way an application ships: tsx would transform Protocast's TypeScript on the
+ * fly with `keepNames`, which wraps every function expression in a `__name()` call — a cost
+ * per closure that compiled code does not have (and that ws and Socket.IO, already JavaScript,
+ * never pay). Packages stay external and load from node_modules as usual; source maps let
+ * profile-summary.ts point at the TypeScript.
+ */
+export async function buildWorkers(): Promise<void> {
+  await build({
+    absWorkingDir: benchDir,
+    entryPoints: [...WORKERS],
+    outdir: buildDir,
+    outbase: ".",
+    outExtension: { ".js": ".mjs" },
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    packages: "external",
+    // Generated code imports the runtime by its package name.
+    alias: { protocast: fileURLToPath(new URL("../../runtime/index.ts", import.meta.url)) },
+    sourcemap: "linked",
+    keepNames: false,
+    minify: false,
+    logLevel: "warning",
+  });
+}

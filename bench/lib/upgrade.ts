@@ -1,0 +1,46 @@
+import { randomBytes } from "node:crypto";
+import { request } from "node:http";
+import type { Socket } from "node:net";
+
+export interface UpgradeTarget {
+  readonly port: number;
+  /** Path and query of the WebSocket endpoint. */
+  readonly path: string;
+  readonly protocol: string | undefined;
+  /** Loopback source address, so that many connections do not run out of ephemeral ports. */
+  readonly localAddress: string;
+}
+
+/**
+ * Opens a WebSocket at the TCP level: Node's HTTP client performs the upgrade handshake and
+ * hands over the raw socket. The bench clients frame and read on that socket themselves.
+ */
+export function upgrade(target: UpgradeTarget): Promise<{ socket: Socket; head: Buffer }> {
+  const headers: Record<string, string> = {
+    Connection: "Upgrade",
+    Upgrade: "websocket",
+    "Sec-WebSocket-Version": "13",
+    "Sec-WebSocket-Key": randomBytes(16).toString("base64"),
+  };
+  if (target.protocol !== undefined) headers["Sec-WebSocket-Protocol"] = target.protocol;
+  return new Promise((resolve, reject) => {
+    const req = request({
+      host: "127.0.0.1",
+      port: target.port,
+      path: target.path,
+      localAddress: target.localAddress,
+      agent: false,
+      headers,
+    });
+    req.once("upgrade", (_res, socket, head) => {
+      socket.setNoDelay(true);
+      resolve({ socket: socket as Socket, head });
+    });
+    req.once("response", (res) => {
+      res.resume();
+      reject(new Error(`${target.path}: HTTP ${String(res.statusCode)} instead of 101`));
+    });
+    req.once("error", reject);
+    req.end();
+  });
+}

@@ -1,0 +1,37 @@
+/**
+ * Socket.IO 4.8 server process, WebSocket transport only. Broadcast is io.to(room).emit; RPC
+ * is an event with an acknowledgement; at-least-once is Socket.IO's connection state recovery,
+ * which keeps every broadcast packet with an offset for the recovery window.
+ */
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Server } from "socket.io";
+import type { ServerArgs } from "../lib/messages.js";
+import { ROOM, payloadText } from "../lib/payload.js";
+import { workerArgs } from "../lib/proc.js";
+import { serve } from "./serve.js";
+
+const args = workerArgs<ServerArgs>();
+const http = createServer();
+const io = new Server(http, {
+  transports: ["websocket"],
+  serveClient: false,
+  perMessageDeflate: false,
+  ...(args.mode === "reliable" ? { connectionStateRecovery: { maxDisconnectionDuration: 120_000, skipMiddlewares: true } } : {}),
+});
+io.on("connection", (socket) => {
+  void socket.join(ROOM);
+  if (args.mode === "rpc") socket.on("echo", (data: unknown, ack: (reply: unknown) => void) => ack(data));
+});
+await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
+
+const text = payloadText(args.payloadBytes);
+
+await serve(
+  {
+    port: (http.address() as AddressInfo).port,
+    connections: () => io.engine.clientsCount,
+    publish: () => void io.to(ROOM).emit("tick", text),
+  },
+  args,
+);

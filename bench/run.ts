@@ -1,0 +1,160 @@
+/**
+ * Protocast benchmark harness: every scenario for Protocast, raw ws and Socket.IO in the same
+ * run, servers and clients in separate processes, several rounds. Prints a table and writes
+ * bench/results/latest.json (see bench/README.md for what each number means).
+ *
+ *   npm run bench                      full run, 5 rounds (~5 minutes on an idle machine)
+ *   npm run bench -- --quick           smaller counts, 2 rounds (under 3 minutes)
+ *   npm run bench -- --smoke           tiny, to prove the harness works; numbers mean nothing
+ *   options: --rounds N  --only broadcast-1000,rpc,...  --out FILE  --no-pin
+ *            --profile[=all]  (CPU profiles of the Protocast [or every] server process)
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { buildWorkers } from "./lib/build.js";
+import { loadAverage, machineName, openFileLimit, placement } from "./lib/machine.js";
+import { PEERS, type Peer } from "./lib/messages.js";
+import { plans, type Mode, type Plan } from "./lib/plan.js";
+import { Samples, scenarioEntries, table, type Results } from "./lib/report.js";
+import { broadcastScenario } from "./scenarios/broadcast.js";
+import { codec } from "./scenarios/codec.js";
+import type { RunContext, Scenario } from "./scenarios/context.js";
+import { idleMemory } from "./scenarios/idle-memory.js";
+import { rpc } from "./scenarios/rpc.js";
+
+const benchDir = dirname(fileURLToPath(import.meta.url));
+
+interface Options {
+  readonly mode: Mode;
+  readonly rounds: number | undefined;
+  readonly only: readonly string[] | undefined;
+  readonly out: string | undefined;
+  readonly pin: boolean;
+  readonly profile: readonly Peer[];
+}
+
+function parseOptions(argv: readonly string[]): Options {
+  let mode: Mode = "full";
+  let rounds: number | undefined;
+  let only: string[] | undefined;
+  let out: string | undefined;
+  let pin = true;
+  let profile: Peer[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === "--quick") mode = "quick";
+    else if (a === "--smoke") mode = "smoke";
+    else if (a === "--rounds") rounds = Number.parseInt(value(), 10);
+    else if (a === "--only") only = value().split(",");
+    else if (a === "--out") out = value();
+    else if (a === "--no-pin") pin = false;
+    else if (a === "--profile") profile = ["protocast"];
+    else if (a === "--profile=all") profile = [...PEERS];
+    else throw new Error(`unknown option ${a}; see the top of bench/run.ts`);
+  }
+  if (rounds !== undefined && !(rounds >= 1 && rounds <= 50)) throw new Error("--rounds must be between 1 and 50");
+  return { mode, rounds, only, out, pin, profile };
+}
+
+const scenarios: readonly Scenario[] = [
+  broadcastScenario("broadcast-1000", (ctx) => ctx.plan.broadcast1000, false),
+  broadcastScenario("broadcast-5000", (ctx) => ctx.plan.broadcast5000, false),
+  broadcastScenario("broadcast-1000-reliable", (ctx) => ctx.plan.reliable1000, true),
+  rpc,
+  idleMemory,
+  codec,
+];
+
+const log = (line: string): void => {
+  process.stderr.write(`${line}\n`);
+};
+
+async function runOnce(s: Scenario, peer: Peer, ctx: RunContext, samples: Samples): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const t0 = Date.now();
+    try {
+      const got = await s.run(peer, ctx);
+      samples.add(got);
+      const main = got.find((g) => !g.metric.includes(":") && g.peer === peer) ?? got[0];
+      log(`  ${s.id} ${"allPeersAtOnce" in s ? "(all)" : peer}: ${main === undefined ? "" : main.value.toFixed(1)} [${((Date.now() - t0) / 1000).toFixed(1)} s]`);
+      return;
+    } catch (e) {
+      log(`  ${s.id} ${peer}: attempt ${attempt} failed: ${e instanceof Error ? e.message : String(e)}`);
+      if (attempt >= 2) throw e;
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  const plan: Plan = { ...plans[options.mode], ...(options.rounds !== undefined ? { rounds: options.rounds } : {}) };
+  const selected = scenarios.filter((s) => options.only === undefined || options.only.includes(s.id));
+  if (selected.length === 0) throw new Error(`--only matched nothing; scenarios: ${scenarios.map((s) => s.id).join(", ")}`);
+
+  const needFiles = Math.max(plan.idle.clients, plan.broadcast5000.clients, plan.broadcast1000.clients) + 256;
+  const limit = openFileLimit();
+  if (limit !== undefined && limit < needFiles) {
+    throw new Error(`open-file limit is ${limit}; this mode needs ${needFiles} per process. Raise it first: ulimit -n ${needFiles}`);
+  }
+
+  await buildWorkers();
+  const place = placement(options.pin);
+  const profileDir = resolve(benchDir, "results/profiles");
+  if (options.profile.length > 0) mkdirSync(profileDir, { recursive: true });
+  const loadBefore = loadAverage();
+  const started = new Date();
+  log(`protocast bench, ${plan.mode} mode, ${plan.rounds} round(s); ${place.description}; load average ${loadBefore.join(" ")}`);
+
+  const samples = new Samples();
+  for (let round = 1; round <= plan.rounds; round++) {
+    log(`round ${round}/${plan.rounds}`);
+    // Rotating the peer order each round keeps any drift of the machine from favouring one.
+    const order = PEERS.map((_, i) => PEERS[(i + round - 1) % PEERS.length]!);
+    const ctx: RunContext = {
+      plan,
+      placement: place,
+      profile: options.profile.length > 0 ? { peers: options.profile, dir: profileDir } : undefined,
+      round,
+      log,
+    };
+    for (const s of selected) {
+      if ("allPeersAtOnce" in s) await runOnce(s, "protocast", ctx, samples);
+      else for (const peer of order) await runOnce(s, peer, ctx, samples);
+    }
+  }
+
+  const results: Results = {
+    machine: machineName(),
+    node: process.version,
+    rounds: plan.rounds,
+    scenarios: scenarioEntries(samples),
+    run: {
+      mode: plan.mode,
+      command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`,
+      started: started.toISOString(),
+      duration_s: Math.round((Date.now() - started.getTime()) / 1000),
+      placement: place.description,
+      load_average_before: loadBefore,
+      load_average_after: loadAverage(),
+      plan,
+      codec_slots: "codec: ws = protobuf-es reflection (toBinary+fromBinary), socketio = JSON.stringify+JSON.parse",
+    },
+  };
+  const out = resolve(options.out ?? resolve(benchDir, plan.mode === "smoke" ? "results/smoke.json" : "results/latest.json"));
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
+  process.stdout.write(`\n${results.machine}; Node ${results.node}; ${plan.mode} mode, ${plan.rounds} round(s); ${place.description}\n`);
+  process.stdout.write(`median (min–max) over rounds; ÷ = Protocast median / peer median. codec: ws = protobuf-es reflection, socket.io = JSON\n\n`);
+  process.stdout.write(`${table(results)}\n\nwrote ${out}\n`);
+}
+
+main().catch((e: unknown) => {
+  log(`bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+  process.exitCode = 1;
+});
