@@ -1,6 +1,49 @@
 import type { Socket } from "node:net";
+import * as wsModule from "ws";
 import type { WebSocket } from "ws";
 import type { Transport, TransportHandler } from "../transport/transport.js";
+
+/**
+ * Complete WebSocket frames of shared envelopes (channel events), built once per envelope and
+ * written as they are to every subscriber's socket. Keyed by the envelope's bytes, which the
+ * hub creates once per event; entries go when the event is no longer referenced.
+ */
+const framed = new WeakMap<Uint8Array, Buffer>();
+
+/** ws's frame builder (present at run time, missing from its type declarations). */
+const Sender = (wsModule as unknown as {
+  Sender: { frame(data: Buffer, options: { fin: boolean; opcode: number; mask: boolean; readOnly: boolean; rsv1: boolean }): Buffer[] };
+}).Sender;
+
+function frameOnce(data: Uint8Array): Buffer {
+  let f = framed.get(data);
+  if (f === undefined) {
+    const parts = Sender.frame(Buffer.from(data.buffer, data.byteOffset, data.byteLength), {
+      fin: true,
+      opcode: 2,
+      mask: false,
+      readOnly: true,
+      rsv1: false,
+    });
+    const whole = parts.length === 1 && parts[0] !== undefined ? parts[0] : Buffer.concat(parts);
+    framed.set(data, whole);
+    return whole;
+  }
+  return f;
+}
+
+/** Sockets corked in this turn; one callback uncorks them all. */
+const corkedSockets: Socket[] = [];
+function uncorkAll(): void {
+  for (const s of corkedSockets) s.uncork();
+  corkedSockets.length = 0;
+}
+
+function cork(socket: Socket): void {
+  if (socket.writableCorked > 0) return;
+  socket.cork();
+  if (corkedSockets.push(socket) === 1) process.nextTick(uncorkAll);
+}
 
 /**
  * A server-side `ws` socket as a Transport. Writes made in one event-loop turn are corked
@@ -8,12 +51,7 @@ import type { Transport, TransportHandler } from "../transport/transport.js";
  * difference between one syscall per frame and one per batch.
  */
 export class WsTransport implements Transport {
-  private corked = false;
   private errorCode: number | undefined;
-  private readonly uncork = (): void => {
-    this.corked = false;
-    this.socket?.uncork();
-  };
   private readonly socket: Socket | undefined;
 
   constructor(private readonly ws: WebSocket) {
@@ -45,12 +83,20 @@ export class WsTransport implements Transport {
 
   send(data: Uint8Array): void {
     if (this.ws.readyState !== 1) return;
-    if (!this.corked && this.socket !== undefined) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(this.uncork);
-    }
+    if (this.socket !== undefined) cork(this.socket);
     this.ws.send(data, { binary: true });
+  }
+
+  /**
+   * Sends an envelope shared by many connections: its frame is built once and written straight
+   * to the socket. Safe because compression is off, so ws never queues frames of its own and
+   * writes stay in call order.
+   */
+  sendShared(data: Uint8Array): void {
+    const socket = this.socket;
+    if (this.ws.readyState !== 1 || socket === undefined) return;
+    cork(socket);
+    socket.write(frameOnce(data));
   }
 
   close(code: number, reason: string): void {

@@ -36,7 +36,8 @@ export function tokenProtocol(token: string): string {
 export function openWebSocket(factory: WebSocketFactory, url: string, token: string | undefined, signal?: AbortSignal): Promise<Transport> {
   const protocols = token === undefined ? [SUBPROTOCOL] : [SUBPROTOCOL, tokenProtocol(token)];
   const ws = factory(url, protocols);
-  ws.binaryType = "arraybuffer";
+  // Browsers deliver Blobs by default; ws in Node delivers Buffers, which need no copy.
+  if (ws.binaryType === "blob") ws.binaryType = "arraybuffer";
   return new Promise((resolve, reject) => {
     // Giving up must close the socket still opening: a browser opens one WebSocket per host
     // at a time, so an abandoned one would hold back every later attempt.

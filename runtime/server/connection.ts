@@ -125,8 +125,8 @@ export class ServerConnection implements TransportHandler {
   sendChannelFrame(frame: Uint8Array, channel: string, key: string, overflow: Overflow): void {
     if (this.state === "closed" || this.closedWith !== undefined) return;
     const hwm = this.core.limits.sendHighWaterMark;
-    if (this.transport.bufferedAmount < hwm && !this.heldPerChannel.has(channel)) {
-      this.sendBytes(frame);
+    if ((this.held.length === 0 || !this.heldPerChannel.has(channel)) && this.transport.bufferedAmount < hwm) {
+      this.sendSharedBytes(frame);
       return;
     }
     const drops = this.core.counters.drops;
@@ -171,13 +171,28 @@ export class ServerConnection implements TransportHandler {
     else this.heldPerChannel.set(h.channel, n);
   }
 
+  private sendSharedBytes(bytes: Uint8Array): void {
+    if (this.closedWith !== undefined) return;
+    const expiresAt = this.principal.expiresAtMs;
+    if (expiresAt !== undefined && expiresAt !== 0 && Date.now() >= expiresAt) {
+      this.close(CloseCode.TokenExpired, "credential expired");
+      return;
+    }
+    this.bytesOut += bytes.byteLength;
+    const c = this.core.counters;
+    c.messagesOut++;
+    c.bytesOut += bytes.byteLength;
+    if (this.transport.sendShared !== undefined) this.transport.sendShared(bytes);
+    else this.transport.send(bytes);
+  }
+
   /** The transport caught up: send held frames while it stays under the mark. */
   onDrain(): void {
     const hwm = this.core.limits.sendHighWaterMark;
     while (this.held.length > 0 && this.transport.bufferedAmount < hwm && this.state !== "closed") {
       const h = this.held.shift()!;
       this.unhold(h);
-      this.sendBytes(h.frame);
+      this.sendSharedBytes(h.frame);
     }
   }
 

@@ -334,7 +334,7 @@ export class ServerSession {
   /** Runs the server's authorize hook, if any; scopes are checked before it. */
   private authorized(request: AuthorizeRequest): Promise<boolean> {
     const hook = this.core.authorize;
-    if (hook === undefined) return Promise.resolve(true);
+    if (hook === undefined) return ALLOWED;
     return Promise.resolve().then(() => hook(request));
   }
 
@@ -594,7 +594,10 @@ export class ServerSession {
   }
 }
 
+const ALLOWED = Promise.resolve(true);
+
 function checkKey(key: string, required: boolean): ProtocastError | undefined {
+  if (key === "" && !required) return undefined;
   if (required && key === "") {
     return new ProtocastError(Code.InvalidArgument, "this method is exactly-once and needs an idempotency key", { reason: "idempotency_key_required" });
   }

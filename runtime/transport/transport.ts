@@ -10,6 +10,11 @@
 export interface Transport {
   /** Queues one message. Messages sent after close are dropped silently. */
   send(data: Uint8Array): void;
+  /**
+   * Queues one message whose bytes are shared with many transports (a channel event). A
+   * transport may prepare such bytes once for all of them. Optional; send() otherwise.
+   */
+  sendShared?(data: Uint8Array): void;
   /** Bytes queued and not yet handed to the network; drives back-pressure. */
   readonly bufferedAmount: number;
   /** Starts the close handshake; the handler's onClose runs once, later. */
