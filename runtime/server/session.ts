@@ -6,6 +6,7 @@ import type { ChannelDef } from "../service/define.js";
 import { hashBytes } from "../session/hash.js";
 import type { Outcome } from "../session/idempotency-window.js";
 import { RetransmitBuffer } from "../session/retransmit-buffer.js";
+import { RunningCall } from "./running-call.js";
 import type { NewerFrameEnvelope } from "../wire/decode.js";
 import { encodeEnvelope } from "../wire/encode.js";
 import type { Call, Envelope, Frame, Member, Publish, Subscribe, Unsubscribe } from "../wire/envelope.js";
@@ -66,8 +67,8 @@ export class ServerSession {
   readonly log: RetransmitBuffer<Uint8Array>;
   private readonly subs = new Map<string, Sub>();
   private readonly syncing = new Map<string, Promise<void>>();
-  /** Running calls by id; `dedupe` marks exactly-once calls, which outlive the session. */
-  private readonly inflight = new Map<number, { readonly ac: AbortController; readonly dedupe: boolean }>();
+  /** Running calls by id. */
+  private readonly inflight = new Map<number, RunningCall>();
 
   constructor(
     private readonly core: ServerCore,
@@ -123,7 +124,7 @@ export class ServerSession {
     this.ended = true;
     // An exactly-once call keeps running to its deadline: its outcome is recorded under its
     // idempotency key, so the client's retry on a new session gets it instead of a second run.
-    for (const c of this.inflight.values()) if (!c.dedupe) c.ac.abort(new ProtocastError(Code.Canceled, "session ended"));
+    for (const c of this.inflight.values()) if (!c.dedupe) c.abort(new ProtocastError(Code.Canceled, "session ended"));
     this.inflight.clear();
     for (const channel of Array.from(this.subs.keys())) this.leave(channel);
     this.log.clear();
@@ -213,7 +214,7 @@ export class ServerSession {
         this.onCall(frame.value);
         return;
       case "cancel":
-        this.inflight.get(frame.value.id)?.ac.abort(new ProtocastError(Code.Canceled, "canceled by the client"));
+        this.inflight.get(frame.value.id)?.abort(new ProtocastError(Code.Canceled, "canceled by the client"));
         return;
       case "subscribe": {
         const value = frame.value;
@@ -286,50 +287,67 @@ export class ServerSession {
       return;
     }
     const timeoutMs = Math.min(call.timeoutMs > 0 ? call.timeoutMs : def.rules.timeoutMs, this.core.limits.maxCallTimeoutMs);
-    const ac = new AbortController();
-    this.inflight.set(id, { ac, dedupe });
-    const timer = setTimeout(() => ac.abort(new ProtocastError(Code.DeadlineExceeded, `${call.method} did not finish within ${timeoutMs} ms`)), timeoutMs);
-    const run = (): Promise<Uint8Array> => {
-      const ctx: CallContext = {
-        principal: this.principal,
-        sessionId: this.id,
-        method: call.method,
-        signal: ac.signal,
-        deadline: this.core.now() + timeoutMs,
-        idempotencyKey: call.idempotencyKey,
-        publish: (ch, params, msg) => this.core.publish(ch, params, msg),
-        push: (ev, principalId, msg) => this.core.push(ev, principalId, msg),
-      };
-      const aborted = new Promise<never>((_, reject) => {
-        ac.signal.addEventListener("abort", () => reject(ac.signal.reason), { once: true });
-      });
-      return Promise.race([Promise.resolve().then(() => handler(request, ctx)), aborted]).then((result) =>
-        toBinary(def.output, create(def.output, result as never)),
-      );
-    };
-    const outcome = this.authorized({ principal: this.principal, action: "call", method: call.method, channel: "", params: undefined }).then(
-      (ok): Promise<Outcome> => {
+    const started = this.core.now();
+    const running = new RunningCall(call.method, timeoutMs, dedupe, (o) => {
+      if (this.inflight.get(id) === running) this.inflight.delete(id);
+      this.core.observer?.callFinished?.(call.method, o.kind === "reply" ? "ok" : codeName(o.code as Code), this.core.now() - started);
+      if (o.kind === "reply") this.sendSequenced({ case: "reply", value: { id, payload: o.payload } });
+      else this.sendSequenced({ case: "error", value: { id, code: o.code, message: o.message, reason: o.reason, retryAfterMs: 0 } });
+    });
+    this.inflight.set(id, running);
+    const ctx = this.callContext(running, call.method, call.idempotencyKey, started + timeoutMs);
+    const encode = (result: unknown): Uint8Array => toBinary(def.output, create(def.output, result as never));
+    if (!dedupe && this.core.authorize === undefined) {
+      // The common case, without a promise of its own: a handler that answers synchronously
+      // is replied to in the same turn.
+      try {
+        const result = handler(request, ctx);
+        if (isThenable(result)) {
+          result.then(
+            (r) => running.settle(replyOutcome(encode, r)),
+            (e: unknown) => running.settle(toErrorOutcome(e)),
+          );
+        } else running.settle(replyOutcome(encode, result));
+      } catch (e) {
+        running.settle(toErrorOutcome(e));
+      }
+      return;
+    }
+    const run = (): Promise<Uint8Array> => Promise.resolve().then(() => handler(request, ctx)).then(encode);
+    void this.authorized({ principal: this.principal, action: "call", method: call.method, channel: "", params: undefined })
+      .then((ok): Promise<Outcome> => {
         if (!ok) return Promise.resolve(toErrorOutcome(new ProtocastError(Code.PermissionDenied, `not allowed to call ${call.method}`)));
-        if (dedupe) return this.core.dedupe(this.principal.id, call.idempotencyKey, call.method, call.payload, run, ac.signal);
+        // The handler's own outcome is what the idempotency record keeps, even if this request
+        // gave up first (deadline): a retry then gets it instead of a second run.
+        if (dedupe) return this.core.dedupe(this.principal.id, call.idempotencyKey, call.method, call.payload, run, running.signal);
         return run().then(
           (payload): Outcome => ({ kind: "reply", payload }),
           (e: unknown): Outcome => toErrorOutcome(e),
         );
-      },
-      (e: unknown) => toErrorOutcome(e),
-    );
-    const started = this.core.now();
-    void outcome
-      .then((o) => {
-        this.core.observer?.callFinished?.(call.method, o.kind === "reply" ? "ok" : codeName(o.code as Code), this.core.now() - started);
-        if (o.kind === "reply") this.sendSequenced({ case: "reply", value: { id, payload: o.payload } });
-        else this.sendSequenced({ case: "error", value: { id, code: o.code, message: o.message, reason: o.reason, retryAfterMs: 0 } });
       })
-      .finally(() => {
-        clearTimeout(timer);
-        if (this.inflight.get(id)?.ac === ac) this.inflight.delete(id);
-      });
+      .then(
+        (o) => running.settle(o),
+        (e: unknown) => running.settle(toErrorOutcome(e)),
+      );
   }
+
+  private callContext(running: RunningCall, method: string, idempotencyKey: string, deadline: number): CallContext {
+    return {
+      principal: this.principal,
+      sessionId: this.id,
+      method,
+      get signal() {
+        return running.signal;
+      },
+      deadline,
+      idempotencyKey,
+      publish: this.publishFn,
+      push: this.pushFn,
+    };
+  }
+
+  private readonly publishFn: CallContext["publish"] = (ch, params, msg) => this.core.publish(ch, params, msg);
+  private readonly pushFn: CallContext["push"] = (ev, principalId, msg) => this.core.push(ev, principalId, msg);
 
   /** Runs the server's authorize hook, if any; scopes are checked before it. */
   private authorized(request: AuthorizeRequest): Promise<boolean> {
@@ -595,6 +613,18 @@ export class ServerSession {
 }
 
 const ALLOWED = Promise.resolve(true);
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return typeof v === "object" && v !== null && typeof (v as { then?: unknown }).then === "function";
+}
+
+function replyOutcome(encode: (r: unknown) => Uint8Array, result: unknown): Outcome {
+  try {
+    return { kind: "reply", payload: encode(result) };
+  } catch (e) {
+    return toErrorOutcome(e);
+  }
+}
 
 function checkKey(key: string, required: boolean): ProtocastError | undefined {
   if (key === "" && !required) return undefined;
