@@ -5,6 +5,7 @@ export default defineConfig({
   resolve: {
     alias: {
       "protocast/node": fileURLToPath(new URL("./runtime/node.ts", import.meta.url)),
+      "protocast/ops": fileURLToPath(new URL("./runtime/ops.ts", import.meta.url)),
       protocast: fileURLToPath(new URL("./runtime/index.ts", import.meta.url)),
     },
   },

@@ -69,6 +69,7 @@ export const STATUS_TEXT: Readonly<Record<number, string>> = {
   404: "Not Found",
   405: "Method Not Allowed",
   413: "Payload Too Large",
+  431: "Request Header Fields Too Large",
   503: "Service Unavailable",
 };
 

@@ -28,7 +28,8 @@ export function createHttpFallback(core: ServerCore, path: string, admission: Ad
 
   const answer = (res: ServerResponse, status: number, reason: string): void => {
     if (res.headersSent) return;
-    res.writeHead(status, { "content-type": "text/plain", "cache-control": "no-store" }).end(`${STATUS_TEXT[status] ?? ""}: ${reason}\n`);
+    const extra: Record<string, string> = status === 401 ? { "www-authenticate": "Bearer" } : status === 503 ? { "retry-after": "1" } : {};
+    res.writeHead(status, { "content-type": "text/plain", "cache-control": "no-store", ...extra }).end(`${STATUS_TEXT[status] ?? ""}: ${reason}\n`);
   };
 
   const open = (req: IncomingMessage, res: ServerResponse): void => {

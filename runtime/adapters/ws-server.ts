@@ -40,6 +40,8 @@ export interface ServerOptions extends ServerCoreOptions {
    * blocked: a streamed response down, POSTs up). Default both.
    */
   readonly transports?: readonly ("websocket" | "http")[];
+  /** Request headers an upgrade may carry; more are refused with 431. Default 100. */
+  readonly maxHeaders?: number;
   /** Accept a credential in the `token` query parameter. Default false (URLs end up in logs). */
   readonly allowQueryToken?: boolean;
   /** Observes calls (latency by method and outcome), for metrics. */
@@ -140,6 +142,7 @@ export function createServer(options: ServerOptions = {}): ProtocastServer {
     timeoutMs: core.limits.handshakeTimeoutMs,
   };
   const transports = options.transports ?? ["websocket", "http"];
+  const maxHeaders = options.maxHeaders ?? 100;
   const fallback = transports.includes("http")
     ? createHttpFallback(core, path, admission, (status, reason, remoteAddress) => {
         core.counters.authFailures++;
@@ -163,7 +166,8 @@ export function createServer(options: ServerOptions = {}): ProtocastServer {
     }
     if (!socket.destroyed) {
       const text = STATUS_TEXT[status] ?? "Bad Request";
-      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(reason) + 1}\r\n\r\n${reason}\n`);
+      const extra = status === 401 ? "WWW-Authenticate: Bearer\r\n" : status === 503 ? "Retry-After: 1\r\n" : "";
+      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\n${extra}Content-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(reason) + 1}\r\n\r\n${reason}\n`);
     }
   };
 
@@ -175,6 +179,12 @@ export function createServer(options: ServerOptions = {}): ProtocastServer {
       return;
     }
     socket.on("error", () => undefined);
+    // Node only refuses headers by total size (16 KiB), and silently keeps the first 2,000:
+    // many tiny headers would pass. Count them.
+    if (req.rawHeaders.length / 2 > maxHeaders) {
+      refuse(socket, 431, `more than ${maxHeaders} request headers`, remoteAddress, false);
+      return;
+    }
     if (!transports.includes("websocket")) {
       refuse(socket, 403, "WebSocket is turned off on this server; use the HTTP fallback", remoteAddress, false);
       return;

@@ -121,7 +121,8 @@ export interface ServerCoreOptions extends Partial<ServerLimits> {
   readonly authorize?: (request: AuthorizeRequest) => boolean | Promise<boolean>;
   /**
    * Checks a credential sent on a live connection (AuthRefresh) and returns the principal it
-   * names, which must be the same one. Default: refuses every refresh (UNAUTHENTICATED).
+   * names, which must be the same one. Default: refuses every refresh with UNIMPLEMENTED and
+   * keeps the connection (createServer passes its authenticate hook instead).
    */
   readonly reauthenticate?: (token: string, current: Principal) => Principal | Promise<Principal>;
   /** Clock; tests inject a fake one. Default Date.now. */
