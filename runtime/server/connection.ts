@@ -101,20 +101,32 @@ export class ServerConnection implements TransportHandler {
   }
 
   sendBytes(bytes: Uint8Array): void {
+    if (this.mayWrite(bytes)) this.transport.send(bytes);
+  }
+
+  /** Bytes shared with other connections (channel events): the transport may frame them once. */
+  private sendSharedBytes(bytes: Uint8Array): void {
+    if (!this.mayWrite(bytes)) return;
+    if (this.transport.sendShared !== undefined) this.transport.sendShared(bytes);
+    else this.transport.send(bytes);
+  }
+
+  /** The checks before any write, and its accounting. */
+  private mayWrite(bytes: Uint8Array): boolean {
     // Nothing more goes out once the server decided to close: a slow consumer's close frame
     // must not wait behind frames it will never read.
-    if (this.state === "closed" || this.closedWith !== undefined) return;
+    if (this.state === "closed" || this.closedWith !== undefined) return false;
     const expiresAt = this.principal.expiresAtMs;
     if (expiresAt !== undefined && expiresAt !== 0 && Date.now() >= expiresAt) {
       // Not one frame after the credential expired.
       this.close(CloseCode.TokenExpired, "credential expired");
-      return;
+      return false;
     }
     this.bytesOut += bytes.byteLength;
     const c = this.core.counters;
     c.messagesOut++;
     c.bytesOut += bytes.byteLength;
-    this.transport.send(bytes);
+    return true;
   }
 
   /**
@@ -169,21 +181,6 @@ export class ServerConnection implements TransportHandler {
     const n = (this.heldPerChannel.get(h.channel) ?? 1) - 1;
     if (n <= 0) this.heldPerChannel.delete(h.channel);
     else this.heldPerChannel.set(h.channel, n);
-  }
-
-  private sendSharedBytes(bytes: Uint8Array): void {
-    if (this.closedWith !== undefined) return;
-    const expiresAt = this.principal.expiresAtMs;
-    if (expiresAt !== undefined && expiresAt !== 0 && Date.now() >= expiresAt) {
-      this.close(CloseCode.TokenExpired, "credential expired");
-      return;
-    }
-    this.bytesOut += bytes.byteLength;
-    const c = this.core.counters;
-    c.messagesOut++;
-    c.bytesOut += bytes.byteLength;
-    if (this.transport.sendShared !== undefined) this.transport.sendShared(bytes);
-    else this.transport.send(bytes);
   }
 
   /** The transport caught up: send held frames while it stays under the mark. */
