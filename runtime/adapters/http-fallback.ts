@@ -1,7 +1,14 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { randomId } from "../server/ids.js";
 import type { ServerCore } from "../server/server-core.js";
-import { RECORD_ENVELOPE, RecordReader, encodeCloseRecord, encodeRecord } from "../transport/records.js";
+import { RECORD_ENVELOPE, RecordReader, decodeClose, encodeCloseRecord, encodeRecord } from "../transport/records.js";
+
+/** Broker channel that carries the POSTs of one stream to the node holding it. */
+function routeChannel(id: string): string {
+  return `protocast.transport/${id}`;
+}
+
+const NO_HISTORY = { historySize: 0, historyTtlMs: 0 };
 import type { Transport, TransportHandler } from "../transport/transport.js";
 import { STATUS_TEXT, Refusal, admit, type AdmissionOptions } from "./admission.js";
 
@@ -22,6 +29,9 @@ export interface HttpFallback {
 
 export function createHttpFallback(core: ServerCore, path: string, admission: AdmissionOptions, onRefuse: (status: number, reason: string, remoteAddress: string) => void): HttpFallback {
   const streams = new Map<string, HttpStreamTransport>();
+  // With a broker shared by several nodes, POSTs reach their stream through it: no sticky
+  // sessions needed. With the embedded broker there is one node and they go straight in.
+  const routed = !core.ownsBroker;
   const maxRecord = core.limits.maxEnvelopeBytes;
   // A POST carries a batch of envelopes; it may hold as many bytes as the send buffer mark.
   const maxPost = Math.max(core.limits.sendHighWaterMark, maxRecord + 5);
@@ -35,9 +45,29 @@ export function createHttpFallback(core: ServerCore, path: string, admission: Ad
   const open = (req: IncomingMessage, res: ServerResponse): void => {
     const remoteAddress = req.socket.remoteAddress ?? "";
     admit(req, [], admission).then(
-      (principal) => {
+      async (principal) => {
         if (res.destroyed || req.destroyed) return;
         const id = randomId(18);
+        let stopRoute: (() => void) | undefined;
+        const t = new HttpStreamTransport(res, () => {
+          streams.delete(id);
+          stopRoute?.();
+        });
+        streams.set(id, t);
+        if (routed) {
+          // Listen for this stream's POSTs before the client learns the id and sends any.
+          try {
+            stopRoute = await core.broker.subscribe(routeChannel(id), (ev) => t.deliverRecords(ev.payload));
+          } catch {
+            streams.delete(id);
+            answer(res, 503, "broker unavailable");
+            return;
+          }
+          if (res.destroyed) {
+            stopRoute();
+            return;
+          }
+        }
         res.writeHead(200, {
           "content-type": "application/vnd.protocast.v1+records",
           "cache-control": "no-store",
@@ -47,8 +77,6 @@ export function createHttpFallback(core: ServerCore, path: string, admission: Ad
           "access-control-expose-headers": TRANSPORT_HEADER,
         });
         res.flushHeaders();
-        const t = new HttpStreamTransport(res, () => streams.delete(id));
-        streams.set(id, t);
         core.accept(t, principal, remoteAddress);
       },
       (e: unknown) => {
@@ -59,8 +87,13 @@ export function createHttpFallback(core: ServerCore, path: string, admission: Ad
     );
   };
 
-  const send = (req: IncomingMessage, res: ServerResponse, t: HttpStreamTransport): void => {
+  /**
+   * Reads a POST body of records, bounded, and hands it on whole: to the local stream, or
+   * through the broker to whichever node holds the stream.
+   */
+  const send = (req: IncomingMessage, res: ServerResponse, id: string): void => {
     const reader = new RecordReader(maxRecord);
+    const chunks: Buffer[] = [];
     let size = 0;
     let failed = false;
     req.on("data", (chunk: Buffer) => {
@@ -68,17 +101,36 @@ export function createHttpFallback(core: ServerCore, path: string, admission: Ad
       size += chunk.byteLength;
       try {
         if (size > maxPost) throw new RangeError(`a POST may carry at most ${maxPost} bytes`);
-        for (const r of reader.push(chunk)) if (r.type === RECORD_ENVELOPE) t.deliver(r.payload);
+        reader.push(chunk); // validates the framing as it arrives
+        chunks.push(chunk);
       } catch (e) {
         failed = true;
         answer(res, 413, (e as Error).message);
         // Same rule as an oversize WebSocket frame: the connection ends with 1009.
-        t.close(1009, "record over the limit");
+        streams.get(id)?.close(1009, "record over the limit");
+        void core.broker.publish(routeChannel(id), encodeCloseRecord(1009, "record over the limit"), NO_HISTORY).catch(() => undefined);
         req.resume();
       }
     });
     req.on("end", () => {
-      if (!failed) res.writeHead(204, { "cache-control": "no-store" }).end();
+      if (failed) return;
+      const body = Buffer.concat(chunks);
+      if (!routed) {
+        const t = streams.get(id);
+        if (t === undefined) {
+          answer(res, 404, "no such stream");
+          return;
+        }
+        t.deliverRecords(body);
+        res.writeHead(204, { "cache-control": "no-store" }).end();
+        return;
+      }
+      // With a shared broker every POST goes through it, even to the local stream: that keeps
+      // the POSTs of one stream in one ordered channel whichever node the balancer picked.
+      core.broker.publish(routeChannel(id), body, NO_HISTORY).then(
+        () => res.writeHead(204, { "cache-control": "no-store" }).end(),
+        () => answer(res, 503, "broker unavailable"),
+      );
     });
   };
 
@@ -90,18 +142,17 @@ export function createHttpFallback(core: ServerCore, path: string, admission: Ad
         open(req, res);
         return true;
       }
-      const t = streams.get(url.searchParams.get("t") ?? "");
-      if (t === undefined) {
-        // The stream is gone (closed, or held by another node): the client reconnects.
-        answer(res, 404, "no such stream");
-        return true;
-      }
-      if (url.pathname === `${path}/send` && req.method === "POST") send(req, res, t);
-      else if (url.pathname === `${path}/stream` && req.method === "DELETE") {
+      const id = url.searchParams.get("t") ?? "";
+      if (url.pathname === `${path}/send` && req.method === "POST") {
+        send(req, res, id);
+      } else if (url.pathname === `${path}/stream` && req.method === "DELETE") {
         // The client's close code decides, as on a WebSocket, whether its session waits for a
         // resume (4000-4499, 1001) or ends (1000).
         const code = Number(url.searchParams.get("code") ?? 1000);
-        t.close(code === 1001 || (code >= 4000 && code <= 4999) ? code : 1000, "client closed");
+        const close = encodeCloseRecord(code === 1001 || (code >= 4000 && code <= 4999) ? code : 1000, "client closed");
+        const t = streams.get(id);
+        if (t !== undefined) t.deliverRecords(close);
+        else if (routed) void core.broker.publish(routeChannel(id), close, NO_HISTORY).catch(() => undefined);
         res.writeHead(204).end();
       } else answer(res, 405, "use GET or DELETE on /stream, POST on /send");
       return true;
@@ -137,8 +188,20 @@ class HttpStreamTransport implements Transport {
     if (onDrain !== undefined) this.res.on("drain", () => onDrain.call(handler));
   }
 
-  deliver(envelope: Uint8Array): void {
-    if (!this.closed) this.handler?.onMessage(envelope);
+  private readonly records = new RecordReader(64 * 1024 * 1024);
+
+  /** Takes the records of one POST: envelopes go up, a close record ends the stream. */
+  deliverRecords(body: Uint8Array): void {
+    if (this.closed) return;
+    for (const r of this.records.push(body)) {
+      if (r.type === RECORD_ENVELOPE) this.handler?.onMessage(r.payload);
+      else {
+        const { code, reason } = decodeClose(r.payload);
+        this.close(code, reason);
+        return;
+      }
+      if (this.closed) return;
+    }
   }
 
   send(data: Uint8Array): void {

@@ -42,7 +42,8 @@ export class ServerCore {
   readonly broker: Broker;
   readonly hub: ChannelHub;
   readonly now: () => number;
-  private readonly ownsBroker: boolean;
+  /** True when the broker is the embedded one this core made: nothing is shared with other nodes. */
+  readonly ownsBroker: boolean;
   private readonly methods = new Map<string, AnyMethodDef>();
   private readonly handlers = new Map<string, CallHandler>();
   private readonly publishHooks = new Map<string, PublishHook>();

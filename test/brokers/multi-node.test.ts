@@ -92,4 +92,41 @@ describe.skipIf(redisDown !== undefined)("three nodes on Redis, one killed", () 
       await lb.close();
     }
   }, 90_000);
+
+  it("serves the HTTP fallback with requests spread over two nodes, without sticky sessions", async () => {
+    const ports = await Promise.all([freePort(), freePort()]);
+    children.push(...(await Promise.all(ports.map(startNode))));
+    const room = uniqueName("fb");
+    // Every request goes to the next node in turn, as a balancer without affinity would send it.
+    let turn = 0;
+    const hits = new Map<number, number>();
+    const spreading = (input: string, init?: RequestInit): Promise<Response> => {
+      const port = ports[turn++ % ports.length]!;
+      hits.set(port, (hits.get(port) ?? 0) + 1);
+      const url = new URL(input);
+      url.port = String(port);
+      return fetch(url.toString(), init);
+    };
+    const conn = connect(`ws://127.0.0.1:${ports[0]}/protocast`, { token: "spread", transports: ["http"], fetch: spreading });
+    try {
+      const chat = createClient(ChatService, conn);
+      const sub = chat.roomEvents({ roomId: room });
+      await sub.ready;
+      expect(conn.transportKind).toBe("http");
+      const TOTAL = 100;
+      const got: string[] = [];
+      const reading = (async () => {
+        for await (const ev of sub) {
+          got.push(ev.text);
+          if (got.length === TOTAL) break;
+        }
+      })();
+      for (let i = 0; i < TOTAL; i++) await chat.sendMessage({ roomId: room, text: `m${i}` });
+      await reading;
+      expect(got).toEqual(Array.from({ length: TOTAL }, (_, i) => `m${i}`));
+      for (const port of ports) expect(hits.get(port) ?? 0).toBeGreaterThan(10);
+    } finally {
+      await conn.close();
+    }
+  }, 90_000);
 });
