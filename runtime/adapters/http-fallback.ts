@@ -3,9 +3,28 @@ import { randomId } from "../server/ids.js";
 import type { ServerCore } from "../server/server-core.js";
 import { RECORD_ENVELOPE, RecordReader, decodeClose, encodeCloseRecord, encodeRecord } from "../transport/records.js";
 
-/** Broker channel that carries the POSTs of one stream to the node holding it. */
-function routeChannel(id: string): string {
-  return `protocast.transport/${id}`;
+/**
+ * Broker channel that carries POSTs to the node holding their stream. One channel per node,
+ * not per stream, so that the broker keeps no state per stream; a stream id starts with its
+ * node's id, so any node can tell where to send its POSTs.
+ */
+function routeChannel(streamId: string): string {
+  return `protocast.transport/${streamId.slice(0, streamId.indexOf("."))}`;
+}
+
+/** A routed POST: 1 byte of stream-id length, the id, then the body's records. */
+function wrapRouted(streamId: string, body: Uint8Array): Uint8Array {
+  const id = new TextEncoder().encode(streamId);
+  const out = new Uint8Array(1 + id.byteLength + body.byteLength);
+  out[0] = id.byteLength;
+  out.set(id, 1);
+  out.set(body, 1 + id.byteLength);
+  return out;
+}
+
+function unwrapRouted(payload: Uint8Array): { streamId: string; body: Uint8Array } {
+  const n = payload[0] ?? 0;
+  return { streamId: new TextDecoder().decode(payload.subarray(1, 1 + n)), body: payload.subarray(1 + n) };
 }
 
 const NO_HISTORY = { historySize: 0, historyTtlMs: 0 };
@@ -32,6 +51,16 @@ export function createHttpFallback(core: ServerCore, path: string, admission: Ad
   // With a broker shared by several nodes, POSTs reach their stream through it: no sticky
   // sessions needed. With the embedded broker there is one node and they go straight in.
   const routed = !core.ownsBroker;
+  const nodeId = randomId(9);
+  // This node's routing channel: POSTs for its streams that land on other nodes arrive here.
+  const route: Promise<(() => void) | undefined> = routed
+    ? core.broker
+        .subscribe(routeChannel(`${nodeId}.`), (ev) => {
+          const { streamId, body } = unwrapRouted(ev.payload);
+          streams.get(streamId)?.deliverRecords(body);
+        })
+        .catch(() => undefined)
+    : Promise.resolve(undefined);
   const maxRecord = core.limits.maxEnvelopeBytes;
   // A POST carries a batch of envelopes; it may hold as many bytes as the send buffer mark.
   const maxPost = Math.max(core.limits.sendHighWaterMark, maxRecord + 5);
@@ -47,27 +76,15 @@ export function createHttpFallback(core: ServerCore, path: string, admission: Ad
     admit(req, [], admission).then(
       async (principal) => {
         if (res.destroyed || req.destroyed) return;
-        const id = randomId(18);
-        let stopRoute: (() => void) | undefined;
-        const t = new HttpStreamTransport(res, () => {
-          streams.delete(id);
-          stopRoute?.();
-        });
-        streams.set(id, t);
-        if (routed) {
-          // Listen for this stream's POSTs before the client learns the id and sends any.
-          try {
-            stopRoute = await core.broker.subscribe(routeChannel(id), (ev) => t.deliverRecords(ev.payload));
-          } catch {
-            streams.delete(id);
-            answer(res, 503, "broker unavailable");
-            return;
-          }
-          if (res.destroyed) {
-            stopRoute();
-            return;
-          }
+        // The node's routing channel must be live before a client learns a stream id.
+        if (routed && (await route) === undefined) {
+          answer(res, 503, "broker unavailable");
+          return;
         }
+        if (res.destroyed) return;
+        const id = `${nodeId}.${randomId(18)}`;
+        const t = new HttpStreamTransport(res, () => streams.delete(id));
+        streams.set(id, t);
         res.writeHead(200, {
           "content-type": "application/vnd.protocast.v1+records",
           "cache-control": "no-store",
@@ -108,7 +125,7 @@ export function createHttpFallback(core: ServerCore, path: string, admission: Ad
         answer(res, 413, (e as Error).message);
         // Same rule as an oversize WebSocket frame: the connection ends with 1009.
         streams.get(id)?.close(1009, "record over the limit");
-        void core.broker.publish(routeChannel(id), encodeCloseRecord(1009, "record over the limit"), NO_HISTORY).catch(() => undefined);
+        if (routed) void core.broker.publish(routeChannel(id), wrapRouted(id, encodeCloseRecord(1009, "record over the limit")), NO_HISTORY).catch(() => undefined);
         req.resume();
       }
     });
@@ -127,7 +144,7 @@ export function createHttpFallback(core: ServerCore, path: string, admission: Ad
       }
       // With a shared broker every POST goes through it, even to the local stream: that keeps
       // the POSTs of one stream in one ordered channel whichever node the balancer picked.
-      core.broker.publish(routeChannel(id), body, NO_HISTORY).then(
+      core.broker.publish(routeChannel(id), wrapRouted(id, body), NO_HISTORY).then(
         () => res.writeHead(204, { "cache-control": "no-store" }).end(),
         () => answer(res, 503, "broker unavailable"),
       );
@@ -143,6 +160,11 @@ export function createHttpFallback(core: ServerCore, path: string, admission: Ad
         return true;
       }
       const id = url.searchParams.get("t") ?? "";
+      // Stream ids are "<node>.<secret>", both base64url: anything else names no stream.
+      if (!/^[A-Za-z0-9_-]{1,32}\.[A-Za-z0-9_-]{1,64}$/.test(id)) {
+        answer(res, 404, "no such stream");
+        return true;
+      }
       if (url.pathname === `${path}/send` && req.method === "POST") {
         send(req, res, id);
       } else if (url.pathname === `${path}/stream` && req.method === "DELETE") {
@@ -152,7 +174,7 @@ export function createHttpFallback(core: ServerCore, path: string, admission: Ad
         const close = encodeCloseRecord(code === 1001 || (code >= 4000 && code <= 4999) ? code : 1000, "client closed");
         const t = streams.get(id);
         if (t !== undefined) t.deliverRecords(close);
-        else if (routed) void core.broker.publish(routeChannel(id), close, NO_HISTORY).catch(() => undefined);
+        else if (routed) void core.broker.publish(routeChannel(id), wrapRouted(id, close), NO_HISTORY).catch(() => undefined);
         res.writeHead(204).end();
       } else answer(res, 405, "use GET or DELETE on /stream, POST on /send");
       return true;
@@ -160,6 +182,7 @@ export function createHttpFallback(core: ServerCore, path: string, admission: Ad
     close() {
       for (const t of streams.values()) t.abort();
       streams.clear();
+      void route.then((stop) => stop?.());
     },
   };
 }
