@@ -1,43 +1,17 @@
 import { existsSync, mkdirSync } from "node:fs";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, ProtocastError, connect, createClient, type Connection } from "protocast/node";
 import { ChatService } from "../../generated/acme/chat/v1/chat_protocast.js";
+import { launchChromium, shownMessages, skipBrowser, waitForState } from "./support.js";
 import { startChatServer, type RunningChatServer } from "../../examples/chat/server.js";
 
 // The chat demo in real Chromium: two pages talk through the generated client over the
 // browser's WebSocket, and survive a server restart without a reload.
 
-const CHROMIUM = process.env["CHROMIUM_PATH"] ?? "/usr/bin/chromium";
-const IN_CI = process.env["CI"] === "true";
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium && !IN_CI) {
-  console.warn(`browser tests skipped: no Chromium at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH)`);
-}
 
 const ROOM = "lobby";
 const WAIT = { timeout: 15_000 };
-
-interface Shown {
-  readonly id: string;
-  readonly author: string;
-  readonly text: string;
-}
-
-/** The messages a page shows, top to bottom. */
-function shownMessages(page: Page): Promise<Shown[]> {
-  return page.$$eval("#messages li.message", (items) =>
-    items.map((li) => ({
-      id: (li as HTMLElement).dataset["messageId"] ?? "",
-      author: (li as HTMLElement).dataset["author"] ?? "",
-      text: li.querySelector(".text")?.textContent ?? "",
-    })),
-  );
-}
-
-function waitForState(page: Page, state: string, timeout = 15_000): Promise<unknown> {
-  return page.waitForFunction((s) => document.getElementById("state")?.dataset["state"] === s, state, { timeout });
-}
 
 function waitForText(page: Page, text: string): Promise<unknown> {
   return page.waitForFunction(
@@ -52,7 +26,7 @@ async function send(page: Page, text: string): Promise<void> {
   await page.press("#text", "Enter");
 }
 
-describe.skipIf(!haveChromium && !IN_CI)("chat demo in Chromium", () => {
+describe.skipIf(skipBrowser)("chat demo in Chromium", () => {
   let server: RunningChatServer;
   let browser: Browser | undefined;
   let alice: Page;
@@ -60,12 +34,8 @@ describe.skipIf(!haveChromium && !IN_CI)("chat demo in Chromium", () => {
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
-    if (!haveChromium) throw new Error(`no Chromium at ${CHROMIUM}; in CI a missing browser is a failure`);
     server = await startChatServer({ port: 0 });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
+    browser = await launchChromium();
     const open = async (user: string): Promise<Page> => {
       const context = await browser!.newContext({ viewport: { width: 1000, height: 640 } });
       const page = await context.newPage();

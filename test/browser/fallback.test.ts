@@ -1,8 +1,9 @@
 import { existsSync, mkdirSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import { connect as tcpConnect, createServer as createTcpServer, type Socket } from "node:net";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { type Browser, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { launchChromium, shownMessages, skipBrowser, waitForState } from "./support.js";
 import { startChatServer, type RunningChatServer } from "../../examples/chat/server.js";
 
 // The chat demo in real Chromium when the WebSocket cannot be used: refused by the server,
@@ -10,38 +11,12 @@ import { startChatServer, type RunningChatServer } from "../../examples/chat/ser
 // the HTTP fallback (a streamed GET down, POSTs up), survive a server restart and the network
 // going away, and show every message once, in order.
 
-const CHROMIUM = process.env["CHROMIUM_PATH"] ?? "/usr/bin/chromium";
-const IN_CI = process.env["CI"] === "true";
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium && !IN_CI) {
-  console.warn(`browser tests skipped: no Chromium at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH)`);
-}
 
 const ROOM = "lobby";
 const WAIT = { timeout: 15_000 };
 
-interface Shown {
-  readonly id: string;
-  readonly author: string;
-  readonly text: string;
-}
-
-function shownMessages(page: Page): Promise<Shown[]> {
-  return page.$$eval("#messages li.message", (items) =>
-    items.map((li) => ({
-      id: (li as HTMLElement).dataset["messageId"] ?? "",
-      author: (li as HTMLElement).dataset["author"] ?? "",
-      text: li.querySelector(".text")?.textContent ?? "",
-    })),
-  );
-}
-
 async function shownTexts(page: Page): Promise<string[]> {
   return (await shownMessages(page)).map((m) => m.text);
-}
-
-function waitForState(page: Page, state: string, timeout = 15_000): Promise<unknown> {
-  return page.waitForFunction((s) => document.getElementById("state")?.dataset["state"] === s, state, { timeout });
 }
 
 /** Open, over this transport (what the page shows next to the state). */
@@ -193,7 +168,7 @@ async function startSwallowingProxy(targetPort: number): Promise<SwallowingProxy
   };
 }
 
-describe.skipIf(!haveChromium && !IN_CI)("chat demo over the HTTP fallback in Chromium", () => {
+describe.skipIf(skipBrowser)("chat demo over the HTTP fallback in Chromium", () => {
   let browser: Browser | undefined;
   const servers = new Set<RunningChatServer>();
   const proxies: SwallowingProxy[] = [];
@@ -226,11 +201,7 @@ describe.skipIf(!haveChromium && !IN_CI)("chat demo over the HTTP fallback in Ch
   };
 
   beforeAll(async () => {
-    if (!haveChromium) throw new Error(`no Chromium at ${CHROMIUM}; in CI a missing browser is a failure`);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {
