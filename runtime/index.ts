@@ -29,3 +29,4 @@ export { createMemoryTransportPair, type MemoryTransportPair } from "./transport
 export type { ServerLimits } from "./server/options.js";
 export { defaultServerLimits } from "./server/options.js";
 export { IdempotencyWindow, type IdempotencyLimits } from "./session/idempotency-window.js";
+export { createMemoryIdempotencyStore, type IdempotencyStore, type BeginOptions, type StoreBeginResult } from "./broker/idempotency-store.js";

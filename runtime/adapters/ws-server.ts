@@ -226,7 +226,7 @@ export function createServer(options: ServerOptions = {}): ProtocastServer {
       connections: core.connections.size,
       sessions: core.sessions.size,
       channels: core.hub.census().length,
-      idempotencyRecords: core.idempotency.size,
+      idempotencyRecords: core.idempotency.size ?? 0,
       acksPending: Array.from(core.sessions.values()).reduce((n, s) => n + s.log.size, 0),
       counters: core.counters,
     }),

@@ -1,7 +1,7 @@
 import { ProtocastError } from "../errors/protocast-error.js";
 import { Code } from "../errors/code.js";
 import type { Broker } from "../broker/broker.js";
-import type { IdempotencyWindow } from "../session/idempotency-window.js";
+import type { IdempotencyStore } from "../broker/idempotency-store.js";
 import type { AuthorizeRequest, Principal } from "./context.js";
 
 /** Limits and timings of a server. Every field has a documented default. */
@@ -109,10 +109,11 @@ export interface ServerCoreOptions extends Partial<ServerLimits> {
   /** Carries channel traffic. Default: the embedded in-memory broker. */
   readonly broker?: Broker;
   /**
-   * Idempotency records; pass one shared instance to keep exactly-once across a restart of
-   * the server core (tests), or a store shared by several nodes. Default: a new window.
+   * Where exactly-once requests are remembered. Pass a shared store (createRedisIdempotencyStore,
+   * createNatsIdempotencyStore) so that a retry on another node still gets the first outcome.
+   * Default: this node's memory, bounded by idempotencyKeys and idempotencyTtlMs.
    */
-  readonly idempotency?: IdempotencyWindow;
+  readonly idempotency?: IdempotencyStore;
   /**
    * Decides, per call, subscribe and publish, beyond the declared scopes. Also asked again
    * for every subscription when the credential is refreshed. Default: everything the scopes

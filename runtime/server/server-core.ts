@@ -7,7 +7,8 @@ import { ProtocastError } from "../errors/protocast-error.js";
 import type { AnyMethodDef, ChannelDef, EventDef, ServiceDefinition } from "../service/define.js";
 import type { Transport } from "../transport/transport.js";
 import { hashBytes } from "../session/hash.js";
-import { IdempotencyWindow, type Outcome } from "../session/idempotency-window.js";
+import type { Outcome } from "../session/idempotency-window.js";
+import { createMemoryIdempotencyStore, type IdempotencyStore } from "../broker/idempotency-store.js";
 import type { RetransmitLimits } from "../session/retransmit-buffer.js";
 import { ServerConnection } from "./connection.js";
 import { isTransient, toErrorOutcome, type ServerSession } from "./session.js";
@@ -57,7 +58,7 @@ export class ServerCore {
   private readonly ackDue = new Set<ServerSession>();
   /** Live connections per named principal, for maxConnectionsPerPrincipal. */
   private readonly perPrincipal = new Map<string, number>();
-  readonly idempotency: IdempotencyWindow;
+  readonly idempotency: IdempotencyStore;
   readonly retransmitLimits: RetransmitLimits;
   private ackTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly tick: ReturnType<typeof setInterval>;
@@ -67,6 +68,8 @@ export class ServerCore {
   readonly authorize: ((request: AuthorizeRequest) => boolean | Promise<boolean>) | undefined;
   private readonly reauth: ((token: string, current: Principal) => Principal | Promise<Principal>) | undefined;
   observer: ServerObserver | undefined;
+  /** Hears failures of shared stores that no request awaits. */
+  storeError: ((error: unknown) => void) | undefined;
 
   constructor(options: ServerCoreOptions = {}) {
     this.limits = resolveLimits(options);
@@ -77,7 +80,8 @@ export class ServerCore {
     this.reauth = options.reauthenticate;
     this.broker = options.broker ?? createMemoryBroker({ now: this.now });
     this.hub = new ChannelHub(this.broker);
-    this.idempotency = options.idempotency ?? new IdempotencyWindow({ maxKeysPerPrincipal: this.limits.idempotencyKeys, ttlMs: this.limits.idempotencyTtlMs });
+    this.idempotency =
+      options.idempotency ?? createMemoryIdempotencyStore({ maxKeysPerPrincipal: this.limits.idempotencyKeys, ttlMs: this.limits.idempotencyTtlMs, now: this.now });
     this.retransmitLimits = { maxFrames: this.limits.retransmitFrames, maxBytes: this.limits.retransmitBytes };
     // One timer for every connection's heartbeat and handshake deadline: idle connections
     // cost no timer of their own.
@@ -185,8 +189,25 @@ export class ServerCore {
    * Runs an exactly-once request once per (principal, key): duplicates get the first outcome;
    * a duplicate that waits gives up when its own signal aborts.
    */
-  async dedupe(principal: string, key: string, target: string, payload: Uint8Array, run: () => Promise<Uint8Array>, signal: AbortSignal | undefined): Promise<Outcome> {
-    const begin = this.idempotency.begin(principal, key, { target, digest: hashBytes(payload) }, this.now());
+  async dedupe(
+    principal: string,
+    key: string,
+    target: string,
+    payload: Uint8Array,
+    run: () => Promise<Uint8Array>,
+    signal: AbortSignal | undefined,
+    leaseMs: number,
+  ): Promise<Outcome> {
+    let begin;
+    try {
+      begin = await this.idempotency.begin(principal, key, { target, digest: hashBytes(payload) }, { leaseMs, signal });
+    } catch (e) {
+      // An aborted wait, or a shared store that cannot be reached: nothing ran here.
+      if (signal?.aborted === true) return toErrorOutcome(signal.reason);
+      return toErrorOutcome(
+        new ProtocastError(Code.Unavailable, `idempotency store unavailable: ${e instanceof Error ? e.message : String(e)}`, { reason: "idempotency_store" }),
+      );
+    }
     switch (begin.kind) {
       case "conflict":
         return toErrorOutcome(
@@ -195,13 +216,6 @@ export class ServerCore {
       case "done":
         this.counters.dedupeHits++;
         return begin.outcome;
-      case "wait":
-        this.counters.dedupeHits++;
-        if (signal === undefined) return begin.outcome;
-        return Promise.race([
-          begin.outcome,
-          new Promise<Outcome>((resolve) => signal.addEventListener("abort", () => resolve(toErrorOutcome(signal.reason)), { once: true })),
-        ]);
       case "run": {
         let outcome: Outcome;
         try {
@@ -209,8 +223,14 @@ export class ServerCore {
         } catch (e) {
           outcome = toErrorOutcome(e);
         }
-        if (isTransient(outcome)) this.idempotency.forget(principal, key, outcome);
-        else this.idempotency.complete(principal, key, outcome, this.now());
+        try {
+          if (isTransient(outcome)) await this.idempotency.forget(principal, key, outcome);
+          else await this.idempotency.complete(principal, key, outcome);
+        } catch (e) {
+          // The request ran and its outcome goes to the client; a retry elsewhere may run it
+          // again, because the record could not be written.
+          this.storeError?.(e);
+        }
         return outcome;
       }
     }

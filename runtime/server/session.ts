@@ -24,6 +24,12 @@ const HISTORY_PAGE = 500;
 /** Live channel frames held for one subscription during a re-sync before the client is cut off. */
 const MAX_HELD_FRAMES = 10_000;
 
+/**
+ * Added to a request's deadline to make its idempotency lease: past it, another node may take
+ * the key over (the first one's node is presumed dead).
+ */
+const LEASE_MARGIN_MS = 5_000;
+
 /** Longest idempotency key accepted, in bytes. */
 export const MAX_IDEMPOTENCY_KEY_BYTES = 128;
 
@@ -319,7 +325,7 @@ export class ServerSession {
         if (!ok) return Promise.resolve(toErrorOutcome(new ProtocastError(Code.PermissionDenied, `not allowed to call ${call.method}`)));
         // The handler's own outcome is what the idempotency record keeps, even if this request
         // gave up first (deadline): a retry then gets it instead of a second run.
-        if (dedupe) return this.core.dedupe(this.principal.id, call.idempotencyKey, call.method, call.payload, run, running.signal);
+        if (dedupe) return this.core.dedupe(this.principal.id, call.idempotencyKey, call.method, call.payload, run, running.signal, timeoutMs + LEASE_MARGIN_MS);
         return run().then(
           (payload): Outcome => ({ kind: "reply", payload }),
           (e: unknown): Outcome => toErrorOutcome(e),
@@ -598,7 +604,7 @@ export class ServerSession {
       };
       const target = `${p.method} ${p.channel}`;
       const outcome = dedupe
-        ? await this.core.dedupe(this.principal.id, p.idempotencyKey, target, p.payload, run, undefined)
+        ? await this.core.dedupe(this.principal.id, p.idempotencyKey, target, p.payload, run, undefined, this.core.limits.maxCallTimeoutMs + LEASE_MARGIN_MS)
         : await run().then(
             (payload): Outcome => ({ kind: "reply", payload }),
             (e: unknown): Outcome => toErrorOutcome(e),

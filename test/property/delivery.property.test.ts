@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
-  IdempotencyWindow,
+  createMemoryIdempotencyStore,
   ServerCore,
   connect,
   createClient,
@@ -25,7 +25,7 @@ const RETRANSMIT_FRAMES = 10_000;
  */
 async function run(calls: number, events: number, faults: readonly Fault[]): Promise<void> {
   const broker = createMemoryBroker();
-  const idempotency = new IdempotencyWindow();
+  const idempotency = createMemoryIdempotencyStore();
   const processed: number[] = [];
   const cores: ServerCore[] = [];
   const makeCore = (): ServerCore => {
