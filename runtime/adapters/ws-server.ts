@@ -76,6 +76,17 @@ export interface ProtocastServer {
   implement<H>(service: ServiceDefinition<H, unknown, unknown, unknown>, handlers: H): void;
   publish<P extends object, M extends DescMessage>(channel: ChannelDef<P, M, any>, params: P, message: MessageInitShape<M>): Promise<PublishResult>;
   push<M extends DescMessage>(event: EventDef<M, any>, principalId: string, message: MessageInitShape<M>): number;
+  /**
+   * Who is in a channel, on every node of the cluster (presence channels), or on this node
+   * alone when it has no other nodes.
+   */
+  presence<P extends object>(channel: ChannelDef<P, DescMessage, any>, params: P): Promise<ChannelMember[]>;
+  /** Live connections of a named principal, on every node of the cluster as last reported. */
+  connectionsOf(principalId: string): number;
+  /** This node's id in its cluster; session ids start with it. */
+  readonly nodeId: string;
+  /** Other nodes of the cluster that are alive (empty for a node on its own). */
+  nodes(): string[];
   /** Channels of one method that have members on this node, with their parameters and members. */
   channels<P extends object>(channel: ChannelDef<P, DescMessage, any>): { channel: string; params: P; members: ChannelMember[] }[];
   /**
@@ -214,6 +225,10 @@ export function createServer(options: ServerOptions = {}): ProtocastServer {
     implement: (service, handlers) => core.implement(service, handlers),
     publish: (channel, params, message) => core.publish(channel, params, message),
     push: (event, principalId, message) => core.push(event, principalId, message),
+    presence: (channel, params) => core.presence(channel.topic(params)),
+    connectionsOf: (principalId) => core.connectionsOf(principalId),
+    nodeId: core.nodeId,
+    nodes: () => core.cluster?.liveNodes() ?? [],
     channels: (def) =>
       core.hub.census(def as unknown as ChannelDef).flatMap((c) => {
         const params = def.parse(c.channel);

@@ -10,7 +10,11 @@ import type { Principal } from "./context.js";
 import { TokenBucket } from "../session/token-bucket.js";
 import { bump } from "./counters.js";
 import { randomId } from "./ids.js";
-import type { ServerCore } from "./server-core.js";
+import { sameSecret, type ServerCore } from "./server-core.js";
+import { Cluster } from "./cluster.js";
+
+/** Frames a connection holds while its session comes over from another node. */
+const MAX_WAITING_FRAMES = 1_000;
 import { ServerSession } from "./session.js";
 
 interface HeldFrame {
@@ -51,6 +55,8 @@ export class ServerConnection implements TransportHandler {
   goawaySentAt = 0;
   /** How long after its Goaway the connection is closed if the client is still here. */
   goawayCloseMs: number;
+  /** Frames held while the session is fetched from another node; undefined otherwise. */
+  private waiting: Uint8Array[] | undefined;
   /** Set when the server itself closed the connection with this code. */
   private closedWith: number | undefined;
   bytesIn = 0;
@@ -244,6 +250,16 @@ export class ServerConnection implements TransportHandler {
     const c = this.core.counters;
     c.messagesIn++;
     c.bytesIn += data.byteLength;
+    if (this.waiting !== undefined) {
+      // The session is on its way from another node: its frames wait for it, in order.
+      if (this.waiting.length >= MAX_WAITING_FRAMES) this.close(CloseCode.RateLimited, "too many frames before the session arrived");
+      else this.waiting.push(data);
+      return;
+    }
+    this.process(data);
+  }
+
+  private process(data: Uint8Array): void {
     let env: Envelope | NewerFrameEnvelope;
     try {
       env = decodeIncoming(data, this.core.decodeLimits);
@@ -335,6 +351,37 @@ export class ServerConnection implements TransportHandler {
       this.welcome(r, { previousSessionId: r.sessionId, reason, lostFromSeq: from <= to ? from : 0, lostToSeq: from <= to ? to : 0 });
     };
     const failures = this.core.counters.resumeFailures;
+    const owner = Cluster.ownerOf(r.sessionId);
+    if (s === undefined && this.core.cluster !== undefined && owner !== undefined && owner !== this.core.nodeId) {
+      // The session lives on another node: ask for it, and hold this connection's frames
+      // until it arrives (the handshake deadline still runs).
+      this.state = "handshake";
+      this.waiting = [];
+      const request = { sessionId: r.sessionId, token: r.resumeToken, principal: this.principal.id, anonymous: this.principal.anonymous === true, lastSeq: r.lastSeq };
+      void this.core.adopt(request).then((got) => {
+        const waiting = this.waiting ?? [];
+        this.waiting = undefined;
+        if (this.state === "closed") {
+          // The client left meanwhile: the session waits for it here, as any detached one.
+          if (typeof got !== "string") got.detach(this.core.now());
+          return;
+        }
+        this.state = "open";
+        try {
+          if (typeof got === "string") {
+            bump(failures, got);
+            lost(got);
+          } else this.continueSession(got, r, true);
+          for (const d of waiting) {
+            if (this.state !== "open") break;
+            this.process(d);
+          }
+        } catch (e) {
+          this.fail(ProtocastError.from(e, Code.Internal));
+        }
+      });
+      return;
+    }
     if (s === undefined || s.ended) {
       const reason = this.core.wasExpired(r.sessionId) ? "expired" : "unknown";
       bump(failures, reason);
@@ -362,6 +409,12 @@ export class ServerConnection implements TransportHandler {
       old.session = undefined;
       old.close(CloseCode.Normal, "resumed elsewhere");
     }
+    this.continueSession(s, r, false);
+  }
+
+  /** Attaches a resumed session: Resumed, the frames the client lacks, then channel re-syncs. */
+  private continueSession(s: ServerSession, r: Resume, adopted: boolean): void {
+    const anonymous = s.principal.anonymous === true && this.principal.anonymous === true;
     this.session = s;
     this.sessionId = s.id;
     // A named principal may come back with a fresher credential; an anonymous one keeps its id.
@@ -382,8 +435,9 @@ export class ServerConnection implements TransportHandler {
     });
     this.core.counters.resumes++;
     s.replayAfter(r.lastSeq);
-    s.resyncAll();
-    this.core.log("connect", this, { resumed: true });
+    if (adopted) s.rejoinAll();
+    else s.resyncAll();
+    this.core.log("connect", this, { resumed: true, adopted });
   }
 
   /** Called once by the transport, whoever closed. */
@@ -403,12 +457,4 @@ export class ServerConnection implements TransportHandler {
     }
     this.core.forget(this, code, reason);
   }
-}
-
-/** Compares two secrets in time that depends only on their length. */
-function sameSecret(a: string, b: string): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
-  return diff === 0;
 }

@@ -12,6 +12,9 @@ export interface ServerCounters {
   /** Exactly-once requests answered from the idempotency window instead of running. */
   dedupeHits: number;
   resumes: number;
+  /** Sessions taken over from another node (a client resumed here) and handed to one. */
+  sessionsAdopted: number;
+  sessionsHandedOver: number;
   /** Resume attempts that got a new session, by reason. */
   resumeFailures: Record<string, number>;
   /** Channel frames not delivered to a slow subscriber, by overflow policy. */
@@ -32,6 +35,8 @@ export function createCounters(): ServerCounters {
     retransmits: 0,
     dedupeHits: 0,
     resumes: 0,
+    sessionsAdopted: 0,
+    sessionsHandedOver: 0,
     resumeFailures: {},
     drops: {},
     closeCodes: {},

@@ -2,7 +2,16 @@ import type { Broker, BrokerEvent, BrokerGap } from "../broker/broker.js";
 import type { ChannelDef } from "../service/define.js";
 import type { Member } from "../wire/envelope.js";
 import { encodeEnvelope } from "../wire/encode.js";
+import type { PresenceMessage } from "./cluster.js";
 import { conflationKey } from "./conflation.js";
+
+/** What the hub needs from the cluster to keep presence across nodes. */
+export interface PresenceLink {
+  readonly nodeId: string;
+  watchPresence(channel: string): Promise<() => void>;
+  announce(channel: string, message: PresenceMessage): void;
+  requestSnapshot(channel: string): Promise<void>;
+}
 
 /** What the hub needs from a connection that subscribed to a channel. */
 export interface HubMember {
@@ -21,7 +30,15 @@ interface LocalChannel {
   readonly members: Set<HubMember>;
   /** Resolves to the function that ends the node's broker subscription. */
   readonly upstream: Promise<() => void>;
+  /** Members on other nodes, by client id (presence channels in a cluster). */
+  readonly remote: Map<string, { member: Member; node: string }>;
+  /** Resolves once the other nodes' members are known, to the end of the presence feed. */
+  presence: Promise<(() => void) | undefined>;
+  /** True until the first snapshot is in: what it brings is not news to anyone. */
+  filling: boolean;
 }
+
+const NONE: Promise<undefined> = Promise.resolve(undefined);
 
 /**
  * Local channel membership of one server node. The node subscribes to a channel upstream
@@ -30,14 +47,31 @@ interface LocalChannel {
  */
 export class ChannelHub {
   private readonly channels = new Map<string, LocalChannel>();
+  /** Set when the node shares its broker with other nodes. */
+  link: PresenceLink | undefined;
 
   constructor(private readonly broker: Broker) {}
 
+  /** Members of a channel, on every node (remote ones only for presence channels). */
   size(channel: string): number {
-    return this.channels.get(channel)?.members.size ?? 0;
+    const c = this.channels.get(channel);
+    return c === undefined ? 0 : c.members.size + c.remote.size;
+  }
+
+  /** Whether this node has members in a channel. */
+  serves(channel: string): boolean {
+    return this.channels.has(channel);
   }
 
   members(channel: string): Member[] {
+    const c = this.channels.get(channel);
+    if (c === undefined) return [];
+    const out = Array.from(c.members, (m) => m.member);
+    for (const r of c.remote.values()) out.push(r.member);
+    return out;
+  }
+
+  localMembers(channel: string): Member[] {
     const c = this.channels.get(channel);
     return c === undefined ? [] : Array.from(c.members, (m) => m.member);
   }
@@ -52,7 +86,11 @@ export class ChannelHub {
     return out;
   }
 
-  /** Adds a member; resolves once the node receives the channel's events. */
+  /**
+   * Adds a member; resolves once the node receives the channel's events (and, for a presence
+   * channel in a cluster, knows the members on other nodes). A member that moved here from
+   * another node is no news: nobody hears it join again.
+   */
   async join(def: ChannelDef, channel: string, member: HubMember): Promise<void> {
     let c = this.channels.get(channel);
     if (c === undefined) {
@@ -64,23 +102,114 @@ export class ChannelHub {
           for (const m of members) m.gap(gap);
         },
       );
-      c = { def, members, upstream };
+      const created: LocalChannel = { def, members, upstream, remote: new Map(), presence: NONE, filling: false };
+      const link = this.link;
+      if (def.rules.presence && link !== undefined) {
+        created.filling = true;
+        created.presence = (async () => {
+          const stop = await link.watchPresence(channel);
+          await link.requestSnapshot(channel);
+          created.filling = false;
+          return stop;
+        })();
+        created.presence.catch(() => undefined);
+      }
+      c = created;
       this.channels.set(channel, c);
     }
     if (def.rules.presence && !c.members.has(member)) {
-      this.sendPresence(c, channel, [member.member], []);
+      const id = member.member.clientId;
+      if (!c.remote.delete(id)) this.sendPresence(c, channel, [member.member], []);
+      this.link?.announce(channel, { t: "j", n: this.link.nodeId, m: [member.member] });
     }
     c.members.add(member);
     await c.upstream;
+    await c.presence;
   }
 
-  leave(channel: string, member: HubMember): void {
+  /**
+   * Removes a member. With `movedTo`, the member's session went to that node: the others
+   * learn of it from there, and nobody hears it leave.
+   */
+  leave(channel: string, member: HubMember, movedTo?: string): void {
     const c = this.channels.get(channel);
     if (c === undefined || !c.members.delete(member)) return;
-    if (c.def.rules.presence) this.sendPresence(c, channel, [], [member.member]);
+    if (c.def.rules.presence) {
+      if (movedTo !== undefined) c.remote.set(member.member.clientId, { member: member.member, node: movedTo });
+      else {
+        this.sendPresence(c, channel, [], [member.member]);
+        this.link?.announce(channel, { t: "l", n: this.link.nodeId, c: [member.member.clientId] });
+      }
+    }
     if (c.members.size === 0) {
       this.channels.delete(channel);
       void c.upstream.then((stop) => stop()).catch(() => undefined);
+      void c.presence.then((stop) => stop?.()).catch(() => undefined);
+    }
+  }
+
+  /** Presence news of a channel from another node. */
+  onPresence(channel: string, m: PresenceMessage): void {
+    const c = this.channels.get(channel);
+    if (c === undefined || !c.def.rules.presence) return;
+    const joined: Member[] = [];
+    const left: Member[] = [];
+    const local = (id: string): boolean => {
+      for (const x of c.members) if (x.member.clientId === id) return true;
+      return false;
+    };
+    const add = (member: Member): void => {
+      const had = c.remote.get(member.clientId);
+      // A member already known on another node keeps that node: it moved, and the node it
+      // moved to speaks for it now.
+      if (had !== undefined && m.t === "s" && had.node !== m.n) return;
+      if (had === undefined && local(member.clientId)) return;
+      c.remote.set(member.clientId, { member, node: m.n });
+      if (had === undefined && !c.filling) joined.push(member);
+    };
+    switch (m.t) {
+      case "j":
+        for (const member of m.m) add(member);
+        break;
+      case "l":
+        for (const id of m.c) {
+          const had = c.remote.get(id);
+          if (had === undefined || had.node !== m.n) continue;
+          c.remote.delete(id);
+          left.push(had.member);
+        }
+        break;
+      case "s": {
+        const ids = new Set(m.m.map((x) => x.clientId));
+        for (const [id, r] of c.remote) {
+          if (r.node !== m.n || ids.has(id)) continue;
+          c.remote.delete(id);
+          left.push(r.member);
+        }
+        for (const member of m.m) add(member);
+        break;
+      }
+    }
+    if (joined.length > 0 || left.length > 0) this.sendPresence(c, channel, joined, left);
+  }
+
+  /** Channels served here that keep presence. */
+  presenceChannels(): string[] {
+    const out: string[] = [];
+    for (const [channel, c] of this.channels) if (c.def.rules.presence) out.push(channel);
+    return out;
+  }
+
+  /** A node is gone: its members leave every channel here. */
+  nodeGone(node: string): void {
+    for (const [channel, c] of this.channels) {
+      const left: Member[] = [];
+      for (const [id, r] of c.remote) {
+        if (r.node !== node) continue;
+        c.remote.delete(id);
+        left.push(r.member);
+      }
+      if (left.length > 0) this.sendPresence(c, channel, [], left);
     }
   }
 
@@ -104,6 +233,8 @@ export class ChannelHub {
   async close(): Promise<void> {
     const all = Array.from(this.channels.values());
     this.channels.clear();
-    await Promise.all(all.map((c) => c.upstream.then((stop) => stop()).catch(() => undefined)));
+    await Promise.all(
+      all.flatMap((c) => [c.upstream.then((stop) => stop()).catch(() => undefined), c.presence.then((stop) => stop?.()).catch(() => undefined)]),
+    );
   }
 }

@@ -2,6 +2,7 @@ import { ProtocastError } from "../errors/protocast-error.js";
 import { Code } from "../errors/code.js";
 import type { Broker } from "../broker/broker.js";
 import type { IdempotencyStore } from "../broker/idempotency-store.js";
+import type { ClusterOptions } from "./cluster.js";
 import type { AuthorizeRequest, Principal } from "./context.js";
 
 /** Limits and timings of a server. Every field has a documented default. */
@@ -126,6 +127,12 @@ export interface ServerCoreOptions extends Partial<ServerLimits> {
    * keeps the connection (createServer passes its authenticate hook instead).
    */
   readonly reauthenticate?: (token: string, current: Principal) => Principal | Promise<Principal>;
+  /**
+   * Several nodes on one shared broker (any broker passed in here) form a cluster: sessions
+   * resume on any node, presence and per-principal connection counts span the nodes, pushes
+   * reach a principal wherever it is connected. `false` keeps this node to itself.
+   */
+  readonly cluster?: ClusterOptions | false;
   /** Clock; tests inject a fake one. Default Date.now. */
   readonly now?: () => number;
 }

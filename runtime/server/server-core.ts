@@ -11,10 +11,14 @@ import type { Outcome } from "../session/idempotency-window.js";
 import { createMemoryIdempotencyStore, type IdempotencyStore } from "../broker/idempotency-store.js";
 import type { RetransmitLimits } from "../session/retransmit-buffer.js";
 import { ServerConnection } from "./connection.js";
-import { isTransient, toErrorOutcome, type ServerSession } from "./session.js";
+import { isTransient, toErrorOutcome, ServerSession } from "./session.js";
 import type { AuthorizeRequest, CallContext, Principal, PublishContext, PublishResult } from "./context.js";
 import { bump, createCounters, type ServerCounters, type ServerObserver } from "./counters.js";
 import { ChannelHub } from "./hub.js";
+import { Cluster, type ClusterHost, type ClusterOptions, type PresenceMessage, type TakeRequest, type TakeResult } from "./cluster.js";
+import { randomId } from "./ids.js";
+import { decodeEnvelope } from "../wire/decode.js";
+import type { Member } from "../wire/envelope.js";
 import { hasScope } from "./scopes.js";
 import { resolveDecodeLimits, type DecodeLimits } from "../wire/limits.js";
 import { resolveLimits, type ServerCoreOptions, type ServerLimits } from "./options.js";
@@ -45,6 +49,10 @@ export class ServerCore {
   readonly now: () => number;
   /** True when the broker is the embedded one this core made: nothing is shared with other nodes. */
   readonly ownsBroker: boolean;
+  /** This node's id; session ids start with it ("<node>.<random>"). */
+  readonly nodeId: string;
+  /** The other nodes on the same broker; undefined for a node on its own. */
+  readonly cluster: Cluster | undefined;
   private readonly methods = new Map<string, AnyMethodDef>();
   private readonly handlers = new Map<string, CallHandler>();
   private readonly publishHooks = new Map<string, PublishHook>();
@@ -80,6 +88,16 @@ export class ServerCore {
     this.reauth = options.reauthenticate;
     this.broker = options.broker ?? createMemoryBroker({ now: this.now });
     this.hub = new ChannelHub(this.broker);
+    const clusterOptions = options.cluster ?? {};
+    if (!this.ownsBroker && clusterOptions !== false) {
+      const cluster = new Cluster(this.broker, this.clusterHost(), clusterOptions, this.now);
+      this.cluster = cluster;
+      this.nodeId = cluster.nodeId;
+      this.hub.link = cluster;
+    } else {
+      this.cluster = undefined;
+      this.nodeId = (clusterOptions === false ? undefined : clusterOptions.nodeId) ?? randomId(9);
+    }
     this.idempotency =
       options.idempotency ?? createMemoryIdempotencyStore({ maxKeysPerPrincipal: this.limits.idempotencyKeys, ttlMs: this.limits.idempotencyTtlMs, now: this.now });
     this.retransmitLimits = { maxFrames: this.limits.retransmitFrames, maxBytes: this.limits.retransmitBytes };
@@ -137,12 +155,20 @@ export class ServerCore {
     if (principal.anonymous !== true) {
       const n = (this.perPrincipal.get(principal.id) ?? 0) + 1;
       this.perPrincipal.set(principal.id, n);
-      if (n > this.limits.maxConnectionsPerPrincipal) {
+      this.cluster?.touch(principal.id);
+      // Connections on other nodes count too (as last heard: within a moment of each other,
+      // two nodes can each admit one more).
+      if (n + (this.cluster?.remoteConnections(principal.id) ?? 0) > this.limits.maxConnectionsPerPrincipal) {
         bump(this.counters.limitHits, "connections_per_principal");
         conn.close(CloseCode.TooManyConnections, `at most ${this.limits.maxConnectionsPerPrincipal} connections per principal`);
       }
     }
     return conn;
+  }
+
+  /** Live connections of a named principal, here and (as last heard) on the other nodes. */
+  connectionsOf(principalId: string): number {
+    return (this.perPrincipal.get(principalId) ?? 0) + (this.cluster?.remoteConnections(principalId) ?? 0);
   }
 
   /** Checks a credential sent on a live connection. */
@@ -167,11 +193,11 @@ export class ServerCore {
     let set = this.byPrincipal.get(session.principal.id);
     if (set === undefined) this.byPrincipal.set(session.principal.id, (set = new Set()));
     set.add(session);
+    if (session.principal.anonymous !== true) this.cluster?.touch(session.principal.id);
   }
 
-  /** Ends a session for good: leave events go out, calls are aborted, buffers freed. */
-  endSession(session: ServerSession): void {
-    session.end();
+  /** Drops a session from this node's tables without ending it (it moved, or is gone). */
+  private unlist(session: ServerSession): void {
     this.sessions.delete(session.id);
     this.ackDue.delete(session);
     const set = this.byPrincipal.get(session.principal.id);
@@ -179,6 +205,13 @@ export class ServerCore {
       set.delete(session);
       if (set.size === 0) this.byPrincipal.delete(session.principal.id);
     }
+    if (session.principal.anonymous !== true) this.cluster?.touch(session.principal.id);
+  }
+
+  /** Ends a session for good: leave events go out, calls are aborted, buffers freed. */
+  endSession(session: ServerSession): void {
+    session.end();
+    this.unlist(session);
   }
 
   wasExpired(sessionId: string): boolean {
@@ -242,6 +275,7 @@ export class ServerCore {
       const n = (this.perPrincipal.get(conn.principal.id) ?? 1) - 1;
       if (n <= 0) this.perPrincipal.delete(conn.principal.id);
       else this.perPrincipal.set(conn.principal.id, n);
+      this.cluster?.touch(conn.principal.id);
     }
     bump(this.counters.closeCodes, code);
     this.log("disconnect", conn, {
@@ -279,10 +313,24 @@ export class ServerCore {
     return { channel, epoch: pos.epoch, offset: pos.offset };
   }
 
+  /**
+   * Pushes a direct event to every session of a principal, on this node and (in a cluster) on
+   * every other node that has one. Returns the sessions reached here plus those the other
+   * nodes last reported.
+   */
   push<M extends DescMessage>(event: EventDef<M, any>, principalId: string, message: MessageInitShape<M>): number {
+    const payload = toBinary(event.message, create(event.message, message));
+    let n = this.pushLocal(event as unknown as EventDef, principalId, payload);
+    for (const [node, sessions] of this.cluster?.remoteSessions(principalId) ?? []) {
+      this.cluster?.push(node, principalId, event.path, payload);
+      n += sessions;
+    }
+    return n;
+  }
+
+  private pushLocal(event: EventDef, principalId: string, payload: Uint8Array): number {
     const set = this.byPrincipal.get(principalId);
     if (set === undefined) return 0;
-    const payload = toBinary(event.message, create(event.message, message));
     const reliable = event.rules.delivery !== "at-most-once";
     let n = 0;
     for (const session of set) {
@@ -293,6 +341,96 @@ export class ServerCore {
       n++;
     }
     return n;
+  }
+
+  /**
+   * Who is in a channel, on every node. A node that serves the channel answers from what it
+   * knows; otherwise it asks the other nodes (bounded by the cluster's requestTimeoutMs).
+   */
+  async presence(channel: string): Promise<Member[]> {
+    if (this.hub.serves(channel) || this.cluster === undefined) return this.hub.members(channel);
+    const cluster = this.cluster;
+    const found = new Map<string, Member>();
+    const stop = await cluster.watchPresence(channel, (m) => {
+      if (m.t === "s") for (const x of m.m) found.set(x.clientId, x);
+    });
+    try {
+      await cluster.requestSnapshot(channel);
+    } finally {
+      stop();
+    }
+    return Array.from(found.values());
+  }
+
+  /**
+   * Takes over a session held by another node of the cluster. Resolves to the session, now
+   * registered here, or to the reason it could not be had.
+   */
+  async adopt(request: TakeRequest): Promise<ServerSession | string> {
+    const owner = Cluster.ownerOf(request.sessionId);
+    if (this.cluster === undefined || owner === undefined || owner === this.nodeId) return "unknown";
+    const result = await this.cluster.take(owner, request);
+    if (result.kind === "refused") return result.reason;
+    const st = result.state;
+    const principal = { ...st.principal };
+    const session = new ServerSession(this, principal, { id: st.id, token: st.token });
+    session.restore(st);
+    this.addSession(session);
+    this.counters.sessionsAdopted++;
+    return session;
+  }
+
+  private clusterHost(): ClusterHost {
+    return {
+      localCounts: (p) => ({ sessions: this.byPrincipal.get(p)?.size ?? 0, connections: this.perPrincipal.get(p) ?? 0 }),
+      localPrincipals: () => {
+        const all = new Set(this.perPrincipal.keys());
+        for (const [p, set] of this.byPrincipal) {
+          for (const s of set) if (s.principal.anonymous !== true) all.add(p);
+        }
+        return all;
+      },
+      giveSession: (request, to) => this.giveSession(request, to),
+      forwarded: (sessionId, bytes) => {
+        const s = this.sessions.get(sessionId);
+        if (s === undefined) return;
+        const frame = decodeEnvelope(bytes).frame;
+        if (frame !== undefined) s.forwarded(frame);
+      },
+      pushed: (principal, method, payload) => {
+        const def = this.lookup(method);
+        if (def?.kind === "event") this.pushLocal(def, principal, payload);
+      },
+      nodeGone: (node) => this.hub.nodeGone(node),
+      presenceChannels: () => this.hub.presenceChannels(),
+      presence: (channel, message: PresenceMessage) => this.hub.onPresence(channel, message),
+      localMembers: (channel) => this.hub.localMembers(channel),
+      error: (e) => this.storeError?.(e),
+    };
+  }
+
+  /** Another node asks for a session its client resumed there. */
+  private giveSession(request: TakeRequest, to: string): TakeResult {
+    const s = this.sessions.get(request.sessionId);
+    if (s === undefined || s.ended) return { kind: "refused", reason: this.wasExpired(request.sessionId) ? "expired" : "unknown" };
+    if (!sameSecret(s.resumeToken, request.token)) return { kind: "refused", reason: "bad_token" };
+    const anonymous = s.principal.anonymous === true && request.anonymous;
+    if (!anonymous && s.principal.id !== request.principal) return { kind: "refused", reason: "unknown" };
+    if (request.lastSeq > s.lastAssignedSeq) return { kind: "refused", reason: "unknown" };
+    if (s.lost || s.log.after(request.lastSeq, s.lastAssignedSeq) === undefined) {
+      this.endSession(s);
+      return { kind: "refused", reason: "overflow" };
+    }
+    const old = s.conn;
+    if (old !== undefined) {
+      old.session = undefined;
+      old.close(CloseCode.Normal, "resumed elsewhere");
+    }
+    const state = s.export();
+    this.unlist(s);
+    s.moveTo(to);
+    this.counters.sessionsHandedOver++;
+    return { kind: "taken", state };
   }
 
   /** Queues a standalone Ack; one shared timer flushes all connections that still owe one. */
@@ -379,8 +517,17 @@ export class ServerCore {
       for (const conn of this.connections) conn.close(CloseCode.GoingAway, "server is shutting down");
       for (const session of Array.from(this.sessions.values())) this.endSession(session);
       await this.hub.close();
+      await this.cluster?.close();
       if (this.ownsBroker) await this.broker.close();
     })();
     return this.closing;
   }
+}
+
+/** Compares two secrets in time that depends only on their length. */
+export function sameSecret(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return diff === 0;
 }

@@ -17,6 +17,7 @@ import { bump } from "./counters.js";
 import { randomId } from "./ids.js";
 import { hasScope } from "./scopes.js";
 import type { ServerCore } from "./server-core.js";
+import { fromBase64, toBase64, type SessionState } from "./cluster.js";
 
 /** Events read from history per request while recovering a subscription. */
 const HISTORY_PAGE = 500;
@@ -53,8 +54,10 @@ interface Sub {
  * channels. A Resume on a new connection picks it up where it was.
  */
 export class ServerSession {
-  readonly id = randomId();
-  readonly resumeToken = randomId(24);
+  readonly id: string;
+  readonly resumeToken: string;
+  /** Set once the session was handed to another node; answers of calls still running here follow it. */
+  movedTo: string | undefined;
   /** How the session appears in presence lists: its id, so that a client can find itself. */
   get clientId(): string {
     return this.id;
@@ -79,8 +82,89 @@ export class ServerSession {
   constructor(
     private readonly core: ServerCore,
     public principal: Principal,
+    restored?: { readonly id: string; readonly token: string },
   ) {
+    this.id = restored?.id ?? `${core.nodeId}.${randomId()}`;
+    this.resumeToken = restored?.token ?? randomId(24);
     this.log = new RetransmitBuffer(core.retransmitLimits);
+  }
+
+  // ---- moving between nodes ------------------------------------------------------------
+
+  /** Everything another node needs to continue this session. */
+  export(): SessionState {
+    const p = this.principal;
+    return {
+      id: this.id,
+      token: this.resumeToken,
+      principal: {
+        id: p.id,
+        scopes: Array.from(p.scopes),
+        ...(p.expiresAtMs !== undefined ? { expiresAtMs: p.expiresAtMs } : {}),
+        ...(p.anonymous === true ? { anonymous: true } : {}),
+        ...(p.claims !== undefined ? { claims: { ...p.claims } } : {}),
+      },
+      outSeq: this.outSeq,
+      inSeq: this.inSeq,
+      log: this.log.all().map((f): [number, string] => [f.seq, toBase64(f.item)]),
+      subs: Array.from(this.subs, ([channel, sub]): [string, string, string, number] => [channel, sub.def.path, sub.epoch, sub.ackedOffset]),
+      calls: Array.from(this.inflight.keys()),
+    };
+  }
+
+  /**
+   * Hands the session to another node: it leaves this node's channels without a leave event
+   * (the new node speaks for it), and answers of calls still running here are forwarded.
+   */
+  moveTo(node: string): void {
+    this.movedTo = node;
+    for (const [channel, sub] of Array.from(this.subs)) {
+      this.subs.delete(channel);
+      this.core.hub.leave(channel, sub.member, node);
+    }
+    this.log.clear();
+    this.conn = undefined;
+  }
+
+  /** Continues a session that another node handed over; call before attach(). */
+  restore(state: SessionState): void {
+    this.outSeq = state.outSeq;
+    this.inSeq = this.ackedToPeer = state.inSeq;
+    for (const [seq, b64] of state.log) {
+      const bytes = fromBase64(b64);
+      this.log.push(seq, bytes, bytes.byteLength);
+    }
+    for (const [channel, path, epoch, ackedOffset] of state.subs) {
+      const def = this.core.lookup(path);
+      if (def === undefined || def.kind !== "channel" || def.parse(channel) === undefined) continue;
+      const sub = this.newSub(def);
+      sub.epoch = epoch;
+      sub.ackedOffset = ackedOffset;
+      this.subs.set(channel, sub);
+    }
+  }
+
+  /** After a handover, once attached: joins every restored channel here and re-syncs it. */
+  rejoinAll(): void {
+    for (const [channel, sub] of this.subs) {
+      const reliable = sub.def.rules.delivery !== "at-most-once";
+      const { epoch, ackedOffset } = sub;
+      this.enqueueSync(channel, async () => {
+        try {
+          await this.core.hub.join(sub.def, channel, sub.member);
+        } catch {
+          this.leave(channel);
+          this.sendSequenced({ case: "unsubscribed", value: { id: 0, channel, code: Code.Unavailable, reason: "resubscribe_failed" } });
+          return;
+        }
+        await this.sync(sub, channel, 0, reliable, epoch, ackedOffset);
+      });
+    }
+  }
+
+  /** An answer of a call that was still running on the node this session came from. */
+  forwarded(frame: Frame): void {
+    this.sendSequenced(frame);
   }
 
   get member(): Member {
@@ -141,6 +225,10 @@ export class ServerSession {
 
   /** Sends a frame addressed to this session: numbered, buffered until acknowledged. */
   sendSequenced(frame: Frame): void {
+    if (this.movedTo !== undefined) {
+      this.core.cluster?.forward(this.movedTo, this.id, encodeEnvelope({ seq: 0, ackSeq: 0, frame }));
+      return;
+    }
     if (this.ended) return;
     const seq = ++this.outSeq;
     const bytes = encodeEnvelope({ seq, ackSeq: this.inSeq, frame });
@@ -162,6 +250,7 @@ export class ServerSession {
 
   sendUnsequenced(frame: Frame): void {
     const conn = this.conn;
+    if (this.movedTo !== undefined) return;
     if (conn === undefined) return;
     this.ackedToPeer = this.inSeq;
     conn.sendBytes(encodeEnvelope({ seq: 0, ackSeq: this.inSeq, frame }));
@@ -436,29 +525,7 @@ export class ServerSession {
       return;
     }
     if (sub === undefined) {
-      const created: Sub = {
-        def,
-        holding: true,
-        held: [],
-        epoch: "",
-        ackedOffset: 0,
-        member: {
-          member: this.member,
-          deliver: (channel, frame, offset, key) => {
-            // While detached, events are not buffered per session: history serves them.
-            if (this.conn === undefined) return;
-            if (!created.holding) this.conn.sendChannelFrame(frame, channel, key, def.rules.overflow);
-            else if (created.held.length < MAX_HELD_FRAMES) created.held.push({ frame, offset });
-            else this.conn.close(CloseCode.SlowConsumer, "channel re-sync fell too far behind");
-          },
-          gap: (gap) => {
-            if (this.conn === undefined || created.def.rules.delivery === "at-most-once") return;
-            const { fromOffset, toOffset, reason } = gap;
-            this.sendSubscribed(created, gap.channel, 0, gap.epoch, toOffset, true, { fromOffset, toOffset, reason });
-          },
-        },
-      };
-      sub = created;
+      sub = this.newSub(def);
       this.subs.set(s.channel, sub);
     }
     const current = sub;
@@ -469,6 +536,32 @@ export class ServerSession {
       this.leave(s.channel);
       this.sendError(s.id, e, true);
     }
+  }
+
+  private newSub(def: ChannelDef): Sub {
+    const created: Sub = {
+      def,
+      holding: true,
+      held: [],
+      epoch: "",
+      ackedOffset: 0,
+      member: {
+        member: this.member,
+        deliver: (channel, frame, offset, key) => {
+          // While detached, events are not buffered per session: history serves them.
+          if (this.conn === undefined) return;
+          if (!created.holding) this.conn.sendChannelFrame(frame, channel, key, def.rules.overflow);
+          else if (created.held.length < MAX_HELD_FRAMES) created.held.push({ frame, offset });
+          else this.conn.close(CloseCode.SlowConsumer, "channel re-sync fell too far behind");
+        },
+        gap: (gap) => {
+          if (this.conn === undefined || created.def.rules.delivery === "at-most-once") return;
+          const { fromOffset, toOffset, reason } = gap;
+          this.sendSubscribed(created, gap.channel, 0, gap.epoch, toOffset, true, { fromOffset, toOffset, reason });
+        },
+      },
+    };
+    return created;
   }
 
   /**

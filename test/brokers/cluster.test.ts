@@ -1,0 +1,233 @@
+import { connect as natsConnect } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { Redis } from "ioredis";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { connect, createClient, createMemoryBroker, createMemoryIdempotencyStore, type Broker, type IdempotencyStore } from "protocast/node";
+import { ChatService, type ChatServiceHandlers } from "../../generated/acme/chat/v1/chat_protocast.js";
+import { createNatsBroker } from "../../runtime/adapters/nats-broker.js";
+import { createRedisBroker } from "../../runtime/adapters/redis-broker.js";
+import { startHarness, until, type Harness } from "../support/harness.js";
+import { startBalancer } from "../support/tcp-balancer.js";
+import { startTcpProxy } from "../support/tcp-proxy.js";
+import { natsUrl, probe, redisUrl, skipReason, uniqueName } from "./services.js";
+
+// Several server nodes on one broker form a cluster: a session resumes on whichever node the
+// client reaches next, presence and connection counts span the nodes, pushes find their
+// principal anywhere. The same suite runs on the embedded broker (nodes in one process),
+// Redis and NATS.
+
+const redisDown = skipReason("Redis", await probe(redisUrl));
+const natsDown = skipReason("NATS", await probe(natsUrl));
+const tag = uniqueName("PCCLUSTER_").toUpperCase();
+
+interface Engine {
+  readonly name: string;
+  readonly down: string | undefined;
+  /** One broker per node (a node owns its connection to the engine). */
+  broker(): Promise<Broker>;
+  cleanup(): Promise<void>;
+}
+
+const shared = createMemoryBroker();
+const engines: Engine[] = [
+  { name: "the embedded broker", down: undefined, broker: () => Promise.resolve(shared), cleanup: () => Promise.resolve() },
+  {
+    name: "redis",
+    down: redisDown,
+    broker: () => Promise.resolve(createRedisBroker({ url: redisUrl, keyPrefix: `${tag}:` })),
+    async cleanup() {
+      const admin = new Redis(redisUrl);
+      const keys = await admin.keys(`${tag}:*`);
+      if (keys.length > 0) await admin.del(...keys);
+      await admin.quit();
+    },
+  },
+  {
+    name: "nats",
+    down: natsDown,
+    broker: () => createNatsBroker({ servers: new URL(natsUrl).host, stream: tag, subjectPrefix: tag.toLowerCase() }),
+    async cleanup() {
+      const nc = await natsConnect({ servers: new URL(natsUrl).host });
+      await (await jetstreamManager(nc)).streams.delete(tag).catch(() => undefined);
+      await nc.close();
+    },
+  },
+];
+
+const CLUSTER = { heartbeatMs: 100, nodeTimeoutMs: 500, requestTimeoutMs: 2_000 };
+
+for (const engine of engines) {
+  describe.skipIf(engine.down !== undefined)(`a cluster on ${engine.name}`, () => {
+    const nodes: { h: Harness; b: Broker }[] = [];
+    const extra: { close(): Promise<void> }[] = [];
+    afterEach(async () => {
+      for (const c of extra.splice(0)) await c.close();
+      for (const { h, b } of nodes.splice(0)) {
+        await h.close();
+        if (b !== shared) await b.close();
+      }
+    });
+    afterAll(() => engine.cleanup());
+
+    /** Runs per sendMessage text, on every node together. */
+    const runs = new Map<string, number>();
+
+    const node = async (idempotency: IdempotencyStore, options: { maxConnectionsPerPrincipal?: number } = {}): Promise<Harness> => {
+      const b = await engine.broker();
+      const h = await startHarness({
+        broker: b,
+        idempotency,
+        cluster: CLUSTER,
+        graceMs: 10_000,
+        ...options,
+        authenticate: (req) => ({ id: req.token ?? "anon", scopes: ["chat"] }),
+      });
+      const handlers: ChatServiceHandlers = {
+        async sendMessage(req, ctx) {
+          runs.set(req.text, (runs.get(req.text) ?? 0) + 1);
+          const slow = /^slow(\d+):/.exec(req.text);
+          if (slow !== null) await new Promise((r) => setTimeout(r, Number(slow[1])));
+          const at = await ctx.publish(ChatService.channels.roomEvents, { roomId: req.roomId }, { text: req.text, author: ctx.principal.id });
+          return { messageId: `${h.server.nodeId}:${at.offset}` };
+        },
+        listRooms: () => ({ rooms: [] }),
+        publishTyping: (_params, message, ctx) => ({ user: ctx.principal.id, typing: message.typing }),
+      };
+      h.server.implement(ChatService, handlers);
+      nodes.push({ h, b });
+      return h;
+    };
+
+    /** Nodes that know of each other. */
+    const cluster = async (n: number, options: { maxConnectionsPerPrincipal?: number } = {}): Promise<Harness[]> => {
+      const idempotency = createMemoryIdempotencyStore();
+      const hs: Harness[] = [];
+      for (let i = 0; i < n; i++) hs.push(await node(idempotency, options));
+      await until(() => hs.every((h) => h.server.nodes().length >= n - 1), "nodes to hear of each other", 5_000);
+      return hs;
+    };
+
+    it("a session resumes on another node: same session, the reply of a call still running on the old node, every event once and in order", async () => {
+      const [a, b] = await cluster(2);
+      // The client reaches the nodes in turn through a balancer without affinity; a proxy in
+      // front of it lets the test cut the link.
+      const lb = await startBalancer([a!.port, b!.port]);
+      const proxy = await startTcpProxy(lb.port);
+      extra.push(lb, proxy);
+      const room = uniqueName("hand");
+      const mover = connect(`ws://127.0.0.1:${proxy.port}/protocast`, { token: "mover", reconnect: { baseMs: 20, capMs: 100 } });
+      extra.push({ close: () => mover.close() });
+      const lost: unknown[] = [];
+      mover.on("sessionLost", (e) => lost.push(e));
+      const chat = createClient(ChatService, mover);
+      const sub = chat.roomEvents({ roomId: room });
+      await sub.ready;
+      const first = mover.sessionId;
+      expect(first.startsWith(`${a!.server.nodeId}.`)).toBe(true);
+
+      const publisher = createClient(ChatService, b!.client({ token: "pub" }));
+      const TOTAL = 200;
+      const got: string[] = [];
+      const reading = (async () => {
+        for await (const ev of sub) {
+          if (ev.text.startsWith("m")) got.push(ev.text);
+          if (got.length === TOTAL) break;
+        }
+      })();
+      let slowReply: Promise<{ messageId: string }> | undefined;
+      for (let i = 0; i < TOTAL; i++) {
+        if (i === 50) {
+          // A call that is still running on node A when the link goes.
+          slowReply = chat.sendMessage({ roomId: room, text: "slow400:x" }, { idempotencyKey: uniqueName("k") });
+          await until(() => runs.get("slow400:x") === 1, "the slow call to start");
+          proxy.cut();
+        }
+        await publisher.sendMessage({ roomId: room, text: `m${i}` }, { idempotencyKey: uniqueName("k") });
+      }
+      const reply = await slowReply!;
+      await reading;
+      expect(got).toEqual(Array.from({ length: TOTAL }, (_, i) => `m${i}`));
+      // The call ran once, on node A, and its reply reached the client through node B.
+      expect(reply.messageId.startsWith(`${a!.server.nodeId}:`)).toBe(true);
+      expect(runs.get("slow400:x")).toBe(1);
+      expect(lost).toEqual([]);
+      expect(mover.sessionId).toBe(first);
+      expect(a!.server.stats().counters.sessionsHandedOver).toBe(1);
+      expect(b!.server.stats().counters.sessionsAdopted).toBe(1);
+      // The session lives on B now; A keeps nothing of it.
+      expect(a!.server.stats().sessions).toBe(0);
+      expect(mover.sessionId.startsWith(`${a!.server.nodeId}.`)).toBe(true);
+    }, 30_000);
+
+    it("presence spans the nodes: members of other nodes are listed, joins and leaves are heard everywhere", async () => {
+      const [a, b, c] = await cluster(3);
+      const room = uniqueName("pres");
+      const alice = createClient(ChatService, a!.client({ token: "alice" })).roomEvents({ roomId: room });
+      await alice.ready;
+      const bob = createClient(ChatService, b!.client({ token: "bob" })).roomEvents({ roomId: room });
+      await bob.ready;
+      // Bob's node fetched the members it did not have: Alice is listed in Bob's answer.
+      expect(Array.from(bob.members.values(), (m) => m.principal).sort()).toEqual(["alice", "bob"]);
+      await until(() => alice.members.size === 2, "alice to hear bob join");
+      // A node with no member asks the others.
+      const seen = await c!.server.presence(ChatService.channels.roomEvents, { roomId: room });
+      expect(seen.map((m) => m.principal).sort()).toEqual(["alice", "bob"]);
+      await bob.unsubscribe();
+      await until(() => alice.members.size === 1, "alice to hear bob leave");
+      expect(Array.from(alice.members.values(), (m) => m.principal)).toEqual(["alice"]);
+    }, 20_000);
+
+    // A node falls silent by losing its own broker connection, as a crashed process would;
+    // on the embedded broker the nodes share one broker object, so there it cannot happen.
+    if (engine.name !== "the embedded broker") {
+      it("a node that falls silent: its members leave everywhere within the node timeout", async () => {
+        const [a, b] = await cluster(2);
+        const room = uniqueName("gone");
+        const alice = createClient(ChatService, a!.client({ token: "alice" })).roomEvents({ roomId: room });
+        await alice.ready;
+        const bob = createClient(ChatService, b!.client({ token: "bob" })).roomEvents({ roomId: room });
+        await bob.ready;
+        await until(() => alice.members.size === 2, "alice to hear bob join");
+        await nodes.find((n) => n.h === b)!.b.close();
+        const started = Date.now();
+        await until(() => alice.members.size === 1, "bob's entry to expire", 5_000);
+        expect(Date.now() - started).toBeLessThan(CLUSTER.nodeTimeoutMs + 3 * CLUSTER.heartbeatMs + 500);
+        expect(a!.server.nodes()).toEqual([]);
+      }, 20_000);
+    }
+
+    it("pushes reach a principal on whichever node it is connected", async () => {
+      const [a, b] = await cluster(2);
+      const conn = b!.client({ token: "carol" });
+      const notices = createClient(ChatService, conn).notices();
+      await until(() => conn.state === "open", "carol to connect");
+      await until(() => a!.server.connectionsOf("carol") === 1, "node A to learn of carol");
+      const n = a!.server.push(ChatService.events.notices, "carol", { text: "hello from A", roomId: "r" });
+      expect(n).toBe(1);
+      const it = notices[Symbol.asyncIterator]();
+      const first = await it.next();
+      expect(first.value?.text).toBe("hello from A");
+    }, 20_000);
+
+    it("the per-principal connection limit holds across nodes", async () => {
+      const [a, b] = await cluster(2, { maxConnectionsPerPrincipal: 2 });
+      const c1 = a!.client({ token: "dave" });
+      const c2 = b!.client({ token: "dave" });
+      await until(() => c1.state === "open" && c2.state === "open", "two connections");
+      await until(() => a!.server.connectionsOf("dave") === 2 && b!.server.connectionsOf("dave") === 2, "both nodes to count two");
+      const c3 = a!.client({ token: "dave", reconnect: false });
+      const err = await new Promise<unknown>((resolve) => c3.on("error", resolve));
+      expect((err as { closeCode?: number }).closeCode).toBe(4006);
+    }, 20_000);
+
+    it("a retried exactly-once call runs once even when the retry lands on another node", async () => {
+      const [a, b] = await cluster(2);
+      const key = uniqueName("idem");
+      const room = uniqueName("idem");
+      const first = await createClient(ChatService, a!.client({ token: "erin" })).sendMessage({ roomId: room, text: `once-${key}` }, { idempotencyKey: key });
+      const again = await createClient(ChatService, b!.client({ token: "erin" })).sendMessage({ roomId: room, text: `once-${key}` }, { idempotencyKey: key });
+      expect(again.messageId).toBe(first.messageId);
+      expect(runs.get(`once-${key}`)).toBe(1);
+    }, 20_000);
+  });
+}
