@@ -129,4 +129,44 @@ describe.skipIf(redisDown !== undefined)("three nodes on Redis, one killed", () 
       await conn.close();
     }
   }, 90_000);
+
+  it("presence spans three processes; a node killed with SIGKILL loses its members everywhere within the node timeout", async () => {
+    const ports = await Promise.all([freePort(), freePort(), freePort()]);
+    const started = await Promise.all(ports.map(startNode));
+    children.push(...started);
+    const room = uniqueName("pr");
+    const conns: Connection[] = [];
+    try {
+      const subs = [];
+      for (let i = 0; i < 3; i++) {
+        const conn = connect(`ws://127.0.0.1:${ports[i]}/protocast`, { token: `p${i}`, reconnect: false });
+        conns.push(conn);
+        const sub = createClient(ChatService, conn).roomEvents({ roomId: room });
+        await sub.ready;
+        subs.push(sub);
+      }
+      const names = (i: number): string[] => Array.from(subs[i]!.members.values(), (m) => m.principal).sort();
+      // The last one to join found the others in its answer; the first ones heard them join.
+      expect(names(2)).toEqual(["p0", "p1", "p2"]);
+      await waitFor(() => names(0).length === 3 && names(1).length === 3, "everyone to see three members");
+      started[2]!.kill("SIGKILL");
+      const killedAt = Date.now();
+      await waitFor(() => names(0).length === 2 && names(1).length === 2, "p2 to leave everywhere", 15_000);
+      // Default cluster timing: a node is dead after 6 s without a heartbeat (sent every 2 s).
+      const tookMs = Date.now() - killedAt;
+      console.log(`members of the killed node left everywhere ${tookMs} ms after SIGKILL`);
+      expect(tookMs).toBeLessThan(6_000 + 2_000 + 1_500);
+      expect(names(0)).toEqual(["p0", "p1"]);
+    } finally {
+      await Promise.all(conns.map((c) => c.close()));
+    }
+  }, 90_000);
 });
+
+async function waitFor(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
