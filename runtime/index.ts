@@ -30,3 +30,4 @@ export type { ServerLimits } from "./server/options.js";
 export { defaultServerLimits } from "./server/options.js";
 export { IdempotencyWindow, type IdempotencyLimits } from "./session/idempotency-window.js";
 export { createMemoryIdempotencyStore, type IdempotencyStore, type BeginOptions, type StoreBeginResult } from "./broker/idempotency-store.js";
+export { createMemorySessionStore, type SessionStore, type SessionWrite, type StoredSession } from "./broker/session-store.js";

@@ -20,3 +20,7 @@ export function connect(url: string, options: ConnectOptions = {}): Connection {
 }
 export { createRedisBroker, type RedisBroker, type RedisBrokerOptions } from "./adapters/redis-broker.js";
 export { createNatsBroker, type NatsBroker, type NatsBrokerOptions } from "./adapters/nats-broker.js";
+export { createRedisSessionStore, type RedisSessionStoreOptions } from "./adapters/redis-session-store.js";
+export { createNatsSessionStore, type NatsSessionStoreOptions } from "./adapters/nats-session-store.js";
+export { createRedisIdempotencyStore, type RedisIdempotencyOptions } from "./adapters/redis-idempotency.js";
+export { createNatsIdempotencyStore, type NatsIdempotencyOptions } from "./adapters/nats-idempotency.js";

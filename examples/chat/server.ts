@@ -2,7 +2,22 @@ import { readFile } from "node:fs/promises";
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
-import { Code, ProtocastError, createNatsBroker, createRedisBroker, createServer, type Broker, type Principal, type ProtocastServer } from "protocast/node";
+import {
+  Code,
+  ProtocastError,
+  createNatsBroker,
+  createNatsIdempotencyStore,
+  createNatsSessionStore,
+  createRedisBroker,
+  createRedisIdempotencyStore,
+  createRedisSessionStore,
+  createServer,
+  type Broker,
+  type IdempotencyStore,
+  type Principal,
+  type ProtocastServer,
+  type SessionStore,
+} from "protocast/node";
 import { ChatService } from "../../generated/acme/chat/v1/chat_protocast.js";
 import { bundleApp } from "./bundle.js";
 import { createChatApp, type ChatApp } from "./chat-service.js";
@@ -17,6 +32,10 @@ export interface ChatServerOptions {
   readonly host?: string;
   /** Where channels live: a Redis or NATS broker to share them with other nodes. Default: in-process. */
   readonly broker?: Broker;
+  /** A session store shared by the nodes, so that a client resumes on any node. Default: in memory. */
+  readonly sessions?: SessionStore;
+  /** An idempotency store shared by the nodes, so that retries dedupe on any node. Default: in memory. */
+  readonly idempotency?: IdempotencyStore;
   /**
    * Ways in, as the Protocast server's `transports` option. Default both; ["http"] refuses
    * WebSocket upgrades, so that pages have to use the HTTP fallback.
@@ -104,6 +123,8 @@ export async function startChatServer(options: ChatServerOptions = {}): Promise<
     http,
     authenticate: (req) => authenticate(req.token),
     ...(options.broker === undefined ? {} : { broker: options.broker }),
+    ...(options.sessions === undefined ? {} : { sessions: options.sessions }),
+    ...(options.idempotency === undefined ? {} : { idempotency: options.idempotency }),
     ...(options.transports === undefined ? {} : { transports: options.transports }),
   });
   protocast.implement(ChatService, app.handlers);
@@ -139,19 +160,47 @@ function argument(flag: string): string | undefined {
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
-/** A broker from a URL: redis:// or rediss:// for Redis, nats:// for NATS with JetStream. */
-async function brokerFor(url: string): Promise<Broker> {
+/** What several nodes share, on one engine. */
+interface Shared {
+  readonly broker: Broker;
+  readonly sessions: SessionStore;
+  readonly idempotency: IdempotencyStore;
+  close(): Promise<void>;
+}
+
+/**
+ * Broker, session store and idempotency store from a URL: redis:// or rediss:// for Redis,
+ * nats:// for NATS with JetStream.
+ */
+async function sharedFor(url: string): Promise<Shared> {
   const scheme = new URL(url).protocol;
-  if (scheme === "redis:" || scheme === "rediss:") return createRedisBroker({ url });
-  if (scheme === "nats:") return createNatsBroker({ servers: new URL(url).host });
-  throw new Error(`--broker takes a redis:// or nats:// URL, got ${url}`);
+  let shared: Omit<Shared, "close">;
+  if (scheme === "redis:" || scheme === "rediss:") {
+    shared = { broker: createRedisBroker({ url }), sessions: createRedisSessionStore({ url }), idempotency: createRedisIdempotencyStore({ url }) };
+  } else if (scheme === "nats:") {
+    const servers = new URL(url).host;
+    const [broker, sessions, idempotency] = await Promise.all([
+      createNatsBroker({ servers }),
+      createNatsSessionStore({ servers }),
+      createNatsIdempotencyStore({ servers }),
+    ]);
+    shared = { broker, sessions, idempotency };
+  } else {
+    throw new Error(`--broker takes a redis:// or nats:// URL, got ${url}`);
+  }
+  return {
+    ...shared,
+    close: async () => {
+      await Promise.all([shared.broker.close(), shared.sessions.close(), shared.idempotency.close()]);
+    },
+  };
 }
 
 async function main(): Promise<void> {
   const port = Number(process.env["PORT"] ?? 8080);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, got ${process.env["PORT"]}`);
   const brokerUrl = argument("--broker") ?? process.env["BROKER"];
-  const broker = brokerUrl === undefined ? undefined : await brokerFor(brokerUrl);
+  const shared = brokerUrl === undefined ? undefined : await sharedFor(brokerUrl);
   // TRANSPORTS=http refuses WebSocket upgrades, to try the fallback by hand.
   const transports = process.env["TRANSPORTS"]?.split(",").map((t) => t.trim());
   if (transports !== undefined && !transports.every((t): t is "websocket" | "http" => t === "websocket" || t === "http")) {
@@ -160,15 +209,15 @@ async function main(): Promise<void> {
   const server = await startChatServer({
     port,
     host: process.env["HOST"] ?? "127.0.0.1",
-    ...(broker === undefined ? {} : { broker }),
+    ...(shared === undefined ? {} : { broker: shared.broker, sessions: shared.sessions, idempotency: shared.idempotency }),
     ...(transports === undefined ? {} : { transports }),
   });
-  console.log(`Protocast chat demo on ${server.url} (broker: ${brokerUrl ?? "in-process"})`);
+  console.log(`Protocast chat demo on ${server.url} (broker: ${brokerUrl ?? "in-process"}, node ${server.protocast.nodeId})`);
   const stop = (signal: string): void => {
     console.log(`${signal}: closing`);
     server.close().then(
       async () => {
-        await broker?.close();
+        await shared?.close();
         process.exit(0);
       },
       (e: unknown) => {

@@ -83,6 +83,11 @@ export interface ProtocastServer {
   presence<P extends object>(channel: ChannelDef<P, DescMessage, any>, params: P): Promise<ChannelMember[]>;
   /** Live connections of a named principal, on every node of the cluster as last reported. */
   connectionsOf(principalId: string): number;
+  /**
+   * Where a named principal is connected: per node, its sessions (attached or in their grace
+   * period) and live connections. Other nodes' figures are as they last reported them.
+   */
+  locate(principalId: string): { node: string; sessions: number; connections: number }[];
   /** This node's id in its cluster; session ids start with it. */
   readonly nodeId: string;
   /** Other nodes of the cluster that are alive (empty for a node on its own). */
@@ -227,6 +232,7 @@ export function createServer(options: ServerOptions = {}): ProtocastServer {
     push: (event, principalId, message) => core.push(event, principalId, message),
     presence: (channel, params) => core.presence(channel.topic(params)),
     connectionsOf: (principalId) => core.connectionsOf(principalId),
+    locate: (principalId) => core.locate(principalId),
     nodeId: core.nodeId,
     nodes: () => core.cluster?.liveNodes() ?? [],
     channels: (def) =>

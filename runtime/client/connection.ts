@@ -522,6 +522,14 @@ class ConnectionImpl implements Connection {
   }
 
   private onErrorFrame(e: ErrorFrame): void {
+    const p = this.pending.get(e.id);
+    if (p !== undefined && p.retry && e.reason === "node_lost") {
+      // The node that ran it died before answering; the node that continues the session
+      // cannot know whether it ran. An idempotent request is safe to send again.
+      p.sent = false;
+      this.sendPending(p);
+      return;
+    }
     const err = new ProtocastError(codeFromWire(e.code), e.message, { reason: e.reason, retryAfterMs: e.retryAfterMs });
     if (this.settle(e.id, (p) => p.onError(err))) return;
     for (const [channel, sub] of this.subs) {

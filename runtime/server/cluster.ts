@@ -46,6 +46,8 @@ export interface SessionState {
   readonly subs: [string, string, string, number][];
   /** Calls still running on the old node; their answers are forwarded. */
   readonly calls: number[];
+  /** Requests not yet answered (kept with a session store), as JSON. */
+  readonly requests: string;
 }
 
 export interface TakeRequest {
@@ -226,6 +228,11 @@ export class Cluster {
     let n = 0;
     for (const [, c] of this.remote.get(principal) ?? []) n += c[1];
     return n;
+  }
+
+  /** What other nodes last reported of a principal: [node, sessions, connections]. */
+  whereIs(principal: string): [string, number, number][] {
+    return Array.from(this.remote.get(principal) ?? [], ([node, c]): [string, number, number] => [node, c[0], c[1]]);
   }
 
   /** Other nodes holding sessions of a principal, with how many. */

@@ -352,7 +352,8 @@ export class ServerConnection implements TransportHandler {
     };
     const failures = this.core.counters.resumeFailures;
     const owner = Cluster.ownerOf(r.sessionId);
-    if (s === undefined && this.core.cluster !== undefined && owner !== undefined && owner !== this.core.nodeId) {
+    const shared = this.core.cluster !== undefined || this.core.keeper !== undefined;
+    if (s === undefined && shared && owner !== undefined && owner !== this.core.nodeId) {
       // The session lives on another node: ask for it, and hold this connection's frames
       // until it arrives (the handshake deadline still runs).
       this.state = "handshake";
@@ -437,6 +438,10 @@ export class ServerConnection implements TransportHandler {
     s.replayAfter(r.lastSeq);
     if (adopted) s.rejoinAll();
     else s.resyncAll();
+    if (s.fromStore) {
+      s.fromStore = false;
+      s.answerOrphans();
+    }
     this.core.log("connect", this, { resumed: true, adopted });
   }
 

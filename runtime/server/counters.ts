@@ -15,6 +15,8 @@ export interface ServerCounters {
   /** Sessions taken over from another node (a client resumed here) and handed to one. */
   sessionsAdopted: number;
   sessionsHandedOver: number;
+  /** Sessions of a dead node continued here from the session store. */
+  sessionsRestored: number;
   /** Resume attempts that got a new session, by reason. */
   resumeFailures: Record<string, number>;
   /** Channel frames not delivered to a slow subscriber, by overflow policy. */
@@ -37,6 +39,7 @@ export function createCounters(): ServerCounters {
     resumes: 0,
     sessionsAdopted: 0,
     sessionsHandedOver: 0,
+    sessionsRestored: 0,
     resumeFailures: {},
     drops: {},
     closeCodes: {},

@@ -3,6 +3,7 @@ import { Code } from "../errors/code.js";
 import type { Broker } from "../broker/broker.js";
 import type { IdempotencyStore } from "../broker/idempotency-store.js";
 import type { ClusterOptions } from "./cluster.js";
+import type { SessionStore } from "../broker/session-store.js";
 import type { AuthorizeRequest, Principal } from "./context.js";
 
 /** Limits and timings of a server. Every field has a documented default. */
@@ -127,6 +128,13 @@ export interface ServerCoreOptions extends Partial<ServerLimits> {
    * keeps the connection (createServer passes its authenticate hook instead).
    */
   readonly reauthenticate?: (token: string, current: Principal) => Principal | Promise<Principal>;
+  /**
+   * Keeps sessions in a shared store (createRedisSessionStore): every frame addressed to a
+   * session is stored before it is sent, so that when a node dies, its clients resume their
+   * sessions on another node with nothing lost. Costs one store round trip per batch of
+   * frames. Default: sessions live in their node's memory (and move between live nodes).
+   */
+  readonly sessions?: SessionStore;
   /**
    * Several nodes on one shared broker (any broker passed in here) form a cluster: sessions
    * resume on any node, presence and per-principal connection counts span the nodes, pushes

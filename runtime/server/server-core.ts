@@ -17,6 +17,7 @@ import { bump, createCounters, type ServerCounters, type ServerObserver } from "
 import { ChannelHub } from "./hub.js";
 import { Cluster, type ClusterHost, type ClusterOptions, type PresenceMessage, type TakeRequest, type TakeResult } from "./cluster.js";
 import { randomId } from "./ids.js";
+import { SessionKeeper } from "./keeper.js";
 import { decodeEnvelope } from "../wire/decode.js";
 import type { Member } from "../wire/envelope.js";
 import { hasScope } from "./scopes.js";
@@ -53,6 +54,8 @@ export class ServerCore {
   readonly nodeId: string;
   /** The other nodes on the same broker; undefined for a node on its own. */
   readonly cluster: Cluster | undefined;
+  /** Writes sessions to a shared session store; undefined when sessions live in memory only. */
+  readonly keeper: SessionKeeper | undefined;
   private readonly methods = new Map<string, AnyMethodDef>();
   private readonly handlers = new Map<string, CallHandler>();
   private readonly publishHooks = new Map<string, PublishHook>();
@@ -98,6 +101,12 @@ export class ServerCore {
       this.cluster = undefined;
       this.nodeId = (clusterOptions === false ? undefined : clusterOptions.nodeId) ?? randomId(9);
     }
+    const store = options.sessions;
+    const l0 = this.limits;
+    this.keeper =
+      store === undefined
+        ? undefined
+        : new SessionKeeper(store, this.nodeId, l0.graceMs * 2 + 10_000, () => this.sessions.values(), (e) => this.storeError?.(e));
     this.idempotency =
       options.idempotency ?? createMemoryIdempotencyStore({ maxKeysPerPrincipal: this.limits.idempotencyKeys, ttlMs: this.limits.idempotencyTtlMs, now: this.now });
     this.retransmitLimits = { maxFrames: this.limits.retransmitFrames, maxBytes: this.limits.retransmitBytes };
@@ -171,6 +180,19 @@ export class ServerCore {
     return (this.perPrincipal.get(principalId) ?? 0) + (this.cluster?.remoteConnections(principalId) ?? 0);
   }
 
+  /**
+   * The connection registry: where a named principal is connected, node by node (this node's
+   * counts are current, the others' as last reported).
+   */
+  locate(principalId: string): { node: string; sessions: number; connections: number }[] {
+    const out = [];
+    const sessions = this.byPrincipal.get(principalId)?.size ?? 0;
+    const connections = this.perPrincipal.get(principalId) ?? 0;
+    if (sessions > 0 || connections > 0) out.push({ node: this.nodeId, sessions, connections });
+    for (const [node, s, c] of this.cluster?.whereIs(principalId) ?? []) out.push({ node, sessions: s, connections: c });
+    return out;
+  }
+
   /** Checks a credential sent on a live connection. */
   async reauthenticate(token: string, current: Principal): Promise<Principal> {
     if (this.reauth === undefined) throw new ProtocastError(Code.Unimplemented, "this server does not accept credential refresh");
@@ -208,10 +230,19 @@ export class ServerCore {
     if (session.principal.anonymous !== true) this.cluster?.touch(session.principal.id);
   }
 
-  /** Ends a session for good: leave events go out, calls are aborted, buffers freed. */
-  endSession(session: ServerSession): void {
+  /**
+   * Ends a session for good: leave events go out, calls are aborted, buffers freed. With
+   * `keepStored`, a session store keeps it, so that its client can resume it on another node.
+   */
+  endSession(session: ServerSession, keepStored = false): void {
     session.end();
     this.unlist(session);
+    if (!keepStored) this.keeper?.forget(session.id);
+  }
+
+  /** Another node took the session over in the store: this node lets go of it. */
+  dropDisowned(session: ServerSession): void {
+    this.endSession(session, true);
   }
 
   wasExpired(sessionId: string): boolean {
@@ -368,15 +399,52 @@ export class ServerCore {
    */
   async adopt(request: TakeRequest): Promise<ServerSession | string> {
     const owner = Cluster.ownerOf(request.sessionId);
-    if (this.cluster === undefined || owner === undefined || owner === this.nodeId) return "unknown";
-    const result = await this.cluster.take(owner, request);
-    if (result.kind === "refused") return result.reason;
-    const st = result.state;
-    const principal = { ...st.principal };
-    const session = new ServerSession(this, principal, { id: st.id, token: st.token });
-    session.restore(st);
+    if (owner === undefined || owner === this.nodeId) return "unknown";
+    const keeper = this.keeper;
+    let reason = "node_lost";
+    if (this.cluster !== undefined) {
+      const result = await this.cluster.take(owner, request);
+      if (result.kind === "taken") {
+        const st = result.state;
+        const session = new ServerSession(this, { ...st.principal }, { id: st.id, token: st.token });
+        session.restore(st);
+        if (keeper !== undefined) {
+          // The old node may not have stored its last frames: they are written from here.
+          const stored = await keeper.store.claim(st.id, this.nodeId, keeper.ttlMs).catch(() => undefined);
+          session.reconcile(stored?.outSeq ?? 0, stored?.inSeq ?? 0, stored === undefined);
+        }
+        this.addSession(session);
+        this.counters.sessionsAdopted++;
+        return session;
+      }
+      reason = result.reason;
+    }
+    // The node is gone: what the store holds is all there is.
+    if (keeper === undefined || reason !== "node_lost") return reason;
+    let stored;
+    try {
+      stored = await keeper.store.claim(request.sessionId, this.nodeId, keeper.ttlMs);
+    } catch (e) {
+      this.storeError?.(e);
+      return "node_lost";
+    }
+    if (stored === undefined) return "unknown";
+    if (!sameSecret(stored.token, request.token)) return "bad_token";
+    let principal: Principal;
+    try {
+      principal = JSON.parse(stored.principal) as Principal;
+    } catch {
+      return "unknown";
+    }
+    if (!(principal.anonymous === true && request.anonymous) && principal.id !== request.principal) return "unknown";
+    const session = new ServerSession(this, principal, { id: stored.id, token: stored.token });
+    session.restoreStored(stored);
+    if (request.lastSeq > stored.outSeq || session.log.after(request.lastSeq, stored.outSeq) === undefined) {
+      keeper.forget(stored.id);
+      return "overflow";
+    }
     this.addSession(session);
-    this.counters.sessionsAdopted++;
+    this.counters.sessionsRestored++;
     return session;
   }
 
@@ -515,7 +583,9 @@ export class ServerCore {
       clearInterval(this.tick);
       if (this.ackTimer !== undefined) clearTimeout(this.ackTimer);
       for (const conn of this.connections) conn.close(CloseCode.GoingAway, "server is shutting down");
-      for (const session of Array.from(this.sessions.values())) this.endSession(session);
+      // A session store keeps the sessions: their clients resume them on other nodes.
+      for (const session of Array.from(this.sessions.values())) this.endSession(session, this.keeper !== undefined);
+      await this.keeper?.close();
       await this.hub.close();
       await this.cluster?.close();
       if (this.ownsBroker) await this.broker.close();

@@ -18,6 +18,40 @@ import { randomId } from "./ids.js";
 import { hasScope } from "./scopes.js";
 import type { ServerCore } from "./server-core.js";
 import { fromBase64, toBase64, type SessionState } from "./cluster.js";
+import type { SessionWrite, StoredSession } from "../broker/session-store.js";
+
+/** A request the client is owed an answer for, as the session store keeps it. */
+type PendingRequest =
+  | { readonly k: "call" | "pub"; readonly id: number }
+  | {
+      readonly k: "sub";
+      readonly id: number;
+      readonly method: string;
+      readonly channel: string;
+      readonly recover: boolean;
+      readonly epoch: string;
+      readonly offset: number;
+    };
+
+function parseList<T>(json: string): T[] {
+  try {
+    const v: unknown = JSON.parse(json);
+    return Array.isArray(v) ? (v as T[]) : [];
+  } catch {
+    return [];
+  }
+}
+
+/** The principal as JSON can carry it. */
+export function principalRecord(p: Principal): SessionState["principal"] {
+  return {
+    id: p.id,
+    scopes: Array.from(p.scopes),
+    ...(p.expiresAtMs !== undefined ? { expiresAtMs: p.expiresAtMs } : {}),
+    ...(p.anonymous === true ? { anonymous: true } : {}),
+    ...(p.claims !== undefined ? { claims: { ...p.claims } } : {}),
+  };
+}
 
 /** Events read from history per request while recovering a subscription. */
 const HISTORY_PAGE = 500;
@@ -73,6 +107,27 @@ export class ServerSession {
   inSeq = 0;
   /** Highest inSeq the client has been told about. */
   ackedToPeer = 0;
+
+  // ---- with a shared session store (PROTOCOL.md, scale-out) ----------------------------
+  /** Frames assigned a seq and not yet stored: they go out once the store has them. */
+  private unstored: [number, Uint8Array][] = [];
+  /** Highest seq the store has; frames up to it may be sent. */
+  private storedSeq = 0;
+  /** Highest client seq the store has; acknowledgements never claim more. */
+  private storedInSeq = 0;
+  /** Frames handed to the write in flight, and what else it carries. */
+  private writingFrames = 0;
+  private needsCreate = true;
+  private subsChanged = true;
+  private requestsChanged = true;
+  /** Requests received and not yet answered, by id: a node that takes over answers them. */
+  private readonly requests = new Map<number, PendingRequest>();
+  /** Resolvers waiting for the store to catch up with a seq. */
+  private storedWaiters: { seq: number; resolve: () => void }[] = [];
+  /** Set when another node took the session over in the store. */
+  disownedByStore = false;
+  /** Set when the session was continued from the store after its node died. */
+  fromStore = false;
   readonly log: RetransmitBuffer<Uint8Array>;
   private readonly subs = new Map<string, Sub>();
   private readonly syncing = new Map<string, Promise<void>>();
@@ -93,22 +148,16 @@ export class ServerSession {
 
   /** Everything another node needs to continue this session. */
   export(): SessionState {
-    const p = this.principal;
     return {
       id: this.id,
       token: this.resumeToken,
-      principal: {
-        id: p.id,
-        scopes: Array.from(p.scopes),
-        ...(p.expiresAtMs !== undefined ? { expiresAtMs: p.expiresAtMs } : {}),
-        ...(p.anonymous === true ? { anonymous: true } : {}),
-        ...(p.claims !== undefined ? { claims: { ...p.claims } } : {}),
-      },
+      principal: principalRecord(this.principal),
       outSeq: this.outSeq,
       inSeq: this.inSeq,
       log: this.log.all().map((f): [number, string] => [f.seq, toBase64(f.item)]),
       subs: Array.from(this.subs, ([channel, sub]): [string, string, string, number] => [channel, sub.def.path, sub.epoch, sub.ackedOffset]),
       calls: Array.from(this.inflight.keys()),
+      requests: JSON.stringify(Array.from(this.requests.values())),
     };
   }
 
@@ -128,6 +177,7 @@ export class ServerSession {
 
   /** Continues a session that another node handed over; call before attach(). */
   restore(state: SessionState): void {
+    for (const r of parseList<PendingRequest>(state.requests)) this.requests.set(r.id, r);
     this.outSeq = state.outSeq;
     this.inSeq = this.ackedToPeer = state.inSeq;
     for (const [seq, b64] of state.log) {
@@ -160,6 +210,20 @@ export class ServerSession {
         await this.sync(sub, channel, 0, reliable, epoch, ackedOffset);
       });
     }
+  }
+
+  /**
+   * After a handover with a session store: the store has frames up to `storedOutSeq`; the
+   * rest of the log is written from here before it goes out.
+   */
+  reconcile(storedOutSeq: number, storedInSeq: number, missing: boolean): void {
+    this.storedSeq = storedOutSeq;
+    this.storedInSeq = Math.min(storedInSeq, this.inSeq);
+    this.needsCreate = missing;
+    this.subsChanged = this.requestsChanged = true;
+    this.unstored = this.log.all().filter((f) => f.seq > storedOutSeq).map((f): [number, Uint8Array] => [f.seq, f.item]);
+    this.writingFrames = 0;
+    if (this.unstored.length > 0 || missing) this.core.keeper?.mark(this);
   }
 
   /** An answer of a call that was still running on the node this session came from. */
@@ -200,7 +264,9 @@ export class ServerSession {
 
   /** Sends, in order, every buffered frame after `lastSeq`; false when some are gone. */
   replayAfter(lastSeq: number): boolean {
-    const frames = this.log.after(lastSeq, this.outSeq);
+    // With a store, frames not stored yet go out when they are, in order, after these.
+    const upTo = this.core.keeper === undefined ? this.outSeq : this.storedSeq;
+    const frames = lastSeq >= upTo ? [] : this.log.after(lastSeq, upTo)?.filter((f) => f.seq <= upTo);
     if (frames === undefined || this.lost) return false;
     this.log.ack(lastSeq);
     this.core.counters.retransmits += frames.length;
@@ -232,7 +298,9 @@ export class ServerSession {
     if (this.ended) return;
     const seq = ++this.outSeq;
     const bytes = encodeEnvelope({ seq, ackSeq: this.inSeq, frame });
-    this.ackedToPeer = this.inSeq;
+    const keeper = this.core.keeper;
+    if (keeper !== undefined) this.answered(frame);
+    else this.ackedToPeer = this.inSeq;
     this.log.push(seq, bytes, bytes.byteLength);
     if (this.log.overflowing) {
       if (this.conn !== undefined) {
@@ -245,6 +313,12 @@ export class ServerSession {
       }
       return;
     }
+    if (keeper !== undefined) {
+      // Out only once the store has it: a node that takes over must know every frame sent.
+      this.unstored.push([seq, bytes]);
+      keeper.mark(this);
+      return;
+    }
     this.conn?.sendBytes(bytes);
   }
 
@@ -252,8 +326,150 @@ export class ServerSession {
     const conn = this.conn;
     if (this.movedTo !== undefined) return;
     if (conn === undefined) return;
-    this.ackedToPeer = this.inSeq;
-    conn.sendBytes(encodeEnvelope({ seq: 0, ackSeq: this.inSeq, frame }));
+    const ackSeq = this.ackable;
+    this.ackedToPeer = ackSeq;
+    conn.sendBytes(encodeEnvelope({ seq: 0, ackSeq, frame }));
+  }
+
+  /** The highest client seq the client may be told was received. */
+  get ackable(): number {
+    if (this.core.keeper === undefined) return this.inSeq;
+    if (this.storedInSeq < this.inSeq) this.core.keeper.mark(this);
+    return this.storedInSeq;
+  }
+
+  // ---- the session store ---------------------------------------------------------------
+
+  /** Whether the keeper may write it (not moved, not ended). */
+  get storable(): boolean {
+    return this.movedTo === undefined && !this.ended && !this.disownedByStore;
+  }
+
+  /** What the store lacks, for the keeper's next batch. */
+  takeWrite(): SessionWrite {
+    const frames = this.unstored.slice(this.writingFrames);
+    this.writingFrames = this.unstored.length;
+    const p = this.principal;
+    const w: SessionWrite = {
+      id: this.id,
+      create: this.needsCreate ? { token: this.resumeToken, principal: JSON.stringify(principalRecord(p)) } : undefined,
+      frames,
+      outSeq: frames.at(-1)?.[0] ?? this.storedSeq,
+      inSeq: this.inSeq,
+      ackSeq: this.log.acked,
+      subs: this.subsChanged ? JSON.stringify(this.subRecords()) : undefined,
+      calls: this.requestsChanged ? JSON.stringify(Array.from(this.requests.values())) : undefined,
+    };
+    this.needsCreate = this.subsChanged = this.requestsChanged = false;
+    return w;
+  }
+
+  /** The store has a write: its frames go out, and acknowledgements may claim its inSeq. */
+  stored(w: SessionWrite): void {
+    const n = w.frames.length;
+    const out = this.unstored.splice(0, n);
+    this.writingFrames -= n;
+    this.storedSeq = Math.max(this.storedSeq, w.outSeq);
+    this.storedInSeq = Math.max(this.storedInSeq, w.inSeq);
+    for (const [, bytes] of out) {
+      this.ackedToPeer = Math.max(this.ackedToPeer, Math.min(w.inSeq, this.storedInSeq));
+      this.conn?.sendBytes(bytes);
+    }
+    if (this.storedWaiters.length > 0) {
+      const ready = this.storedWaiters.filter((x) => x.seq <= this.storedSeq);
+      this.storedWaiters = this.storedWaiters.filter((x) => x.seq > this.storedSeq);
+      for (const x of ready) x.resolve();
+    }
+    if (this.ackedToPeer < this.storedInSeq && this.conn !== undefined) this.core.scheduleAck(this);
+  }
+
+  /** A write did not reach the store: the keeper writes it again. */
+  unwritten(w: SessionWrite): void {
+    this.writingFrames -= w.frames.length;
+    if (w.create !== undefined) this.needsCreate = true;
+    if (w.subs !== undefined) this.subsChanged = true;
+    if (w.calls !== undefined) this.requestsChanged = true;
+  }
+
+  /** Another node owns the session in the store now: this copy stops, quietly. */
+  disowned(): void {
+    if (this.disownedByStore) return;
+    this.disownedByStore = true;
+    const conn = this.conn;
+    if (conn !== undefined) {
+      conn.session = undefined;
+      conn.close(CloseCode.Normal, "resumed elsewhere");
+    }
+    this.core.dropDisowned(this);
+  }
+
+  /** Resolves once every frame assigned so far is stored (at once without a store). */
+  whenStored(): Promise<void> | undefined {
+    if (this.core.keeper === undefined || this.storedSeq >= this.outSeq) return undefined;
+    const seq = this.outSeq;
+    return new Promise((resolve) => this.storedWaiters.push({ seq, resolve }));
+  }
+
+  private subRecords(): [string, string, string, number][] {
+    return Array.from(this.subs, ([channel, sub]): [string, string, string, number] => [channel, sub.def.path, sub.epoch, sub.ackedOffset]);
+  }
+
+  /** Notes a request that expects an answer; the store keeps the list. */
+  private requested(r: PendingRequest): void {
+    if (this.core.keeper === undefined) return;
+    this.requests.set(r.id, r);
+    this.requestsChanged = true;
+  }
+
+  private answered(frame: Frame): void {
+    let id = 0;
+    if (frame.case === "reply" || frame.case === "error" || frame.case === "subscribed") id = frame.value.id;
+    if (frame.case === "subscribed" || frame.case === "unsubscribed") this.subsChanged = true;
+    if (id !== 0 && this.requests.delete(id)) this.requestsChanged = true;
+  }
+
+  /**
+   * Continues a session from the store after its node died: frames, counters, channels, and
+   * the requests that were still unanswered.
+   */
+  restoreStored(st: StoredSession): void {
+    this.fromStore = true;
+    this.outSeq = this.storedSeq = st.outSeq;
+    this.inSeq = this.ackedToPeer = this.storedInSeq = st.inSeq;
+    this.needsCreate = false;
+    for (const [seq, bytes] of st.frames) this.log.push(seq, bytes, bytes.byteLength);
+    for (const [channel, path, epoch, ackedOffset] of parseList<[string, string, string, number]>(st.subs)) {
+      const def = this.core.lookup(path);
+      if (def === undefined || def.kind !== "channel" || def.parse(channel) === undefined) continue;
+      const sub = this.newSub(def);
+      sub.epoch = epoch;
+      sub.ackedOffset = ackedOffset;
+      this.subs.set(channel, sub);
+    }
+    for (const r of parseList<PendingRequest>(st.calls)) this.requests.set(r.id, r);
+  }
+
+  /**
+   * After a restore from the store, once attached: requests the dead node never answered.
+   * A subscribe is carried out here; a call or publish may have run there, so its client
+   * hears UNAVAILABLE "node_lost" (idempotent ones are sent again by the client).
+   */
+  answerOrphans(): void {
+    const orphans = Array.from(this.requests.values());
+    this.requests.clear();
+    this.requestsChanged = true;
+    for (const r of orphans) {
+      if (r.k === "sub") {
+        const value = { id: r.id, method: r.method, channel: r.channel, recover: r.recover, epoch: r.epoch, offset: r.offset };
+        this.requested(r);
+        this.enqueueSync(r.channel, () => this.onSubscribe(value));
+      } else {
+        this.sendSequenced({
+          case: "error",
+          value: { id: r.id, code: Code.Unavailable, message: "the node running this request stopped", reason: "node_lost", retryAfterMs: 0 },
+        });
+      }
+    }
   }
 
   private sendError(id: number, e: unknown, sequenced: boolean): void {
@@ -306,6 +522,7 @@ export class ServerSession {
     if (frame === undefined) return;
     switch (frame.case) {
       case "call":
+        this.requested({ k: "call", id: frame.value.id });
         this.onCall(frame.value);
         return;
       case "cancel":
@@ -313,6 +530,8 @@ export class ServerSession {
         return;
       case "subscribe": {
         const value = frame.value;
+        const { id, method, channel, recover, epoch, offset } = value;
+        this.requested({ k: "sub", id, method, channel, recover, epoch, offset });
         this.enqueueSync(value.channel, () => this.onSubscribe(value));
         return;
       }
@@ -320,6 +539,7 @@ export class ServerSession {
         this.onUnsubscribe(frame.value);
         return;
       case "publish":
+        if (frame.value.id !== 0) this.requested({ k: "pub", id: frame.value.id });
         void this.onPublish(frame.value);
         return;
       case "ack":
@@ -558,6 +778,16 @@ export class ServerSession {
           if (this.conn === undefined || created.def.rules.delivery === "at-most-once") return;
           const { fromOffset, toOffset, reason } = gap;
           this.sendSubscribed(created, gap.channel, 0, gap.epoch, toOffset, true, { fromOffset, toOffset, reason });
+          const stored = this.whenStored();
+          if (stored === undefined || created.holding) return;
+          // Events after the gap wait for its notice to go out first.
+          created.holding = true;
+          void stored.then(() => {
+            if (this.subs.get(gap.channel) !== created || !created.holding) return;
+            for (const h of created.held) this.conn?.sendBytes(h.frame);
+            created.held = [];
+            created.holding = false;
+          });
         },
       },
     };
@@ -587,6 +817,9 @@ export class ServerSession {
       // it missed follows, the end of the gap otherwise (PROTOCOL.md 6.4).
       const from = hist.gap !== undefined ? hist.gap.toOffset : Math.min(offset, hist.position.offset);
       this.sendSubscribed(sub, channel, id, hist.position.epoch, from, true, hist.gap);
+      // With a store, Subscribed waits for it; the replayed events must not overtake it.
+      const stored = this.whenStored();
+      if (stored !== undefined) await stored;
       sub.epoch = hist.position.epoch;
       sub.ackedOffset = hist.gap === undefined ? offset : (hist.events[0]?.offset ?? hist.position.offset + 1) - 1;
       cut = hist.position.offset;
@@ -610,6 +843,8 @@ export class ServerSession {
       sub.epoch = pos.epoch;
       sub.ackedOffset = pos.offset;
       cut = pos.offset;
+      const stored = this.whenStored();
+      if (stored !== undefined) await stored;
     }
     for (const h of sub.held) if (h.offset === 0 || h.offset > cut) this.conn?.sendBytes(h.frame);
     sub.held = [];

@@ -201,7 +201,8 @@ for (const engine of engines) {
       const conn = b!.client({ token: "carol" });
       const notices = createClient(ChatService, conn).notices();
       await until(() => conn.state === "open", "carol to connect");
-      await until(() => a!.server.connectionsOf("carol") === 1, "node A to learn of carol");
+      await until(() => a!.server.locate("carol").some((e) => e.node === b!.server.nodeId && e.sessions === 1), "node A to learn of carol's session");
+      expect(a!.server.locate("carol")).toEqual([{ node: b!.server.nodeId, sessions: 1, connections: 1 }]);
       const n = a!.server.push(ChatService.events.notices, "carol", { text: "hello from A", roomId: "r" });
       expect(n).toBe(1);
       const it = notices[Symbol.asyncIterator]();

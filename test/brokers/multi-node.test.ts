@@ -1,14 +1,16 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { connect, createClient, type Connection } from "protocast/node";
+import { connect, createClient, type Connection, type Subscription } from "protocast/node";
 import { ChatService } from "../../generated/acme/chat/v1/chat_protocast.js";
+import type { RoomEventsResponse } from "../../generated/acme/chat/v1/chat_pb.js";
 import { startBalancer } from "../support/tcp-balancer.js";
 import { freePort, probe, redisUrl, skipReason, uniqueName } from "./services.js";
 
 // Three chat server processes on one Redis behind a round-robin balancer without sticky
 // sessions. One is killed with SIGKILL mid-stream: its clients come back through the balancer
-// to another node and catch up from the shared history — 0 lost, 0 twice, order kept.
+// to another node, which continues their sessions from the Redis session store, and catch up
+// from the shared history — 0 lost, 0 twice, order kept, no session lost.
 
 const redisDown = skipReason("Redis", await probe(redisUrl));
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -53,6 +55,7 @@ describe.skipIf(redisDown !== undefined)("three nodes on Redis, one killed", () 
       const received: string[][] = [];
       const readers: Promise<void>[] = [];
       const reconnected: boolean[] = [];
+      const lostSessions: string[] = [];
       for (let i = 0; i < 6; i++) {
         const conn = connect(`ws://127.0.0.1:${lb.port}/protocast`, { token: `reader${i}`, reconnect: { baseMs: 20, capMs: 200 } });
         conns.push(conn);
@@ -60,6 +63,7 @@ describe.skipIf(redisDown !== undefined)("three nodes on Redis, one killed", () 
         conn.on("state", (s) => {
           if (s.newState === "reconnecting") reconnected[i] = true;
         });
+        conn.on("sessionLost", (e) => lostSessions.push(e.reason));
         const sub = createClient(ChatService, conn).roomEvents({ roomId: room });
         await sub.ready;
         const got: string[] = [];
@@ -87,6 +91,8 @@ describe.skipIf(redisDown !== undefined)("three nodes on Redis, one killed", () 
       for (const got of received) expect(got).toEqual(expected);
       // Round-robin put two of the six readers on the killed node.
       expect(reconnected.filter(Boolean).length).toBeGreaterThanOrEqual(1);
+      // Their sessions were in the Redis session store: another node continued them.
+      expect(lostSessions).toEqual([]);
     } finally {
       await Promise.all(conns.map((c) => c.close()));
       await lb.close();
@@ -137,7 +143,7 @@ describe.skipIf(redisDown !== undefined)("three nodes on Redis, one killed", () 
     const room = uniqueName("pr");
     const conns: Connection[] = [];
     try {
-      const subs = [];
+      const subs: Subscription<RoomEventsResponse>[] = [];
       for (let i = 0; i < 3; i++) {
         const conn = connect(`ws://127.0.0.1:${ports[i]}/protocast`, { token: `p${i}`, reconnect: false });
         conns.push(conn);

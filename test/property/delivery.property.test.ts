@@ -2,6 +2,9 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   createMemoryIdempotencyStore,
+  createMemorySessionStore,
+  type Broker,
+  type SessionStore,
   ServerCore,
   connect,
   createClient,
@@ -12,7 +15,49 @@ import {
 import { ChatService } from "../../generated/acme/chat/v1/chat_protocast.js";
 import { until } from "../support/harness.js";
 
-type Fault = { readonly step: number; readonly kind: "cut" | "outage" | "restart" };
+type Fault = { readonly step: number; readonly kind: "cut" | "outage" | "restart" | "crash" };
+
+/** A node's view of shared infrastructure that can be cut off at once, as a crash would. */
+interface Lifeline {
+  readonly broker: Broker;
+  readonly sessions: SessionStore | undefined;
+  kill(): void;
+}
+
+function lifeline(broker: Broker, store: SessionStore | undefined): Lifeline {
+  let dead = false;
+  const gone = (): Promise<never> => Promise.reject(new Error("this node is dead"));
+  return {
+    broker: {
+      publish: (c, p, o) => (dead ? gone() : broker.publish(c, p, o)),
+      subscribe: (c, listener, onGap) =>
+        broker.subscribe(
+          c,
+          (e) => {
+            if (!dead) listener(e);
+          },
+          (g) => {
+            if (!dead) onGap?.(g);
+          },
+        ),
+      position: (c) => (dead ? gone() : broker.position(c)),
+      history: (c, since, limit) => (dead ? gone() : broker.history(c, since, limit)),
+      close: () => Promise.resolve(),
+    },
+    sessions:
+      store === undefined
+        ? undefined
+        : {
+            write: (o, w, t) => (dead ? gone() : store.write(o, w, t)),
+            claim: (id, o, t) => (dead ? gone() : store.claim(id, o, t)),
+            remove: (o, ids) => (dead ? gone() : store.remove(o, ids)),
+            close: () => Promise.resolve(),
+          },
+    kill() {
+      dead = true;
+    },
+  };
+}
 
 const GRACE_MS = 150;
 const RETRANSMIT_FRAMES = 10_000;
@@ -23,13 +68,26 @@ const RETRANSMIT_FRAMES = 10_000;
  * period, or the server core is replaced (its sessions gone; broker and idempotency records,
  * which a deployment keeps outside the process, survive) at random steps.
  */
-async function run(calls: number, events: number, faults: readonly Fault[]): Promise<void> {
+async function run(calls: number, events: number, faults: readonly Fault[], withStore = false): Promise<{ continued: number; restored: number }> {
   const broker = createMemoryBroker();
   const idempotency = createMemoryIdempotencyStore();
+  // With a session store, a restarted core continues the sessions of the one before it.
+  const sessions = withStore ? createMemorySessionStore() : undefined;
   const processed: number[] = [];
   const cores: ServerCore[] = [];
+  const lines: Lifeline[] = [];
   const makeCore = (): ServerCore => {
-    const core = new ServerCore({ broker, idempotency, graceMs: GRACE_MS, ackDelayMs: 5, retransmitFrames: RETRANSMIT_FRAMES });
+    const line = lifeline(broker, sessions);
+    lines.push(line);
+    const core = new ServerCore({
+      broker: line.broker,
+      idempotency,
+      graceMs: GRACE_MS,
+      ackDelayMs: 5,
+      retransmitFrames: RETRANSMIT_FRAMES,
+      cluster: { heartbeatMs: 50, nodeTimeoutMs: 200, requestTimeoutMs: 200 },
+      ...(line.sessions === undefined ? {} : { sessions: line.sessions }),
+    });
     core.implement(ChatService, {
       sendMessage: (req) => {
         processed.push(Number(req.text));
@@ -85,11 +143,17 @@ async function run(calls: number, events: number, faults: readonly Fault[]): Pro
         pairs.at(-1)?.cut();
         await new Promise((r) => setTimeout(r, GRACE_MS * 2 + 100));
         reachable = true;
-      } else {
+      } else if (f.kind === "restart") {
         for (const p of pairs) p.cut();
         const old = core;
         core = makeCore();
         await old.close();
+      } else {
+        // The node stops dead: nothing more reaches the broker or the store from it, and it
+        // answers no other node. Whatever it had not stored is gone with it.
+        lines.at(-1)!.kill();
+        for (const p of pairs) p.cut();
+        core = makeCore();
       }
     }
     await new Promise((r) => setTimeout(r, i % 3));
@@ -103,8 +167,9 @@ async function run(calls: number, events: number, faults: readonly Fault[]): Pro
   // At-least-once channel with enough history: nothing lost, nothing twice, order kept.
   expect(received).toEqual(Array.from({ length: events }, (_, i) => i));
   expect(gaps).toEqual([]);
-  // A plain cut always resumes; an outage past the grace period or a restart is always reported.
-  const drastic = faults.some((f) => f.kind !== "cut" && f.step < steps);
+  // A plain cut always resumes; an outage past the grace period is always reported, and so is
+  // a restart unless a session store carries the sessions over.
+  const drastic = faults.some((f) => f.step < steps && (f.kind === "outage" || (f.kind !== "cut" && !withStore)));
   // (The client may still be reconnecting after a fault at the last step: wait for it.)
   if (drastic) await until(() => sessionsLost > 0, "the lost session to be reported", 5_000);
   else expect(sessionsLost).toBe(0);
@@ -113,18 +178,23 @@ async function run(calls: number, events: number, faults: readonly Fault[]): Pro
   await until(() => Array.from(core.sessions.values()).every((s) => s.log.size === 0), "the server's buffer to drain");
   await conn.close();
   for (const c of cores) await c.close();
+  // Sessions a new core continued: taken over from a live old one, or restored from the store.
+  return {
+    continued: cores.reduce((n, c) => n + c.counters.sessionsRestored + c.counters.sessionsAdopted, 0),
+    restored: cores.reduce((n, c) => n + c.counters.sessionsRestored, 0),
+  };
 }
 
 describe("delivery guarantees under random faults (property)", () => {
   it("holds for random traffic with cuts, outages past the grace period and server restarts", async () => {
     let runs = 0;
-    const kinds = { cut: 0, outage: 0, restart: 0 };
+    const kinds = { cut: 0, outage: 0, restart: 0, crash: 0 };
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 0, max: 40 }),
         fc.integer({ min: 0, max: 40 }),
         fc.array(
-          fc.record({ step: fc.nat(40), kind: fc.constantFrom<Fault["kind"]>("cut", "cut", "cut", "outage", "restart") }),
+          fc.record({ step: fc.nat(40), kind: fc.constantFrom<Fault["kind"]>("cut", "cut", "cut", "outage", "restart", "crash") }),
           { maxLength: 4 },
         ),
         async (calls, events, faults) => {
@@ -138,5 +208,32 @@ describe("delivery guarantees under random faults (property)", () => {
     );
     console.log(`delivery property: ${runs} runs, faults injected ${JSON.stringify(kinds)}`);
     expect(runs).toBeGreaterThanOrEqual(30);
+  }, 90_000);
+
+  it("holds with a session store, and a restarted server continues the sessions", async () => {
+    let runs = 0;
+    let continued = 0;
+    let restored = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: 40 }),
+        fc.integer({ min: 0, max: 40 }),
+        fc.array(
+          fc.record({ step: fc.nat(40), kind: fc.constantFrom<Fault["kind"]>("cut", "cut", "outage", "restart", "crash", "crash") }),
+          { maxLength: 4 },
+        ),
+        async (calls, events, faults) => {
+          runs++;
+          const r = await run(calls, events, faults, true);
+          continued += r.continued;
+          restored += r.restored;
+        },
+      ),
+      { numRuns: 25, interruptAfterTimeLimit: 75_000, markInterruptAsFailure: true },
+    );
+    console.log(`delivery property with a session store: ${runs} runs, ${continued} sessions continued by a new core, ${restored} of them from the store after a crash`);
+    expect(runs).toBeGreaterThanOrEqual(25);
+    expect(continued).toBeGreaterThan(0);
+    expect(restored).toBeGreaterThan(0);
   }, 90_000);
 });

@@ -1,0 +1,267 @@
+import { createHash, randomBytes } from "node:crypto";
+import { Redis, ReplyError, type RedisOptions } from "ioredis";
+import type { BeginOptions, IdempotencyStore, StoreBeginResult } from "../broker/idempotency-store.js";
+import { Code } from "../errors/code.js";
+import { ProtocastError } from "../errors/protocast-error.js";
+import type { Outcome, RequestFingerprint } from "../session/idempotency-window.js";
+import { brokerClosed, sleep, unavailable, withDeadline } from "./broker-errors.js";
+import { checkInteger, checkStoreOptions, decodeOutcome, encodeOutcome, pollBegin, stringBytes, type Attempt, type SharedStoreOptions } from "./idempotency-shared.js";
+
+export interface RedisIdempotencyOptions extends SharedStoreOptions {
+  /** Default "redis://127.0.0.1:6379". Unused when `redis` is given. */
+  readonly url?: string;
+  /** A client to use instead of opening one; close() leaves it open. */
+  readonly redis?: Redis;
+  /** Prefix of every key of the store. Default "protocast:". */
+  readonly keyPrefix?: string;
+  /**
+   * Completed records kept per principal. Each complete() adds its key to the principal's
+   * sorted set by completion time and, in the same script, deletes the oldest completed
+   * records past this number; running and forgotten records do not count. Default 10 000.
+   */
+  readonly maxKeysPerPrincipal?: number;
+  /** More ioredis options (TLS, password) for the client the store opens. */
+  readonly redisOptions?: RedisOptions;
+}
+
+/**
+ * An IdempotencyStore shared by the nodes through Redis: one Lua script per operation, so
+ * that of any number of nodes beginning a key at once exactly one runs it. A duplicate of a
+ * running request re-reads the record every pollMs; once the runner's lease has ended (by the
+ * Redis clock) the next begin() takes the key over, and the old runner's complete() or forget()
+ * is ignored. A duplicate that was waiting when the request is forgotten gets forget()'s
+ * transient outcome, as with the embedded store; one that first reads the key after the
+ * forget() is a new request and runs.
+ *
+ * Record of (principal, key): a hash at `<prefix>idem:{pP}:K`, P and K the base64url of the
+ * principal's and the key's bytes. The braces make pP the hash tag, so a cluster keeps all of
+ * a principal's keys, and its sorted set `<prefix>idem:{pP}` of completions, in one slot.
+ *
+ *   s  state: r running, d done, f forgotten
+ *   t  token of the begin() that runs it; complete() and forget() only touch their own run
+ *   g, h  target and digest of the request
+ *   e  lease end, Redis server time in ms (r only)
+ *   o  the outcome's bytes (d, f)
+ *
+ * Every script is safe to repeat (a begin finding its own token is the runner), so a command
+ * whose answer was lost to a disconnect is simply sent again. Expiry: a running record
+ * disappears ttlMs after its lease ends, a completed one ttlMs after completion, a forgotten
+ * one after max(1 s, 40 polls): long enough for the duplicates that waited to read it.
+ */
+export function createRedisIdempotencyStore(options: RedisIdempotencyOptions = {}): IdempotencyStore {
+  const o = checkStoreOptions(options);
+  const maxKeys = options.maxKeysPerPrincipal ?? 10_000;
+  checkInteger("maxKeysPerPrincipal", maxKeys, 1);
+  const client = options.redis ?? new Redis(options.url ?? "redis://127.0.0.1:6379", {
+    ...options.redisOptions,
+    // As in the broker: commands are never queued or re-sent by ioredis; the store waits
+    // (bounded) for the connection and repeats its scripts itself.
+    enableOfflineQueue: false,
+    autoResendUnfulfilledCommands: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: (attempt: number) => Math.min(50 * attempt, 1_000),
+  });
+  if (options.redis === undefined) client.on("error", () => undefined); // reaches callers as UNAVAILABLE
+  return new RedisIdempotencyStore(client, options.redis === undefined, options.keyPrefix ?? "protocast:", o, maxKeys);
+}
+
+const beginLua = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local r = redis.call('HMGET', KEYS[1], 's', 't', 'g', 'h', 'e', 'o')
+local lease = tonumber(ARGV[3])
+local life = lease + tonumber(ARGV[6])
+if r[1] == 'f' and r[2] == ARGV[5] then return {'done', r[6]} end
+if not r[1] or r[1] == 'f' then
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], 's', 'r', 't', ARGV[4], 'g', ARGV[1], 'h', ARGV[2], 'e', now + lease)
+  redis.call('PEXPIRE', KEYS[1], life)
+  return {'run'}
+end
+if r[3] ~= ARGV[1] or r[4] ~= ARGV[2] then return {'conflict'} end
+if r[1] == 'd' then return {'done', r[6]} end
+if r[2] == ARGV[4] then return {'run'} end
+if tonumber(r[5]) <= now then
+  redis.call('HSET', KEYS[1], 't', ARGV[4], 'e', now + lease)
+  redis.call('PEXPIRE', KEYS[1], life)
+  return {'run'}
+end
+return {'wait', r[2]}
+`;
+
+// The records dropped for maxKeysPerPrincipal are named from KEYS[2] in the script: they
+// share its hash tag, so they are in the script's slot.
+const completeLua = `
+local r = redis.call('HMGET', KEYS[1], 's', 't')
+if r[1] ~= 'r' or r[2] ~= ARGV[1] then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[3])
+redis.call('HSET', KEYS[1], 's', 'd', 'o', ARGV[2])
+redis.call('HDEL', KEYS[1], 'e')
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('ZADD', KEYS[2], now, ARGV[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - ttl)
+local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[4])
+if over > 0 then
+  for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, over - 1)) do
+    local k = KEYS[2] .. ':' .. m
+    if redis.call('HGET', k, 's') == 'd' then redis.call('DEL', k) end
+  end
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, over - 1)
+end
+redis.call('PEXPIRE', KEYS[2], ttl)
+return 1
+`;
+
+// An empty outcome releases the key (a begin aborted after it registered): the record goes.
+const forgetLua = `
+local r = redis.call('HMGET', KEYS[1], 's', 't')
+if r[1] ~= 'r' or r[2] ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then return redis.call('DEL', KEYS[1]) end
+redis.call('HSET', KEYS[1], 's', 'f', 'o', ARGV[2])
+redis.call('HDEL', KEYS[1], 'e')
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+`;
+
+interface Script {
+  readonly lua: string;
+  readonly sha: string;
+}
+
+function script(lua: string): Script {
+  return { lua, sha: createHash("sha1").update(lua).digest("hex") };
+}
+
+const scripts = { begin: script(beginLua), complete: script(completeLua), forget: script(forgetLua) };
+
+type Arg = string | Buffer | number;
+
+class RedisIdempotencyStore implements IdempotencyStore {
+  /**
+   * Record key -> token of the request this store runs under it. Two begin()s on one store that
+   * both got "run" for a key (the second after the first's lease ended) share the later token.
+   */
+  private readonly running = new Map<string, string>();
+  private readonly waiters = new Set<(error: Error) => void>();
+  private readonly forgetHoldMs: number;
+  private closed = false;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly owned: boolean,
+    private readonly prefix: string,
+    private readonly o: Required<SharedStoreOptions>,
+    private readonly maxKeys: number,
+  ) {
+    this.forgetHoldMs = Math.max(1_000, 40 * o.pollMs);
+  }
+
+  private keys(principal: string, key: string): { record: string; set: string; member: string } {
+    // "p" keeps the tag non-empty: Redis hashes a key with an empty "{}" whole.
+    const set = `${this.prefix}idem:{p${stringBytes(principal).toString("base64url")}}`;
+    const member = stringBytes(key).toString("base64url");
+    return { record: `${set}:${member}`, set, member };
+  }
+
+  begin(principal: string, key: string, request: RequestFingerprint, options: BeginOptions): Promise<StoreBeginResult> {
+    const { record } = this.keys(principal, key);
+    const token = randomBytes(12).toString("base64url");
+    const leaseMs = Math.max(1, Math.ceil(options.leaseMs));
+    const attempt = async (seen: string): Promise<Attempt> => {
+      const reply = await this.exec(scripts.begin, [record], [request.target, String(request.digest), leaseMs, token, seen, this.o.ttlMs]);
+      switch (String(reply[0])) {
+        case "run":
+          this.running.set(record, token);
+          return { kind: "run" };
+        case "done":
+          return { kind: "done", outcome: decodeOutcome(reply[1] as Buffer) };
+        case "conflict":
+          return { kind: "conflict" };
+        default:
+          return { kind: "wait", token: String(reply[1]) };
+      }
+    };
+    const release = (): Promise<void> => this.finish(principal, key, undefined);
+    return pollBegin(attempt, release, this.o.pollMs, options.signal);
+  }
+
+  async complete(principal: string, key: string, outcome: Outcome): Promise<void> {
+    const { record, set, member } = this.keys(principal, key);
+    const token = this.running.get(record);
+    if (token === undefined) return;
+    this.running.delete(record);
+    await this.exec(scripts.complete, [record, set], [token, Buffer.from(encodeOutcome(outcome)), this.o.ttlMs, this.maxKeys, member]);
+  }
+
+  forget(principal: string, key: string, outcome: Outcome): Promise<void> {
+    return this.finish(principal, key, outcome);
+  }
+
+  /** forget(), or with no outcome a release: the record is deleted. */
+  private async finish(principal: string, key: string, outcome: Outcome | undefined): Promise<void> {
+    const { record } = this.keys(principal, key);
+    const token = this.running.get(record);
+    if (token === undefined) return;
+    this.running.delete(record);
+    const bytes = outcome === undefined ? "" : Buffer.from(encodeOutcome(outcome));
+    await this.exec(scripts.forget, [record], [token, bytes, this.forgetHoldMs]);
+  }
+
+  /** Runs a script, repeating it (all are safe to repeat) until outageWaitMs is spent. */
+  private async exec(s: Script, keys: readonly string[], args: readonly Arg[]): Promise<unknown[]> {
+    const deadline = Date.now() + this.o.outageWaitMs;
+    for (;;) {
+      if (this.closed) throw brokerClosed();
+      try {
+        await this.whenReady(deadline);
+        return await withDeadline(this.evalScript(s, keys, args), deadline, () => new Error("no answer from Redis in time"));
+      } catch (e) {
+        if (e instanceof ReplyError) throw ProtocastError.from(e, Code.Internal);
+        if (this.closed) throw brokerClosed();
+        if (Date.now() >= deadline) throw e instanceof ProtocastError ? e : unavailable("idempotency store", this.o.outageWaitMs, e);
+        await sleep(10);
+      }
+    }
+  }
+
+  private async evalScript(s: Script, keys: readonly string[], args: readonly Arg[]): Promise<unknown[]> {
+    try {
+      return (await this.redis.callBuffer("EVALSHA", s.sha, keys.length, ...keys, ...args)) as unknown[];
+    } catch (e) {
+      // After a restart the script cache is empty; NOSCRIPT means nothing ran, so EVAL is safe.
+      if (e instanceof ReplyError && String((e as Error).message).startsWith("NOSCRIPT")) {
+        return (await this.redis.callBuffer("EVAL", s.lua, keys.length, ...keys, ...args)) as unknown[];
+      }
+      throw e;
+    }
+  }
+
+  private whenReady(deadline: number): Promise<void> {
+    const client = this.redis;
+    if (client.status === "ready") return Promise.resolve();
+    if (client.status === "wait") client.connect().catch(() => undefined); // a lazyConnect client of the caller's
+    return new Promise((resolve, reject) => {
+      const finish = (error: Error | undefined): void => {
+        clearTimeout(timer);
+        client.off("ready", onReady);
+        this.waiters.delete(finish);
+        if (error === undefined) resolve();
+        else reject(error);
+      };
+      const onReady = (): void => finish(undefined);
+      const timer = setTimeout(() => finish(unavailable("idempotency store", this.o.outageWaitMs)), Math.max(0, deadline - Date.now()));
+      client.on("ready", onReady);
+      this.waiters.add(finish);
+    });
+  }
+
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
+    for (const finish of Array.from(this.waiters)) finish(brokerClosed());
+    if (this.owned) this.redis.disconnect();
+    return Promise.resolve();
+  }
+}
