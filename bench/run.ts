@@ -3,22 +3,25 @@
  * run, servers and clients in separate processes, several rounds. Prints a table and writes
  * bench/results/latest.json (see bench/README.md for what each number means).
  *
- *   npm run bench                      full run, 5 rounds (~5 minutes on an idle machine)
+ *   npm run bench                      full run, 5 rounds (~9 minutes on an idle machine)
  *   npm run bench -- --quick           smaller counts, 2 rounds (under 3 minutes)
  *   npm run bench -- --smoke           tiny, to prove the harness works; numbers mean nothing
- *   options: --rounds N  --only broadcast-1000,rpc,...  --out FILE  --no-pin
+ *   options: --rounds N  --only broadcast-1000,rpc,cross-node-1000,...  --out FILE  --no-pin
  *            --profile[=all]  (CPU profiles of the Protocast [or every] server process)
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildWorkers } from "./lib/build.js";
+import { CROSS_NODE_ID } from "./lib/cross-node.js";
+import { CrossSamples, crossTable } from "./lib/cross-report.js";
 import { loadAverage, machineName, openFileLimit, placement } from "./lib/machine.js";
 import { PEERS, type Peer } from "./lib/messages.js";
 import { plans, type Mode, type Plan } from "./lib/plan.js";
 import { Samples, scenarioEntries, table, type Results } from "./lib/report.js";
 import { broadcastScenario } from "./scenarios/broadcast.js";
 import { codec } from "./scenarios/codec.js";
+import { brokersDown, crossNodeRound } from "./scenarios/cross-node.js";
 import type { RunContext, Scenario } from "./scenarios/context.js";
 import { idleMemory } from "./scenarios/idle-memory.js";
 import { rpc } from "./scenarios/rpc.js";
@@ -95,9 +98,21 @@ async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const plan: Plan = { ...plans[options.mode], ...(options.rounds !== undefined ? { rounds: options.rounds } : {}) };
   const selected = scenarios.filter((s) => options.only === undefined || options.only.includes(s.id));
-  if (selected.length === 0) throw new Error(`--only matched nothing; scenarios: ${scenarios.map((s) => s.id).join(", ")}`);
+  // Cross-node has peers of its own, so it runs outside the Scenario list (scenarios/cross-node.ts).
+  let crossNode = options.only === undefined || options.only.includes(CROSS_NODE_ID);
+  if (selected.length === 0 && !crossNode) {
+    throw new Error(`--only matched nothing; scenarios: ${[...scenarios.map((s) => s.id), CROSS_NODE_ID].join(", ")}`);
+  }
+  const down = crossNode ? await brokersDown() : undefined;
+  if (down !== undefined) {
+    // As the broker tests do: skipped on a machine without the engines, unless asked for by
+    // name or in CI.
+    if (options.only !== undefined || process.env["CI"] === "true") throw new Error(`${CROSS_NODE_ID} needs Redis and NATS: ${down}`);
+    log(`${CROSS_NODE_ID} skipped: ${down}`);
+    crossNode = false;
+  }
 
-  const needFiles = Math.max(plan.idle.clients, plan.broadcast5000.clients, plan.broadcast1000.clients) + 256;
+  const needFiles = Math.max(plan.idle.clients, plan.broadcast5000.clients, plan.broadcast1000.clients, plan.crossNode.clients) + 256;
   const limit = openFileLimit();
   if (limit !== undefined && limit < needFiles) {
     throw new Error(`open-file limit is ${limit}; this mode needs ${needFiles} per process. Raise it first: ulimit -n ${needFiles}`);
@@ -112,6 +127,7 @@ async function main(): Promise<void> {
   log(`protocast bench, ${plan.mode} mode, ${plan.rounds} round(s); ${place.description}; load average ${loadBefore.join(" ")}`);
 
   const samples = new Samples();
+  const crossSamples = new CrossSamples();
   for (let round = 1; round <= plan.rounds; round++) {
     log(`round ${round}/${plan.rounds}`);
     // Rotating the peer order each round keeps any drift of the machine from favouring one.
@@ -127,13 +143,16 @@ async function main(): Promise<void> {
       if ("allPeersAtOnce" in s) await runOnce(s, "protocast", ctx, samples);
       else for (const peer of order) await runOnce(s, peer, ctx, samples);
     }
+    if (crossNode) await crossNodeRound(ctx, crossSamples);
   }
 
+  const crossEntries = crossSamples.entries();
   const results: Results = {
     machine: machineName(),
     node: process.version,
     rounds: plan.rounds,
     scenarios: scenarioEntries(samples),
+    ...(crossEntries.length > 0 ? { cross_node: crossEntries } : {}),
     run: {
       mode: plan.mode,
       command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`,
@@ -151,7 +170,13 @@ async function main(): Promise<void> {
   writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
   process.stdout.write(`\n${results.machine}; Node ${results.node}; ${plan.mode} mode, ${plan.rounds} round(s); ${place.description}\n`);
   process.stdout.write(`median (min–max) over rounds; ÷ = Protocast median / peer median. codec: ws = protobuf-es reflection, socket.io = JSON\n\n`);
-  process.stdout.write(`${table(results)}\n\nwrote ${out}\n`);
+  if (results.scenarios.length > 0) process.stdout.write(`${table(results)}\n\n`);
+  if (crossEntries.length > 0) {
+    const pins = place.taskset ? `; nodes A and B on CPU ${String(place.serverCpu)}, subscribers on CPU ${String(place.clientCpu)}` : "";
+    process.stdout.write(`cross-node fan-out (publisher on node A, subscribers on node B${pins}); ÷sio = median / socketio-redis median\n\n`);
+    process.stdout.write(`${crossTable(crossEntries)}\n\n`);
+  }
+  process.stdout.write(`wrote ${out}\n`);
 }
 
 main().catch((e: unknown) => {

@@ -8,6 +8,9 @@ export const WORKERS = [
   "peers/socketio-server.ts",
   "peers/fan-client.ts",
   "peers/rpc-client.ts",
+  "peers/cross-node-protocast.ts",
+  "peers/cross-node-socketio.ts",
+  "peers/cross-node-client.ts",
   "scenarios/codec-worker.ts",
 ] as const;
 

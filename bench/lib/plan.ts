@@ -15,6 +15,19 @@ export interface BroadcastSize {
   readonly messages: number;
 }
 
+/** Cross-node fan-out: subscribers on node B, a publisher on node A. */
+export interface CrossNodeSize {
+  readonly clients: number;
+  /** Connections that time their events in the latency phase (see cross-node-client.ts). */
+  readonly latencyClients: number;
+  /** Messages of the throughput burst. */
+  readonly messages: number;
+  /** Messages published one every intervalMs for latency, after `warmup` unmeasured ones. */
+  readonly paced: number;
+  readonly intervalMs: number;
+  readonly warmup: number;
+}
+
 export interface Plan {
   readonly mode: Mode;
   readonly rounds: number;
@@ -33,6 +46,7 @@ export interface Plan {
     readonly maxMs: number;
   };
   readonly idle: { readonly clients: number; readonly warm: number };
+  readonly crossNode: CrossNodeSize;
   readonly codecMs: number;
   /** Loopback source addresses the clients spread over. */
   readonly sources: number;
@@ -52,6 +66,7 @@ export const plans: Readonly<Record<Mode, Plan>> = {
     reliable1000: { clients: 1000, messages: 500 },
     rpc: { warmupCalls: 5000, sequentialCalls: 5000, pipelinedCalls: 60_000, inflight: 64, maxMs: 10_000 },
     idle: { clients: 10_000, warm: 500 },
+    crossNode: { clients: 1000, latencyClients: 50, messages: 500, paced: 100, intervalMs: 25, warmup: 20 },
     codecMs: 1000,
   },
   quick: {
@@ -63,6 +78,7 @@ export const plans: Readonly<Record<Mode, Plan>> = {
     reliable1000: { clients: 1000, messages: 60 },
     rpc: { warmupCalls: 1000, sequentialCalls: 1000, pipelinedCalls: 8000, inflight: 64, maxMs: 4000 },
     idle: { clients: 3000, warm: 300 },
+    crossNode: { clients: 500, latencyClients: 50, messages: 100, paced: 40, intervalMs: 25, warmup: 20 },
     codecMs: 150,
   },
   smoke: {
@@ -74,6 +90,7 @@ export const plans: Readonly<Record<Mode, Plan>> = {
     reliable1000: { clients: 50, messages: 200 },
     rpc: { warmupCalls: 100, sequentialCalls: 200, pipelinedCalls: 500, inflight: 64, maxMs: 5000 },
     idle: { clients: 1000, warm: 100 },
+    crossNode: { clients: 50, latencyClients: 50, messages: 100, paced: 20, intervalMs: 25, warmup: 10 },
     codecMs: 50,
   },
 };

@@ -1,3 +1,4 @@
+import type { CrossEntry } from "./cross-report.js";
 import { PEERS, type Peer } from "./messages.js";
 import { spread, type Spread } from "./stats.js";
 
@@ -97,11 +98,13 @@ export interface Results {
   readonly node: string;
   readonly rounds: number;
   readonly scenarios: ScenarioEntry[];
+  /** The cross-node scenario, whose peers differ from the others' (see cross-report.ts). */
+  readonly cross_node?: CrossEntry[];
   /** Not part of the shape other tools rely on: how the numbers were made. */
   readonly run: Readonly<Record<string, unknown>>;
 }
 
-function round(s: Spread): Spread {
+export function round(s: Spread): Spread {
   return { median: sig(s.median), min: sig(s.min), max: sig(s.max) };
 }
 
@@ -110,7 +113,7 @@ function sig(v: number): number {
   return v === 0 ? 0 : Number(v.toPrecision(4));
 }
 
-function ratio(a: number, b: number): number {
+export function ratio(a: number, b: number): number {
   return b === 0 ? 0 : Number((a / b).toFixed(3));
 }
 
@@ -137,7 +140,7 @@ function human(v: number): string {
   return v.toFixed(2);
 }
 
-const cell = (s: Spread): string => `${human(s.median)} (${human(s.min)}–${human(s.max)})`;
+export const cell = (s: Spread): string => `${human(s.median)} (${human(s.min)}–${human(s.max)})`;
 
 /** The results as a fixed-width table: median (min–max) per peer, then the ratios. */
 export function table(results: Results): string {

@@ -2,7 +2,20 @@ import { connect as natsConnect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { connect, createClient, createMemoryBroker, createMemoryIdempotencyStore, type Broker, type IdempotencyStore } from "protocast/node";
+import {
+  connect,
+  createClient,
+  createMemoryBroker,
+  createMemoryIdempotencyStore,
+  createMemorySessionStore,
+  createNatsIdempotencyStore,
+  createNatsSessionStore,
+  createRedisIdempotencyStore,
+  createRedisSessionStore,
+  type Broker,
+  type IdempotencyStore,
+  type SessionStore,
+} from "protocast/node";
 import { ChatService, type ChatServiceHandlers } from "../../generated/acme/chat/v1/chat_protocast.js";
 import { createNatsBroker } from "../../runtime/adapters/nats-broker.js";
 import { createRedisBroker } from "../../runtime/adapters/redis-broker.js";
@@ -25,16 +38,30 @@ interface Engine {
   readonly down: string | undefined;
   /** One broker per node (a node owns its connection to the engine). */
   broker(): Promise<Broker>;
+  /** The node's connection to the shared session and idempotency stores. */
+  stores(): Promise<{ sessions: SessionStore; idempotency: IdempotencyStore }>;
   cleanup(): Promise<void>;
 }
 
 const shared = createMemoryBroker();
+const memoryStores = { sessions: createMemorySessionStore(), idempotency: createMemoryIdempotencyStore() };
 const engines: Engine[] = [
-  { name: "the embedded broker", down: undefined, broker: () => Promise.resolve(shared), cleanup: () => Promise.resolve() },
+  {
+    name: "the embedded broker",
+    down: undefined,
+    broker: () => Promise.resolve(shared),
+    stores: () => Promise.resolve(memoryStores),
+    cleanup: () => Promise.resolve(),
+  },
   {
     name: "redis",
     down: redisDown,
     broker: () => Promise.resolve(createRedisBroker({ url: redisUrl, keyPrefix: `${tag}:` })),
+    stores: () =>
+      Promise.resolve({
+        sessions: createRedisSessionStore({ url: redisUrl, keyPrefix: `${tag}:` }),
+        idempotency: createRedisIdempotencyStore({ url: redisUrl, keyPrefix: `${tag}:` }),
+      }),
     async cleanup() {
       const admin = new Redis(redisUrl);
       const keys = await admin.keys(`${tag}:*`);
@@ -46,9 +73,14 @@ const engines: Engine[] = [
     name: "nats",
     down: natsDown,
     broker: () => createNatsBroker({ servers: new URL(natsUrl).host, stream: tag, subjectPrefix: tag.toLowerCase() }),
+    stores: async () => ({
+      sessions: await createNatsSessionStore({ servers: new URL(natsUrl).host, bucket: `${tag}_S` }),
+      idempotency: await createNatsIdempotencyStore({ servers: new URL(natsUrl).host, bucket: `${tag}_I` }),
+    }),
     async cleanup() {
       const nc = await natsConnect({ servers: new URL(natsUrl).host });
-      await (await jetstreamManager(nc)).streams.delete(tag).catch(() => undefined);
+      const jsm = await jetstreamManager(nc);
+      for (const name of [tag, `KV_${tag}_S`, `KV_${tag}_I`]) await jsm.streams.delete(name).catch(() => undefined);
       await nc.close();
     },
   },
@@ -58,13 +90,14 @@ const CLUSTER = { heartbeatMs: 100, nodeTimeoutMs: 500, requestTimeoutMs: 2_000 
 
 for (const engine of engines) {
   describe.skipIf(engine.down !== undefined)(`a cluster on ${engine.name}`, () => {
-    const nodes: { h: Harness; b: Broker }[] = [];
+    const nodes: { h: Harness; b: Broker; st: { sessions: SessionStore; idempotency: IdempotencyStore } }[] = [];
     const extra: { close(): Promise<void> }[] = [];
     afterEach(async () => {
       for (const c of extra.splice(0)) await c.close();
-      for (const { h, b } of nodes.splice(0)) {
+      for (const { h, b, st } of nodes.splice(0)) {
         await h.close();
         if (b !== shared) await b.close();
+        if (st !== memoryStores) await Promise.all([st.sessions.close(), st.idempotency.close()]);
       }
     });
     afterAll(() => engine.cleanup());
@@ -72,14 +105,17 @@ for (const engine of engines) {
     /** Runs per sendMessage text, on every node together. */
     const runs = new Map<string, number>();
 
-    const node = async (idempotency: IdempotencyStore, options: { maxConnectionsPerPrincipal?: number } = {}): Promise<Harness> => {
+    const node = async (options: { maxConnectionsPerPrincipal?: number; sessionStore?: boolean } = {}): Promise<Harness> => {
       const b = await engine.broker();
+      const st = await engine.stores();
+      const { sessionStore, ...limits } = options;
       const h = await startHarness({
         broker: b,
-        idempotency,
+        idempotency: st.idempotency,
+        ...(sessionStore === true ? { sessions: st.sessions } : {}),
         cluster: CLUSTER,
         graceMs: 10_000,
-        ...options,
+        ...limits,
         authenticate: (req) => ({ id: req.token ?? "anon", scopes: ["chat"] }),
       });
       const handlers: ChatServiceHandlers = {
@@ -94,15 +130,14 @@ for (const engine of engines) {
         publishTyping: (_params, message, ctx) => ({ user: ctx.principal.id, typing: message.typing }),
       };
       h.server.implement(ChatService, handlers);
-      nodes.push({ h, b });
+      nodes.push({ h, b, st });
       return h;
     };
 
     /** Nodes that know of each other. */
-    const cluster = async (n: number, options: { maxConnectionsPerPrincipal?: number } = {}): Promise<Harness[]> => {
-      const idempotency = createMemoryIdempotencyStore();
+    const cluster = async (n: number, options: { maxConnectionsPerPrincipal?: number; sessionStore?: boolean } = {}): Promise<Harness[]> => {
       const hs: Harness[] = [];
-      for (let i = 0; i < n; i++) hs.push(await node(idempotency, options));
+      for (let i = 0; i < n; i++) hs.push(await node(options));
       await until(() => hs.every((h) => h.server.nodes().length >= n - 1), "nodes to hear of each other", 5_000);
       return hs;
     };
@@ -158,6 +193,56 @@ for (const engine of engines) {
       expect(a!.server.stats().sessions).toBe(0);
       expect(mover.sessionId.startsWith(`${a!.server.nodeId}.`)).toBe(true);
     }, 30_000);
+
+    it("with a session store, a session outlives its node: the client resumes it elsewhere, a call the dead node never answered is run again once", async () => {
+      const [a, b] = await cluster(2, { sessionStore: true });
+      const lb = await startBalancer([a!.port, b!.port]);
+      const proxy = await startTcpProxy(lb.port);
+      extra.push(lb, proxy);
+      const room = uniqueName("crash");
+      const mover = connect(`ws://127.0.0.1:${proxy.port}/protocast`, { token: "survivor", reconnect: { baseMs: 20, capMs: 100 } });
+      extra.push({ close: () => mover.close() });
+      const lost: unknown[] = [];
+      mover.on("sessionLost", (e) => lost.push(e));
+      const chat = createClient(ChatService, mover);
+      const sub = chat.roomEvents({ roomId: room });
+      await sub.ready;
+      const first = mover.sessionId;
+      expect(first.startsWith(`${a!.server.nodeId}.`)).toBe(true);
+      const publisher = createClient(ChatService, b!.client({ token: "pub" }));
+      const TOTAL = 120;
+      const got: string[] = [];
+      const reading = (async () => {
+        for await (const ev of sub) {
+          if (ev.text.startsWith("m")) got.push(ev.text);
+          if (got.length === TOTAL) break;
+        }
+      })();
+      let orphan: Promise<{ messageId: string }> | undefined;
+      const key = uniqueName("orphan");
+      for (let i = 0; i < TOTAL; i++) {
+        if (i === 40) {
+          // A call node A will never answer: it dies while the handler sleeps.
+          orphan = chat.sendMessage({ roomId: room, text: `slow2000:${key}` }, { idempotencyKey: key, timeoutMs: 20_000 });
+          await until(() => runs.get(`slow2000:${key}`) === 1, "the slow call to start");
+          const dead = nodes.find((n) => n.h === a)!;
+          // Node A stops dead: its broker and store connections go, so it can neither answer
+          // nor hand anything over; its clients' links are cut.
+          await killNode(dead, engine.name === "the embedded broker");
+          proxy.cut();
+        }
+        await publisher.sendMessage({ roomId: room, text: `m${i}` }, { idempotencyKey: uniqueName("k") });
+      }
+      await reading;
+      expect(got).toEqual(Array.from({ length: TOTAL }, (_, i) => `m${i}`));
+      expect(lost).toEqual([]);
+      expect(mover.sessionId).toBe(first);
+      expect(b!.server.stats().counters.sessionsRestored).toBe(1);
+      // The orphaned call: node B answered "node_lost", the client sent it again with its key,
+      // and it ran (again) only if the dead node had not finished it.
+      const reply = await orphan!;
+      expect(reply.messageId).not.toBe("");
+    }, 40_000);
 
     it("presence spans the nodes: members of other nodes are listed, joins and leaves are heard everywhere", async () => {
       const [a, b, c] = await cluster(3);
@@ -231,4 +316,24 @@ for (const engine of engines) {
       expect(runs.get(`once-${key}`)).toBe(1);
     }, 20_000);
   });
+}
+
+/**
+ * Cuts a node off from the shared engine without a word, as a crash would: for Redis and NATS
+ * its own broker and store connections close; on the embedded broker (shared by the nodes in
+ * this process) its session writes are made to fail and the server stops answering.
+ */
+async function killNode(node: { h: Harness; b: Broker; st: { sessions: SessionStore } }, embedded: boolean): Promise<void> {
+  if (embedded) {
+    // The in-process nodes share one broker object: there is no connection to cut. The
+    // node's share of the store refuses its writes from now on.
+    const store = node.st.sessions as SessionStore & { write: SessionStore["write"] };
+    const write = store.write.bind(store);
+    const owner = node.h.server.nodeId;
+    store.write = (o, w, t) => (o === owner ? Promise.reject(new Error("node is dead")) : write(o, w, t));
+    await node.h.server.close({ deadlineMs: 0 });
+    return;
+  }
+  await node.st.sessions.close();
+  await node.b.close();
 }
