@@ -393,7 +393,8 @@ export class ServerSession {
 
   /** Another node owns the session in the store now: this copy stops, quietly. */
   disowned(): void {
-    if (this.disownedByStore) return;
+    // A session handed over already belongs elsewhere; its running calls still answer there.
+    if (this.disownedByStore || this.movedTo !== undefined) return;
     this.disownedByStore = true;
     const conn = this.conn;
     if (conn !== undefined) {
@@ -543,6 +544,8 @@ export class ServerSession {
         void this.onPublish(frame.value);
         return;
       case "ack":
+        // Stored with the next write, so that a node taking over replays from close by.
+        if (frame.value.channels.length > 0) this.subsChanged = true;
         for (const p of frame.value.channels) {
           const sub = this.subs.get(p.channel);
           if (sub === undefined) continue;
