@@ -105,6 +105,8 @@ type NodeMessage =
   | { t: "push"; n: string; p: string; m: string; b: string };
 
 const NO_HISTORY = { historySize: 0, historyTtlMs: 0 };
+/** Silent nodes remembered, in case they come back. */
+const MAX_DEPARTED = 1_000;
 /** Entries per registry message: big tables go in several. */
 const REG_CHUNK = 2_000;
 
@@ -115,6 +117,8 @@ export class Cluster {
   readonly requestTimeoutMs: number;
   /** Other nodes heard from, with the time of their last message. */
   private readonly nodes = new Map<string, number>();
+  /** Nodes counted dead after falling silent, oldest first. */
+  private readonly departed = new Set<string>();
   /** Counts of named principals on other nodes: principal -> node -> [sessions, connections]. */
   private readonly remote = new Map<string, Map<string, [number, number]>>();
   private readonly dirty = new Set<string>();
@@ -182,6 +186,12 @@ export class Cluster {
     for (let i = 0; i < channels.length; i += REG_CHUNK) {
       void this.send(nodeChannel(node), { t: "pm", n: this.nodeId, ch: channels.slice(i, i + REG_CHUNK) });
     }
+    // A node seen before and counted dead: the two were cut apart (a broker outage on either
+    // side), and what the other dropped of this node's members it may not ask for again.
+    if (this.departed.delete(node)) {
+      for (const ch of channels) void this.send(presenceChannel(ch), { t: "s", n: this.nodeId, r: "", m: this.host.localMembers(ch) });
+      this.sendTable(node);
+    }
   }
 
   private beat(): void {
@@ -190,8 +200,16 @@ export class Cluster {
     for (const [node, at] of this.nodes) if (now - at > this.nodeTimeoutMs) this.drop(node);
   }
 
-  private drop(node: string): void {
+  private drop(node: string, silent = true): void {
     if (!this.nodes.delete(node)) return;
+    if (silent) {
+      this.departed.add(node);
+      // Only the most recent ones are kept.
+      for (const n of this.departed) {
+        if (this.departed.size <= MAX_DEPARTED) break;
+        this.departed.delete(n);
+      }
+    }
     for (const [p, byNode] of this.remote) {
       byNode.delete(node);
       if (byNode.size === 0) this.remote.delete(p);
@@ -369,7 +387,7 @@ export class Cluster {
           return;
         case "bye":
           this.nodes.set(m.n, 0);
-          this.drop(m.n);
+          this.drop(m.n, false);
           return;
         case "sync":
           this.heard(m.n);
