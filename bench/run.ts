@@ -7,6 +7,7 @@
  *   npm run bench -- --quick           smaller counts, 2 rounds (under 3 minutes)
  *   npm run bench -- --smoke           tiny, to prove the harness works; numbers mean nothing
  *   options: --rounds N  --only broadcast-1000,rpc,cross-node-1000,...  --out FILE  --no-pin
+ *            --session-store redis (Protocast's servers keep sessions in Redis)
  *            --profile[=all]  (CPU profiles of the Protocast [or every] server process)
  */
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -35,6 +36,7 @@ interface Options {
   readonly out: string | undefined;
   readonly pin: boolean;
   readonly profile: readonly Peer[];
+  readonly sessionStore: "redis" | undefined;
 }
 
 function parseOptions(argv: readonly string[]): Options {
@@ -44,6 +46,7 @@ function parseOptions(argv: readonly string[]): Options {
   let out: string | undefined;
   let pin = true;
   let profile: Peer[] = [];
+  let sessionStore: "redis" | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): string => {
@@ -59,10 +62,15 @@ function parseOptions(argv: readonly string[]): Options {
     else if (a === "--no-pin") pin = false;
     else if (a === "--profile") profile = ["protocast"];
     else if (a === "--profile=all") profile = [...PEERS];
+    else if (a === "--session-store") {
+      const v = value();
+      if (v !== "redis") throw new Error(`--session-store takes "redis", got ${v}`);
+      sessionStore = v;
+    }
     else throw new Error(`unknown option ${a}; see the top of bench/run.ts`);
   }
   if (rounds !== undefined && !(rounds >= 1 && rounds <= 50)) throw new Error("--rounds must be between 1 and 50");
-  return { mode, rounds, only, out, pin, profile };
+  return { mode, rounds, only, out, pin, profile, sessionStore };
 }
 
 const scenarios: readonly Scenario[] = [
@@ -136,6 +144,7 @@ async function main(): Promise<void> {
       plan,
       placement: place,
       profile: options.profile.length > 0 ? { peers: options.profile, dir: profileDir } : undefined,
+      sessionStore: options.sessionStore,
       round,
       log,
     };

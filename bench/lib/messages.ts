@@ -19,6 +19,8 @@ export interface ServerArgs {
    * whole life of the server (rpc, idle).
    */
   readonly profile?: string;
+  /** Protocast only: keep sessions in this store (bench --session-store). */
+  readonly sessionStore?: "redis";
 }
 
 export interface Memory {

@@ -1,5 +1,5 @@
 /** Protocast server process: the runtime as an application uses it. */
-import { createServer } from "../../runtime/node.js";
+import { createRedisSessionStore, createServer } from "../../runtime/node.js";
 import { BenchService } from "../../generated/acme/bench/v1/bench_protocast.js";
 import type { ServerArgs } from "../lib/messages.js";
 import { ROOM, payloadBytes } from "../lib/payload.js";
@@ -11,7 +11,13 @@ const args = workerArgs<ServerArgs>();
 // the RPC scenario sends far more than that on purpose. They are raised out of the way, so
 // their check still runs on every frame but never refuses one.
 const unlimited = 1_000_000_000;
+// With --session-store redis, every frame addressed to a session is stored in Redis before it
+// goes out (keys under a prefix of this process; they expire on their own about two minutes
+// after the process ends).
+const prefix = `pcbench-${process.pid}:`;
+const sessions = args.sessionStore === "redis" ? createRedisSessionStore({ url: process.env["REDIS_URL"] ?? "redis://127.0.0.1:6379", keyPrefix: prefix }) : undefined;
 const server = createServer({
+  ...(sessions === undefined ? {} : { sessions }),
   rateMessagesPerSecond: unlimited,
   rateMessagesBurst: unlimited,
   rateBytesPerSecond: unlimited,

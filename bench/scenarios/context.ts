@@ -10,6 +10,8 @@ export interface RunContext {
   readonly placement: Placement;
   /** Peers whose server processes run under --cpu-prof, and where the profiles go. */
   readonly profile: { readonly peers: readonly Peer[]; readonly dir: string } | undefined;
+  /** Where Protocast's servers keep sessions; undefined: in memory (the default). */
+  readonly sessionStore?: "redis" | undefined;
   readonly round: number;
   log(line: string): void;
 }
@@ -42,7 +44,12 @@ export async function withServerAndClient<CR extends { readonly type: string }, 
 ): Promise<T> {
   const { placement, plan } = ctx;
   const profile = profileFile(ctx, peer, scenario);
-  const serverArgs: ServerArgs = { mode, payloadBytes: plan.payloadBytes, ...(profile === undefined ? {} : { profile }) };
+  const serverArgs: ServerArgs = {
+    mode,
+    payloadBytes: plan.payloadBytes,
+    ...(profile === undefined ? {} : { profile }),
+    ...(ctx.sessionStore === undefined ? {} : { sessionStore: ctx.sessionStore }),
+  };
   const server = startWorker<ServerReport, ServerCommand>(`${peer} server`, {
     file: `peers/${peer}-server.ts`,
     args: serverArgs,
