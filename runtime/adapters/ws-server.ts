@@ -109,7 +109,8 @@ export interface ProtocastServer {
   stats(): ServerStats;
   /**
    * Removes sessions from a channel at once (they get Unsubscribed with PERMISSION_DENIED):
-   * every member, or only those of one principal. Returns how many were removed.
+   * every member, or only those of one principal, on every node of the cluster. Returns how
+   * many were removed on this node.
    */
   kick<P extends object>(channel: ChannelDef<P, DescMessage, any>, params: P, options?: { principalId?: string; reason?: string }): number;
   /**

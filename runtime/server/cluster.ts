@@ -74,6 +74,8 @@ export interface ClusterHost {
   pushed(principal: string, method: string, payload: Uint8Array): void;
   /** A node stopped: its members leave every channel this node serves. */
   nodeGone(node: string): void;
+  /** Removes local sessions from a channel, as another node asked. */
+  kick(channel: string, principal: string | undefined, reason: string): void;
   /** Presence channels with members on this node. */
   presenceChannels(): string[];
   /** Presence traffic of a channel this node serves. */
@@ -93,7 +95,8 @@ type ClusterMessage =
   | { t: "bye"; n: string }
   | { t: "sync"; n: string }
   | { t: "reg"; n: string; e: [string, number, number][] }
-  | { t: "pq"; n: string; r: string; ch: string };
+  | { t: "pq"; n: string; r: string; ch: string }
+  | { t: "kick"; n: string; ch: string; p: string; why: string };
 
 type NodeMessage =
   | { t: "reg"; n: string; e: [string, number, number][] }
@@ -172,6 +175,12 @@ export class Cluster {
 
   isAlive(node: string): boolean {
     return node === this.nodeId || this.nodes.has(node);
+  }
+
+  /** Milliseconds since a node was last heard from; Infinity for one not known (or dead). */
+  silentFor(node: string): number {
+    const at = this.nodes.get(node);
+    return at === undefined ? Infinity : this.now() - at;
   }
 
   private heard(node: string): void {
@@ -300,7 +309,7 @@ export class Cluster {
   }
 
   /** Asks a session's node to hand it over; "refused" with a reason when it will not or cannot. */
-  async take(owner: string, request: TakeRequest): Promise<TakeResult> {
+  async take(owner: string, request: TakeRequest, timeoutMs = this.requestTimeoutMs): Promise<TakeResult> {
     if (!this.nodes.has(owner)) return { kind: "refused", reason: "node_lost" };
     await this.ready;
     const r = randomId(9);
@@ -308,7 +317,7 @@ export class Cluster {
       const timer = setTimeout(() => {
         this.takes.delete(r);
         resolve({ kind: "refused", reason: "node_lost" });
-      }, this.requestTimeoutMs);
+      }, timeoutMs);
       this.takes.set(r, (x) => {
         clearTimeout(timer);
         this.takes.delete(r);
@@ -318,6 +327,11 @@ export class Cluster {
         if (!sent) this.takes.get(r)?.({ kind: "refused", reason: "node_lost" });
       });
     });
+  }
+
+  /** Asks every other node to remove sessions from a channel (all, or one principal's). */
+  kick(channel: string, principal: string | undefined, reason: string): void {
+    void this.send(CLUSTER_CHANNEL, { t: "kick", n: this.nodeId, ch: channel, p: principal ?? "", why: reason });
   }
 
   /** Sends an answer of a session that moved to `node`. */
@@ -396,6 +410,10 @@ export class Cluster {
         case "reg":
           this.heard(m.n);
           this.applyCounts(m.n, m.e);
+          return;
+        case "kick":
+          this.heard(m.n);
+          this.host.kick(m.ch, m.p === "" ? undefined : m.p, m.why);
           return;
         case "pq":
           this.heard(m.n);

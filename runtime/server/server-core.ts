@@ -24,6 +24,9 @@ import { hasScope } from "./scopes.js";
 import { resolveDecodeLimits, type DecodeLimits } from "../wire/limits.js";
 import { resolveLimits, type ServerCoreOptions, type ServerLimits } from "./options.js";
 
+/** How long a node with a session store waits for a handover before it claims from the store. */
+const STORE_HANDOVER_WAIT_MS = 500;
+
 type CallHandler = (request: unknown, context: CallContext) => unknown;
 type PublishHook = (params: object, message: unknown, context: PublishContext) => unknown;
 
@@ -199,8 +202,16 @@ export class ServerCore {
     return this.reauth(token, current);
   }
 
-  /** Removes sessions from a channel at once: every one, or those of one principal. Returns how many. */
+  /**
+   * Removes sessions from a channel at once: every one, or those of one principal, on this node
+   * and (in a cluster) on every other. Returns how many were removed here.
+   */
   kick(channel: string, principalId: string | undefined, reason: string): number {
+    this.cluster?.kick(channel, principalId, reason);
+    return this.kickLocal(channel, principalId, reason);
+  }
+
+  private kickLocal(channel: string, principalId: string | undefined, reason: string): number {
     let n = 0;
     for (const s of this.sessions.values()) {
       if (principalId !== undefined && s.principal.id !== principalId) continue;
@@ -402,8 +413,14 @@ export class ServerCore {
     if (owner === undefined || owner === this.nodeId) return "unknown";
     const keeper = this.keeper;
     let reason = "node_lost";
-    if (this.cluster !== undefined) {
-      const result = await this.cluster.take(owner, request);
+    // With a store, a node silent for two heartbeats is not waited for: the store has all its
+    // session's client ever received, and a claim makes any late write of that node fail.
+    const gone = keeper !== undefined && (this.cluster === undefined || this.cluster.silentFor(owner) > 2 * this.cluster.heartbeatMs);
+    if (this.cluster !== undefined && !gone) {
+      // A live node answers within a broker round trip. With a store, a node that does not
+      // answer soon is taken for dead: claiming the session fences off its later writes.
+      const wait = keeper === undefined ? this.cluster.requestTimeoutMs : Math.min(STORE_HANDOVER_WAIT_MS, this.cluster.requestTimeoutMs);
+      const result = await this.cluster.take(owner, request, wait);
       if (result.kind === "taken") {
         const st = result.state;
         const session = new ServerSession(this, { ...st.principal }, { id: st.id, token: st.token });
@@ -471,6 +488,7 @@ export class ServerCore {
       },
       nodeGone: (node) => this.hub.nodeGone(node),
       presenceChannels: () => this.hub.presenceChannels(),
+      kick: (channel, principal, reason) => void this.kickLocal(channel, principal, reason),
       presence: (channel, message: PresenceMessage) => this.hub.onPresence(channel, message),
       localMembers: (channel) => this.hub.localMembers(channel),
       error: (e) => this.storeError?.(e),

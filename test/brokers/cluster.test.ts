@@ -3,6 +3,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import {
+  Code,
   connect,
   createClient,
   createMemoryBroker,
@@ -293,6 +294,25 @@ for (const engine of engines) {
       const it = notices[Symbol.asyncIterator]();
       const first = await it.next();
       expect(first.value?.text).toBe("hello from A");
+    }, 20_000);
+
+    it("a kick on one node removes the principal's sessions from the channel on every node", async () => {
+      const [a, b] = await cluster(2);
+      const room = uniqueName("kick");
+      const sub = createClient(ChatService, b!.client({ token: "mallory" })).roomEvents({ roomId: room });
+      await sub.ready;
+      const outcome = (async () => {
+        try {
+          for await (const _ of sub);
+          return "ended";
+        } catch (e) {
+          return (e as { code?: number }).code;
+        }
+      })();
+      // Node A has no member there: it removes none itself, node B removes Mallory.
+      expect(a!.server.kick(ChatService.channels.roomEvents, { roomId: room }, { principalId: "mallory" })).toBe(0);
+      expect(await outcome).toBe(Code.PermissionDenied);
+      await until(() => b!.server.channels(ChatService.channels.roomEvents).length === 0, "node B to drop the channel");
     }, 20_000);
 
     it("the per-principal connection limit holds across nodes", async () => {
