@@ -44,9 +44,7 @@ export interface SessionState {
   readonly log: [number, string][];
   /** Subscriptions: [channel, channel method path, epoch, acknowledged offset]. */
   readonly subs: [string, string, string, number][];
-  /** Calls still running on the old node; their answers are forwarded. */
-  readonly calls: number[];
-  /** Requests not yet answered (kept with a session store), as JSON. */
+  /** Requests not yet answered (tracked with a session store), as JSON; answers of calls still running on the old node are forwarded. */
   readonly requests: string;
 }
 

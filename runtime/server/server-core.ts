@@ -601,9 +601,10 @@ export class ServerCore {
       clearInterval(this.tick);
       if (this.ackTimer !== undefined) clearTimeout(this.ackTimer);
       for (const conn of this.connections) conn.close(CloseCode.GoingAway, "server is shutting down");
-      // A session store keeps the sessions: their clients resume them on other nodes.
-      for (const session of Array.from(this.sessions.values())) this.endSession(session, this.keeper !== undefined);
+      // A session store keeps the sessions, with everything written so far: their clients
+      // resume them on other nodes.
       await this.keeper?.close();
+      for (const session of Array.from(this.sessions.values())) this.endSession(session, this.keeper !== undefined);
       await this.hub.close();
       await this.cluster?.close();
       if (this.ownsBroker) await this.broker.close();

@@ -156,7 +156,6 @@ export class ServerSession {
       inSeq: this.inSeq,
       log: this.log.all().map((f): [number, string] => [f.seq, toBase64(f.item)]),
       subs: Array.from(this.subs, ([channel, sub]): [string, string, string, number] => [channel, sub.def.path, sub.epoch, sub.ackedOffset]),
-      calls: Array.from(this.inflight.keys()),
       requests: JSON.stringify(Array.from(this.requests.values())),
     };
   }

@@ -134,7 +134,9 @@ describe("authorization", () => {
 describe("limits", () => {
   it("throttles a flooding client with retry advice, closes it with 4004 if it keeps on, and leaves others alone", async () => {
     const h = await startHarness(
-      { rateMessagesPerSecond: 50, rateMessagesBurst: 50, rateViolationsBeforeClose: 200 },
+      // A slow refill (one frame per 500 ms): even on a loaded machine the server refuses 200
+      // frames in a row before the bucket lets one through and resets the count.
+      { rateMessagesPerSecond: 2, rateMessagesBurst: 50, rateViolationsBeforeClose: 200 },
       (s) => s.implement(ChatService, handlers),
     );
     try {
