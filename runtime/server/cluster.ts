@@ -65,7 +65,7 @@ export interface ClusterHost {
   /** Every named principal with local sessions or connections. */
   localPrincipals(): Iterable<string>;
   /** Hands a local session to another node, or says why not. */
-  giveSession(request: TakeRequest, to: string): TakeResult;
+  giveSession(request: TakeRequest, to: string): TakeResult | { readonly kind: "moved"; readonly node: string };
   /** A frame for a session that moved here, answered by its old node. */
   forwarded(sessionId: string, frame: Uint8Array): void;
   /** A push addressed to a principal with sessions on this node. */
@@ -444,6 +444,14 @@ export class Cluster {
           return;
         case "take": {
           const x = this.host.giveSession(m.q, m.n);
+          if (x.kind === "moved") {
+            // The session went on to another node: the request follows it there, still
+            // naming the node that asked, which gets the answer.
+            if (x.node === m.n || !this.nodes.has(x.node)) {
+              void this.send(nodeChannel(m.n), { t: "took", n: this.nodeId, r: m.r, x: { kind: "refused", reason: "node_lost" } });
+            } else void this.send(nodeChannel(x.node), { t: "take", n: m.n, r: m.r, q: m.q });
+            return;
+          }
           void this.send(nodeChannel(m.n), { t: "took", n: this.nodeId, r: m.r, x });
           return;
         }

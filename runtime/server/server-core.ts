@@ -24,6 +24,9 @@ import { hasScope } from "./scopes.js";
 import { resolveDecodeLimits, type DecodeLimits } from "../wire/limits.js";
 import { resolveLimits, type ServerCoreOptions, type ServerLimits } from "./options.js";
 
+/** Sessions handed to other nodes that a node remembers, to send later Resumes after them. */
+const MAX_MOVED = 100_000;
+
 /** How long a node with a session store waits for a handover before it claims from the store. */
 const STORE_HANDOVER_WAIT_MS = 500;
 
@@ -65,6 +68,8 @@ export class ServerCore {
   readonly connections = new Set<ServerConnection>();
   /** Live and detached sessions by id. */
   readonly sessions = new Map<string, ServerSession>();
+  /** Sessions handed to other nodes recently, so that a later Resume elsewhere finds them. */
+  private readonly moved = new Map<string, { node: string; at: number }>();
   /** Ids of sessions that expired recently, so that a late Resume hears "expired". */
   private readonly expired = new Map<string, number>();
   /** Sessions of each principal, attached or in their grace period: pushes reach both. */
@@ -436,8 +441,8 @@ export class ServerCore {
       }
       reason = result.reason;
     }
-    // The node is gone: what the store holds is all there is.
-    if (keeper === undefined || reason !== "node_lost") return reason;
+    // The node is gone, or no longer knows where the session went: the store has the last word.
+    if (keeper === undefined || (reason !== "node_lost" && reason !== "unknown")) return reason;
     let stored;
     try {
       stored = await keeper.store.claim(request.sessionId, this.nodeId, keeper.ttlMs);
@@ -496,8 +501,10 @@ export class ServerCore {
   }
 
   /** Another node asks for a session its client resumed there. */
-  private giveSession(request: TakeRequest, to: string): TakeResult {
+  private giveSession(request: TakeRequest, to: string): TakeResult | { readonly kind: "moved"; readonly node: string } {
     const s = this.sessions.get(request.sessionId);
+    const movedTo = s === undefined ? this.moved.get(request.sessionId) : undefined;
+    if (movedTo !== undefined) return { kind: "moved", node: movedTo.node };
     if (s === undefined || s.ended) return { kind: "refused", reason: this.wasExpired(request.sessionId) ? "expired" : "unknown" };
     if (!sameSecret(s.resumeToken, request.token)) return { kind: "refused", reason: "bad_token" };
     const anonymous = s.principal.anonymous === true && request.anonymous;
@@ -515,6 +522,7 @@ export class ServerCore {
     const state = s.export();
     this.unlist(s);
     s.moveTo(to);
+    this.moved.set(s.id, { node: to, at: this.now() });
     this.counters.sessionsHandedOver++;
     return { kind: "taken", state };
   }
@@ -545,6 +553,12 @@ export class ServerCore {
     for (const [id, at] of this.expired) {
       if (now - at < l.graceMs) break;
       this.expired.delete(id);
+    }
+    // A moved session may live on there for long: its Resumes keep arriving here as long as
+    // its id names this node. Kept for a connection lifetime, at most MAX_MOVED of them.
+    for (const [id, m] of this.moved) {
+      if (now - m.at < l.maxConnectionLifetimeMs && this.moved.size <= MAX_MOVED) break;
+      this.moved.delete(id);
     }
     for (const conn of this.connections) {
       if (conn.closingSince !== 0) {

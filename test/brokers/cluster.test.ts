@@ -198,6 +198,47 @@ for (const engine of engines) {
       expect(mover.sessionId.startsWith(`${a!.server.nodeId}.`)).toBe(true);
     }, 30_000);
 
+    it("a session that moved on can move again: the node it started on sends the next request after it", async () => {
+      const [a, b, c] = await cluster(3);
+      const lb = await startBalancer([a!.port, b!.port, c!.port]);
+      const proxy = await startTcpProxy(lb.port);
+      extra.push(lb, proxy);
+      const room = uniqueName("hop");
+      const conn = connect(`ws://127.0.0.1:${proxy.port}/protocast`, { token: "hopper", reconnect: { baseMs: 20, capMs: 100 } });
+      extra.push({ close: () => conn.close() });
+      const lost: unknown[] = [];
+      conn.on("sessionLost", (e) => lost.push(e));
+      const chat = createClient(ChatService, conn);
+      const sub = chat.roomEvents({ roomId: room });
+      await sub.ready;
+      const id = conn.sessionId;
+      const publisher = createClient(ChatService, a!.client({ token: "pub" }));
+      const got: string[] = [];
+      const reading = (async () => {
+        for await (const ev of sub) {
+          got.push(ev.text);
+          if (got.length === 60) break;
+        }
+      })();
+      for (let i = 0; i < 60; i++) {
+        if (i === 20 || i === 40) {
+          const adopted = b!.server.stats().counters.sessionsAdopted + c!.server.stats().counters.sessionsAdopted;
+          proxy.cut();
+          await until(
+            () => conn.state === "open" && b!.server.stats().counters.sessionsAdopted + c!.server.stats().counters.sessionsAdopted > adopted,
+            "the session to move",
+          );
+        }
+        await publisher.sendMessage({ roomId: room, text: `h${i}` }, { idempotencyKey: uniqueName("k") });
+      }
+      await reading;
+      expect(got).toEqual(Array.from({ length: 60 }, (_, i) => `h${i}`));
+      expect(lost).toEqual([]);
+      expect(conn.sessionId).toBe(id);
+      expect(b!.server.stats().counters.sessionsAdopted).toBe(1);
+      expect(c!.server.stats().counters.sessionsAdopted).toBe(1);
+    }, 30_000);
+
     it("with a session store, a session outlives its node: the client resumes it elsewhere, a call the dead node never answered is run again once", async () => {
       const [a, b] = await cluster(2, { sessionStore: true });
       const lb = await startBalancer([a!.port, b!.port]);
