@@ -23,6 +23,10 @@ import type { ProtocastServer, ServerStats } from "./ws-server.js";
  *   protocast_retransmits_total                 counter  frames sent again after a resume
  *   protocast_dedupe_hits_total                 counter  exactly-once requests answered from the window
  *   protocast_resumes_total                     counter  sessions continued on a new connection
+ *   protocast_cluster_nodes                     gauge    other live nodes on the same broker
+ *   protocast_sessions_adopted_total            counter  sessions handed over here by another node
+ *   protocast_sessions_handed_over_total        counter  sessions handed to another node
+ *   protocast_sessions_restored_total           counter  sessions of a dead node continued here from the store
  *   protocast_resume_failures_total{reason}     counter  resumes that got a new session
  *   protocast_drops_total{policy}               counter  channel frames not delivered, by overflow policy
  *   protocast_closes_total{code}                counter  connections closed, by close code
@@ -139,6 +143,7 @@ export function createMetrics(options: MetricsOptions = {}): ProtocastMetrics {
   gauge("channels", "Channels with members on this node.", (s) => s.channels);
   gauge("acks_pending", "Sequenced frames sent and not yet acknowledged.", (s) => s.acksPending);
   gauge("idempotency_records", "Idempotency records held, all principals together.", (s) => s.idempotencyRecords);
+  gauge("cluster_nodes", "Other live nodes sharing this node's broker.", (s) => s.clusterNodes);
   counter("messages_in_total", "Envelopes received.", "messagesIn");
   counter("messages_out_total", "Envelopes sent.", "messagesOut");
   counter("bytes_in_total", "Envelope bytes received.", "bytesIn");
@@ -146,6 +151,9 @@ export function createMetrics(options: MetricsOptions = {}): ProtocastMetrics {
   counter("retransmits_total", "Frames sent again after a resume.", "retransmits");
   counter("dedupe_hits_total", "Exactly-once requests answered from the idempotency window.", "dedupeHits");
   counter("resumes_total", "Sessions continued on a new connection.", "resumes");
+  counter("sessions_adopted_total", "Sessions handed over to this node by another one.", "sessionsAdopted");
+  counter("sessions_handed_over_total", "Sessions this node handed to another one.", "sessionsHandedOver");
+  counter("sessions_restored_total", "Sessions of a dead node continued here from the session store.", "sessionsRestored");
   counter("auth_failures_total", "Upgrade requests refused before 101.", "authFailures");
   labelled("resume_failures_total", "Resume attempts that got a new session, by reason.", "reason", "resumeFailures");
   labelled("drops_total", "Channel frames not delivered to a slow subscriber, by overflow policy.", "policy", "drops");

@@ -60,6 +60,8 @@ export interface ServerStats {
   readonly idempotencyRecords: number;
   /** Sequenced frames sent and not yet acknowledged, all sessions together. */
   readonly acksPending: number;
+  /** Other live nodes on the same broker (0 for a node on its own). */
+  readonly clusterNodes: number;
   /** Running totals since the server started. */
   readonly counters: Readonly<ServerCounters>;
 }
@@ -250,6 +252,7 @@ export function createServer(options: ServerOptions = {}): ProtocastServer {
       channels: core.hub.census().length,
       idempotencyRecords: core.idempotency.size ?? 0,
       acksPending: Array.from(core.sessions.values()).reduce((n, s) => n + s.log.size, 0),
+      clusterNodes: core.cluster?.liveNodes().length ?? 0,
       counters: core.counters,
     }),
     listen(port = 0, host = "127.0.0.1") {

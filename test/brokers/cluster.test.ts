@@ -18,6 +18,7 @@ import {
   type SessionStore,
 } from "protocast/node";
 import { ChatService, type ChatServiceHandlers } from "../../generated/acme/chat/v1/chat_protocast.js";
+import { createMetrics } from "protocast/ops";
 import { createNatsBroker } from "../../runtime/adapters/nats-broker.js";
 import { createRedisBroker } from "../../runtime/adapters/redis-broker.js";
 import { startHarness, until, type Harness } from "../support/harness.js";
@@ -193,6 +194,12 @@ for (const engine of engines) {
       expect(mover.sessionId).toBe(first);
       expect(a!.server.stats().counters.sessionsHandedOver).toBe(1);
       expect(b!.server.stats().counters.sessionsAdopted).toBe(1);
+      // Operators see it in the metrics.
+      const metrics = createMetrics();
+      metrics.attach(b!.server);
+      const text = await metrics.registry.metrics();
+      expect(text).toMatch(/^protocast_sessions_adopted_total 1$/m);
+      expect(text).toMatch(/^protocast_cluster_nodes 1$/m);
       // The session lives on B now; A keeps nothing of it.
       expect(a!.server.stats().sessions).toBe(0);
       expect(mover.sessionId.startsWith(`${a!.server.nodeId}.`)).toBe(true);
