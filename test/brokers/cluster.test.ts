@@ -147,33 +147,38 @@ for (const engine of engines) {
       return hs;
     };
 
-    it("a session resumes on another node: same session, the reply of a call still running on the old node, every event once and in order", async () => {
-      const [a, b] = await cluster(2);
-      // The client reaches the nodes in turn through a balancer without affinity; a proxy in
-      // front of it lets the test cut the link.
-      const lb = await startBalancer([a!.port, b!.port]);
+    /**
+     * A client that reaches the nodes in turn through a balancer without affinity, behind a
+     * proxy the test can cut, reading a room until it has `total` messages starting with "m".
+     */
+    const roamer = async (hs: Harness[], token: string, total: number) => {
+      const lb = await startBalancer(hs.map((h) => h.port));
       const proxy = await startTcpProxy(lb.port);
       extra.push(lb, proxy);
-      const room = uniqueName("hand");
-      const mover = connect(`ws://127.0.0.1:${proxy.port}/protocast`, { token: "mover", reconnect: { baseMs: 20, capMs: 100 } });
-      extra.push({ close: () => mover.close() });
+      const conn = connect(`ws://127.0.0.1:${proxy.port}/protocast`, { token, reconnect: { baseMs: 20, capMs: 100 } });
+      extra.push({ close: () => conn.close() });
       const lost: unknown[] = [];
-      mover.on("sessionLost", (e) => lost.push(e));
-      const chat = createClient(ChatService, mover);
+      conn.on("sessionLost", (e) => lost.push(e));
+      const chat = createClient(ChatService, conn);
+      const room = uniqueName(token);
       const sub = chat.roomEvents({ roomId: room });
       await sub.ready;
-      const first = mover.sessionId;
-      expect(first.startsWith(`${a!.server.nodeId}.`)).toBe(true);
-
-      const publisher = createClient(ChatService, b!.client({ token: "pub" }));
-      const TOTAL = 200;
       const got: string[] = [];
       const reading = (async () => {
         for await (const ev of sub) {
           if (ev.text.startsWith("m")) got.push(ev.text);
-          if (got.length === TOTAL) break;
+          if (got.length === total) break;
         }
       })();
+      return { proxy, conn, chat, room, lost, got, reading, first: conn.sessionId };
+    };
+
+    it("a session resumes on another node: same session, the reply of a call still running on the old node, every event once and in order", async () => {
+      const [a, b] = await cluster(2);
+      const TOTAL = 200;
+      const { proxy, conn: mover, chat, room, lost, got, reading, first } = await roamer([a!, b!], "mover", TOTAL);
+      expect(first.startsWith(`${a!.server.nodeId}.`)).toBe(true);
+      const publisher = createClient(ChatService, b!.client({ token: "pub" }));
       let slowReply: Promise<{ messageId: string }> | undefined;
       for (let i = 0; i < TOTAL; i++) {
         if (i === 50) {
@@ -207,26 +212,8 @@ for (const engine of engines) {
 
     it("a session that moved on can move again: the node it started on sends the next request after it", async () => {
       const [a, b, c] = await cluster(3);
-      const lb = await startBalancer([a!.port, b!.port, c!.port]);
-      const proxy = await startTcpProxy(lb.port);
-      extra.push(lb, proxy);
-      const room = uniqueName("hop");
-      const conn = connect(`ws://127.0.0.1:${proxy.port}/protocast`, { token: "hopper", reconnect: { baseMs: 20, capMs: 100 } });
-      extra.push({ close: () => conn.close() });
-      const lost: unknown[] = [];
-      conn.on("sessionLost", (e) => lost.push(e));
-      const chat = createClient(ChatService, conn);
-      const sub = chat.roomEvents({ roomId: room });
-      await sub.ready;
-      const id = conn.sessionId;
+      const { proxy, conn, room, lost, got, reading, first: id } = await roamer([a!, b!, c!], "hopper", 60);
       const publisher = createClient(ChatService, a!.client({ token: "pub" }));
-      const got: string[] = [];
-      const reading = (async () => {
-        for await (const ev of sub) {
-          got.push(ev.text);
-          if (got.length === 60) break;
-        }
-      })();
       for (let i = 0; i < 60; i++) {
         if (i === 20 || i === 40) {
           const adopted = b!.server.stats().counters.sessionsAdopted + c!.server.stats().counters.sessionsAdopted;
@@ -236,10 +223,10 @@ for (const engine of engines) {
             "the session to move",
           );
         }
-        await publisher.sendMessage({ roomId: room, text: `h${i}` }, { idempotencyKey: uniqueName("k") });
+        await publisher.sendMessage({ roomId: room, text: `m${i}` }, { idempotencyKey: uniqueName("k") });
       }
       await reading;
-      expect(got).toEqual(Array.from({ length: 60 }, (_, i) => `h${i}`));
+      expect(got).toEqual(Array.from({ length: 60 }, (_, i) => `m${i}`));
       expect(lost).toEqual([]);
       expect(conn.sessionId).toBe(id);
       expect(b!.server.stats().counters.sessionsAdopted).toBe(1);
@@ -248,28 +235,10 @@ for (const engine of engines) {
 
     it("with a session store, a session outlives its node: the client resumes it elsewhere, a call the dead node never answered is run again once", async () => {
       const [a, b] = await cluster(2, { sessionStore: true });
-      const lb = await startBalancer([a!.port, b!.port]);
-      const proxy = await startTcpProxy(lb.port);
-      extra.push(lb, proxy);
-      const room = uniqueName("crash");
-      const mover = connect(`ws://127.0.0.1:${proxy.port}/protocast`, { token: "survivor", reconnect: { baseMs: 20, capMs: 100 } });
-      extra.push({ close: () => mover.close() });
-      const lost: unknown[] = [];
-      mover.on("sessionLost", (e) => lost.push(e));
-      const chat = createClient(ChatService, mover);
-      const sub = chat.roomEvents({ roomId: room });
-      await sub.ready;
-      const first = mover.sessionId;
+      const TOTAL = 120;
+      const { proxy, conn: mover, chat, room, lost, got, reading, first } = await roamer([a!, b!], "survivor", TOTAL);
       expect(first.startsWith(`${a!.server.nodeId}.`)).toBe(true);
       const publisher = createClient(ChatService, b!.client({ token: "pub" }));
-      const TOTAL = 120;
-      const got: string[] = [];
-      const reading = (async () => {
-        for await (const ev of sub) {
-          if (ev.text.startsWith("m")) got.push(ev.text);
-          if (got.length === TOTAL) break;
-        }
-      })();
       let orphan: Promise<{ messageId: string }> | undefined;
       const key = uniqueName("orphan");
       const text = `slowquiet1500:${key}`;
