@@ -27,11 +27,11 @@ export interface ClusterOptions {
   readonly requestTimeoutMs?: number;
 }
 
-export const defaultClusterOptions = { heartbeatMs: 2_000, nodeTimeoutMs: 6_000, requestTimeoutMs: 2_000 } as const;
+const defaultClusterOptions = { heartbeatMs: 2_000, nodeTimeoutMs: 6_000, requestTimeoutMs: 2_000 } as const;
 
-export const CLUSTER_CHANNEL = "protocast.cluster";
-export const nodeChannel = (node: string): string => `protocast.node/${node}`;
-export const presenceChannel = (channel: string): string => `protocast.presence/${channel}`;
+const CLUSTER_CHANNEL = "protocast.cluster";
+const nodeChannel = (node: string): string => `protocast.node/${node}`;
+const presenceChannel = (channel: string): string => `protocast.presence/${channel}`;
 
 /** A session as it moves from one node to another (PROTOCOL.md, scale-out). */
 export interface SessionState {
@@ -169,10 +169,6 @@ export class Cluster {
   /** Other nodes that are alive. */
   liveNodes(): string[] {
     return Array.from(this.nodes.keys());
-  }
-
-  isAlive(node: string): boolean {
-    return node === this.nodeId || this.nodes.has(node);
   }
 
   /** Milliseconds since a node was last heard from; Infinity for one not known (or dead). */
