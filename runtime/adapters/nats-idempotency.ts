@@ -1,10 +1,11 @@
 import { randomBytes } from "node:crypto";
-import { connect, headers, nanos, type NatsConnection } from "@nats-io/transport-node";
-import { DiscardPolicy, JetStreamApiError, StorageType, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
+import { JetStreamApiError, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { BeginOptions, IdempotencyStore, StoreBeginResult } from "../broker/idempotency-store.js";
 import { Code } from "../errors/code.js";
 import { ProtocastError } from "../errors/protocast-error.js";
 import type { Outcome, RequestFingerprint } from "../session/idempotency-window.js";
+import { ensureKvBucket } from "./nats-kv.js";
 import { brokerClosed, sleep, unavailable } from "./broker-errors.js";
 import {
   ByteReader,
@@ -115,26 +116,8 @@ class NatsIdempotencyStore implements IdempotencyStore {
   }
 
   /** Creates the bucket, or brings an existing one's max_age to ttlMs. */
-  async ensureBucket(): Promise<void> {
-    const limits = { max_age: nanos(this.o.ttlMs), duplicate_window: nanos(Math.min(this.o.ttlMs, 120_000)) };
-    try {
-      await this.jsm.streams.add({
-        name: this.stream,
-        subjects: [`$KV.${this.bucket}.>`],
-        max_msgs_per_subject: 1,
-        discard: DiscardPolicy.New,
-        allow_rollup_hdrs: true,
-        deny_delete: true,
-        allow_direct: true,
-        storage: StorageType.File,
-        num_replicas: 1,
-        ...limits,
-      });
-    } catch (e) {
-      if (!(e instanceof JetStreamApiError && e.code === 10058)) throw e; // 10058: exists, other settings
-      const info = await this.jsm.streams.info(this.stream);
-      if (info.config.max_age !== limits.max_age) await this.jsm.streams.update(this.stream, limits);
-    }
+  ensureBucket(): Promise<void> {
+    return ensureKvBucket(this.jsm, this.bucket, this.o.ttlMs);
   }
 
   private subject(principal: string, key: string): string {

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { Redis, ReplyError, type RedisOptions } from "ioredis";
 import type { Broker, BrokerEvent, BrokerPosition, ChannelHistoryOptions, HistoryResult } from "../broker/broker.js";
 import { Code } from "../errors/code.js";
@@ -7,6 +7,7 @@ import { createChannelFeeds, type ChannelFeeds, type GapListener } from "./chann
 import { brokerClosed, outcomeUnknown, sleep, unavailable, withDeadline } from "./broker-errors.js";
 import { checkBrokerOptions, type BrokerFeedOptions } from "./broker-options.js";
 import { historyScript, positionScript, publishScript } from "./redis-scripts.js";
+import { evalLua, luaScript, whenRedisReady, type LuaScript, type RedisArg } from "./redis-lua.js";
 
 export interface RedisBrokerOptions extends BrokerFeedOptions {
   /** Default "redis://127.0.0.1:6379". */
@@ -42,18 +43,7 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
   return new RedisBrokerImpl(options.url ?? "redis://127.0.0.1:6379", options.keyPrefix ?? "protocast:", metaTtlMs, feed, options.redisOptions ?? {});
 }
 
-interface Script {
-  readonly lua: string;
-  readonly sha: string;
-}
-
-function script(lua: string): Script {
-  return { lua, sha: createHash("sha1").update(lua).digest("hex") };
-}
-
-const scripts = { publish: script(publishScript), position: script(positionScript), history: script(historyScript) };
-
-type Arg = string | Buffer | number;
+const scripts = { publish: luaScript(publishScript), position: luaScript(positionScript), history: luaScript(historyScript) };
 
 class RedisBrokerImpl implements RedisBroker {
   private readonly cmd: Redis;
@@ -114,7 +104,7 @@ class RedisBrokerImpl implements RedisBroker {
     }
     const data = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
     const id = randomBytes(9).toString("base64url");
-    const args = (mayHaveRun: boolean): Arg[] => [this.key(channel, "e"), data, size, ttl, id, mayHaveRun ? "1" : "0"];
+    const args = (mayHaveRun: boolean): RedisArg[] => [this.key(channel, "e"), data, size, ttl, id, mayHaveRun ? "1" : "0"];
     // Without history there is nothing to recognise an earlier attempt by: no blind repeat.
     const reply = await this.run("publish", scripts.publish, channel, args, size > 0);
     return { epoch: String(reply[0]), offset: Number(reply[1]) };
@@ -155,15 +145,20 @@ class RedisBrokerImpl implements RedisBroker {
    * disconnect may or may not have run: it is repeated only when `repeatable` (reads, and a
    * publish that looks for its own id first); a command never sent is always repeated.
    */
-  private async run(what: string, s: Script, channel: string, args: (mayHaveRun: boolean) => Arg[], repeatable: boolean): Promise<unknown[]> {
+  private whenReady(client: Redis, deadline: number, what: string): Promise<void> {
+    if (this.closed) return Promise.reject(brokerClosed());
+    return whenRedisReady(client, deadline, this.waiters, () => unavailable(what, this.o.outageWaitMs));
+  }
+
+  private async run(what: string, s: LuaScript, channel: string, args: (mayHaveRun: boolean) => RedisArg[], repeatable: boolean): Promise<unknown[]> {
     if (this.closed) throw brokerClosed();
     const deadline = Date.now() + this.o.outageWaitMs;
-    const head: Arg[] = [this.key(channel, "m"), this.key(channel, "h"), randomEpoch(), this.metaTtlMs];
+    const head: RedisArg[] = [this.key(channel, "m"), this.key(channel, "h"), randomEpoch(), this.metaTtlMs];
     let mayHaveRun = false;
     for (;;) {
       try {
         await this.whenReady(this.cmd, deadline, what);
-        const work = this.evalScript(s, [...head, ...args(mayHaveRun)]);
+        const work = evalLua(this.cmd, s, 2, [...head, ...args(mayHaveRun)]);
         return await withDeadline(work, deadline, () => new Error(`${what}: no answer from Redis in time`));
       } catch (e) {
         if (e instanceof ReplyError) throw ProtocastError.from(e, Code.Internal);
@@ -180,35 +175,7 @@ class RedisBrokerImpl implements RedisBroker {
     }
   }
 
-  private async evalScript(s: Script, args: readonly Arg[]): Promise<unknown[]> {
-    try {
-      return (await this.cmd.callBuffer("EVALSHA", s.sha, 2, ...args)) as unknown[];
-    } catch (e) {
-      // After a restart the script cache is empty; NOSCRIPT means nothing ran, so EVAL is safe.
-      if (e instanceof ReplyError && String((e as Error).message).startsWith("NOSCRIPT")) {
-        return (await this.cmd.callBuffer("EVAL", s.lua, 2, ...args)) as unknown[];
-      }
-      throw e;
-    }
-  }
 
-  private whenReady(client: Redis, deadline: number, what: string): Promise<void> {
-    if (this.closed) return Promise.reject(brokerClosed());
-    if (client.status === "ready") return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const finish = (error: Error | undefined): void => {
-        clearTimeout(timer);
-        client.off("ready", onReady);
-        this.waiters.delete(finish);
-        if (error === undefined) resolve();
-        else reject(error);
-      };
-      const onReady = (): void => finish(undefined);
-      const timer = setTimeout(() => finish(unavailable(what, this.o.outageWaitMs)), Math.max(0, deadline - Date.now()));
-      client.on("ready", onReady);
-      this.waiters.add(finish);
-    });
-  }
 
   private async open(channel: string): Promise<void> {
     const name = this.key(channel, "e");

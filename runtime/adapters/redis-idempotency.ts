@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { Redis, ReplyError, type RedisOptions } from "ioredis";
 import type { BeginOptions, IdempotencyStore, StoreBeginResult } from "../broker/idempotency-store.js";
 import { Code } from "../errors/code.js";
@@ -6,6 +6,7 @@ import { ProtocastError } from "../errors/protocast-error.js";
 import type { Outcome, RequestFingerprint } from "../session/idempotency-window.js";
 import { brokerClosed, sleep, unavailable, withDeadline } from "./broker-errors.js";
 import { checkInteger, checkStoreOptions, decodeOutcome, encodeOutcome, pollBegin, stringBytes, type Attempt, type SharedStoreOptions } from "./idempotency-shared.js";
+import { evalLua, luaScript, whenRedisReady, type LuaScript, type RedisArg } from "./redis-lua.js";
 
 export interface RedisIdempotencyOptions extends SharedStoreOptions {
   /** Default "redis://127.0.0.1:6379". Unused when `redis` is given. */
@@ -125,18 +126,7 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
 `;
 
-interface Script {
-  readonly lua: string;
-  readonly sha: string;
-}
-
-function script(lua: string): Script {
-  return { lua, sha: createHash("sha1").update(lua).digest("hex") };
-}
-
-const scripts = { begin: script(beginLua), complete: script(completeLua), forget: script(forgetLua) };
-
-type Arg = string | Buffer | number;
+const scripts = { begin: luaScript(beginLua), complete: luaScript(completeLua), forget: luaScript(forgetLua) };
 
 class RedisIdempotencyStore implements IdempotencyStore {
   /**
@@ -210,13 +200,13 @@ class RedisIdempotencyStore implements IdempotencyStore {
   }
 
   /** Runs a script, repeating it (all are safe to repeat) until outageWaitMs is spent. */
-  private async exec(s: Script, keys: readonly string[], args: readonly Arg[]): Promise<unknown[]> {
+  private async exec(s: LuaScript, keys: readonly string[], args: readonly RedisArg[]): Promise<unknown[]> {
     const deadline = Date.now() + this.o.outageWaitMs;
     for (;;) {
       if (this.closed) throw brokerClosed();
       try {
-        await this.whenReady(deadline);
-        return await withDeadline(this.evalScript(s, keys, args), deadline, () => new Error("no answer from Redis in time"));
+        await whenRedisReady(this.redis, deadline, this.waiters, () => unavailable("idempotency store", this.o.outageWaitMs));
+        return await withDeadline(evalLua(this.redis, s, keys.length, [...keys, ...args]), deadline, () => new Error("no answer from Redis in time"));
       } catch (e) {
         if (e instanceof ReplyError) throw ProtocastError.from(e, Code.Internal);
         if (this.closed) throw brokerClosed();
@@ -226,36 +216,7 @@ class RedisIdempotencyStore implements IdempotencyStore {
     }
   }
 
-  private async evalScript(s: Script, keys: readonly string[], args: readonly Arg[]): Promise<unknown[]> {
-    try {
-      return (await this.redis.callBuffer("EVALSHA", s.sha, keys.length, ...keys, ...args)) as unknown[];
-    } catch (e) {
-      // After a restart the script cache is empty; NOSCRIPT means nothing ran, so EVAL is safe.
-      if (e instanceof ReplyError && String((e as Error).message).startsWith("NOSCRIPT")) {
-        return (await this.redis.callBuffer("EVAL", s.lua, keys.length, ...keys, ...args)) as unknown[];
-      }
-      throw e;
-    }
-  }
 
-  private whenReady(deadline: number): Promise<void> {
-    const client = this.redis;
-    if (client.status === "ready") return Promise.resolve();
-    if (client.status === "wait") client.connect().catch(() => undefined); // a lazyConnect client of the caller's
-    return new Promise((resolve, reject) => {
-      const finish = (error: Error | undefined): void => {
-        clearTimeout(timer);
-        client.off("ready", onReady);
-        this.waiters.delete(finish);
-        if (error === undefined) resolve();
-        else reject(error);
-      };
-      const onReady = (): void => finish(undefined);
-      const timer = setTimeout(() => finish(unavailable("idempotency store", this.o.outageWaitMs)), Math.max(0, deadline - Date.now()));
-      client.on("ready", onReady);
-      this.waiters.add(finish);
-    });
-  }
 
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();

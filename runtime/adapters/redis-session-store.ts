@@ -1,9 +1,9 @@
-import { createHash } from "node:crypto";
 import { Redis, ReplyError, type RedisOptions } from "ioredis";
 import type { SessionStore, SessionWrite, StoredSession } from "../broker/session-store.js";
 import { Code } from "../errors/code.js";
 import { ProtocastError } from "../errors/protocast-error.js";
 import { brokerClosed, outcomeUnknown, sleep, unavailable, withDeadline } from "./broker-errors.js";
+import { isNoScript, luaScript, whenRedisReady, type LuaScript, type RedisArg } from "./redis-lua.js";
 
 export interface RedisSessionStoreOptions {
   /** Default "redis://127.0.0.1:6379". Unused when `redis` is given. */
@@ -102,22 +102,11 @@ redis.call('DEL', KEYS[1], KEYS[2])
 return 1
 `;
 
-interface Script {
-  readonly lua: string;
-  readonly sha: string;
-}
-
-function script(lua: string): Script {
-  return { lua, sha: createHash("sha1").update(lua).digest("hex") };
-}
-
-const scripts = { write: script(writeLua), claim: script(claimLua), remove: script(removeLua) };
-
-type Arg = string | Buffer | number;
+const scripts = { write: luaScript(writeLua), claim: luaScript(claimLua), remove: luaScript(removeLua) };
 
 interface Call {
   readonly keys: readonly [string, string];
-  readonly args: readonly Arg[];
+  readonly args: readonly RedisArg[];
 }
 
 class RedisSessionStore implements SessionStore {
@@ -140,7 +129,7 @@ class RedisSessionStore implements SessionStore {
     const ttl = checkTtl(ttlMs);
     if (writes.length === 0) return [];
     const calls = writes.map((w): Call => {
-      const args: Arg[] = [
+      const args: RedisArg[] = [
         owner,
         ttl,
         `${w.create === undefined ? 0 : 1}${w.subs === undefined ? 0 : 1}${w.calls === undefined ? 0 : 1}`,
@@ -189,12 +178,13 @@ class RedisSessionStore implements SessionStore {
    * sent are tried again until outageWaitMs is spent; calls that may have run are tried again
    * only when `repeatable`.
    */
-  private async run(what: string, s: Script, calls: readonly Call[], repeatable: boolean): Promise<unknown[]> {
+  private async run(what: string, s: LuaScript, calls: readonly Call[], repeatable: boolean): Promise<unknown[]> {
     if (this.closed) throw brokerClosed();
     const deadline = Date.now() + this.outageWaitMs;
     for (;;) {
       try {
-        await this.whenReady(deadline, what);
+        if (this.closed) throw brokerClosed();
+        await whenRedisReady(this.redis, deadline, this.waiters, () => unavailable(what, this.outageWaitMs));
         return await withDeadline(this.pipeline(s, calls), deadline, () => new Error(`${what}: no answer from Redis in time`));
       } catch (e) {
         if (e instanceof ReplyError) throw ProtocastError.from(e, Code.Internal);
@@ -210,7 +200,7 @@ class RedisSessionStore implements SessionStore {
     }
   }
 
-  private async pipeline(s: Script, calls: readonly Call[]): Promise<unknown[]> {
+  private async pipeline(s: LuaScript, calls: readonly Call[]): Promise<unknown[]> {
     const send = async (which: readonly number[], eval_: boolean): Promise<[Error | null, unknown][]> => {
       const p = this.redis.pipeline();
       for (const i of which) {
@@ -239,25 +229,6 @@ class RedisSessionStore implements SessionStore {
     return results.map(([, value]) => value);
   }
 
-  private whenReady(deadline: number, what: string): Promise<void> {
-    const client = this.redis;
-    if (this.closed) return Promise.reject(brokerClosed());
-    if (client.status === "ready") return Promise.resolve();
-    if (client.status === "wait") client.connect().catch(() => undefined); // a lazyConnect client of the caller's
-    return new Promise((resolve, reject) => {
-      const finish = (error: Error | undefined): void => {
-        clearTimeout(timer);
-        client.off("ready", onReady);
-        this.waiters.delete(finish);
-        if (error === undefined) resolve();
-        else reject(error);
-      };
-      const onReady = (): void => finish(undefined);
-      const timer = setTimeout(() => finish(unavailable(what, this.outageWaitMs)), Math.max(0, deadline - Date.now()));
-      client.on("ready", onReady);
-      this.waiters.add(finish);
-    });
-  }
 
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
@@ -266,10 +237,6 @@ class RedisSessionStore implements SessionStore {
     if (this.owned) this.redis.disconnect();
     return Promise.resolve();
   }
-}
-
-function isNoScript(e: Error | null | undefined): boolean {
-  return e instanceof ReplyError && String((e as Error).message).startsWith("NOSCRIPT");
 }
 
 function checkTtl(ttlMs: number): number {
