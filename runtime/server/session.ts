@@ -414,9 +414,8 @@ export class ServerSession {
     return Array.from(this.subs, ([channel, sub]): [string, string, string, number] => [channel, sub.def.path, sub.epoch, sub.ackedOffset]);
   }
 
-  /** Notes a request that expects an answer; the store keeps the list. */
+  /** Notes a request that expects an answer; the store keeps the list (only with a store). */
   private requested(r: PendingRequest): void {
-    if (this.core.keeper === undefined) return;
     this.requests.set(r.id, r);
     this.requestsChanged = true;
   }
@@ -522,7 +521,7 @@ export class ServerSession {
     if (frame === undefined) return;
     switch (frame.case) {
       case "call":
-        this.requested({ k: "call", id: frame.value.id });
+        if (this.core.keeper !== undefined) this.requested({ k: "call", id: frame.value.id });
         this.onCall(frame.value);
         return;
       case "cancel":
@@ -530,8 +529,10 @@ export class ServerSession {
         return;
       case "subscribe": {
         const value = frame.value;
-        const { id, method, channel, recover, epoch, offset } = value;
-        this.requested({ k: "sub", id, method, channel, recover, epoch, offset });
+        if (this.core.keeper !== undefined) {
+          const { id, method, channel, recover, epoch, offset } = value;
+          this.requested({ k: "sub", id, method, channel, recover, epoch, offset });
+        }
         this.enqueueSync(value.channel, () => this.onSubscribe(value));
         return;
       }
@@ -539,7 +540,7 @@ export class ServerSession {
         this.onUnsubscribe(frame.value);
         return;
       case "publish":
-        if (frame.value.id !== 0) this.requested({ k: "pub", id: frame.value.id });
+        if (frame.value.id !== 0 && this.core.keeper !== undefined) this.requested({ k: "pub", id: frame.value.id });
         void this.onPublish(frame.value);
         return;
       case "ack":
