@@ -23,8 +23,12 @@ export async function ensureKvBucket(jsm: JetStreamManager, bucket: string, ttlM
       ...limits,
     });
   } catch (e) {
-    if (!(e instanceof JetStreamApiError && e.code === 10058)) throw e; // 10058: exists, other settings
-    const info = await jsm.streams.info(stream);
+    // 10058: the stream exists with other settings. 10065 (subjects overlap) is what a node
+    // hears when another node creates the same bucket at the same moment.
+    if (!(e instanceof JetStreamApiError && (e.code === 10058 || e.code === 10065))) throw e;
+    const info = await jsm.streams.info(stream).catch(() => {
+      throw e;
+    });
     if (info.config.max_age !== limits.max_age) await jsm.streams.update(stream, limits);
   }
 }
