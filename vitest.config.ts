@@ -3,11 +3,13 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   resolve: {
-    alias: {
-      "protocast/node": fileURLToPath(new URL("./runtime/node.ts", import.meta.url)),
-      "protocast/ops": fileURLToPath(new URL("./runtime/ops.ts", import.meta.url)),
-      protocast: fileURLToPath(new URL("./runtime/index.ts", import.meta.url)),
-    },
+    // The repository runs from source: "protocast" and its subpaths point at the TypeScript
+    // entries that the package's exports point at in dist/ (see tsconfig.json "paths").
+    alias: [
+      { find: /^protocast\/protocast\/v1\/(.*)\.js$/, replacement: fileURLToPath(new URL("./generated/protocast/v1/", import.meta.url)) + "$1.ts" },
+      { find: /^protocast\/(node|redis|nats|ops)$/, replacement: fileURLToPath(new URL("./runtime/", import.meta.url)) + "$1.ts" },
+      { find: /^protocast$/, replacement: fileURLToPath(new URL("./runtime/index.node.ts", import.meta.url)) },
+    ],
   },
   test: {
     include: ["test/**/*.test.ts"],

@@ -3,7 +3,9 @@
  * (protocast-redis, protocast-nats) or the embedded one (protocast-single). Node A publishes
  * with server.publish; node B only holds the subscribers.
  */
-import { createNatsBroker, createRedisBroker, createServer, type Broker } from "../../runtime/node.js";
+import { createNatsBroker } from "../../runtime/nats.js";
+import { createServer, type Broker } from "../../runtime/node.js";
+import { createRedisBroker } from "../../runtime/redis.js";
 import { BenchService } from "../../generated/acme/bench/v1/bench_protocast.js";
 import { stampedBytes, type CrossServerArgs } from "../lib/cross-node.js";
 import { ROOM } from "../lib/payload.js";

@@ -1,5 +1,6 @@
 /** Protocast server process: the runtime as an application uses it. */
-import { createRedisSessionStore, createServer } from "../../runtime/node.js";
+import { createServer } from "../../runtime/node.js";
+import { createRedisSessionStore } from "../../runtime/redis.js";
 import { BenchService } from "../../generated/acme/bench/v1/bench_protocast.js";
 import type { ServerArgs } from "../lib/messages.js";
 import { ROOM, payloadBytes } from "../lib/payload.js";

@@ -2,7 +2,6 @@ import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 
 const entry = fileURLToPath(new URL("./public/app.ts", import.meta.url));
-const runtimeEntry = fileURLToPath(new URL("../../runtime/index.ts", import.meta.url));
 
 /**
  * Bundles the page's script for the browser, in memory. "protocast" points straight at the
@@ -16,7 +15,8 @@ export async function bundleApp(): Promise<{ readonly js: string; readonly map: 
     format: "esm",
     platform: "browser",
     target: "es2022",
-    alias: { protocast: runtimeEntry },
+    // "protocast" resolves through tsconfig.json's paths to the runtime's browser entry.
+    tsconfig: fileURLToPath(new URL("../../tsconfig.json", import.meta.url)),
     // Nothing touches the disk: outdir only names the outputs (and the map's URL).
     write: false,
     outdir: fileURLToPath(new URL("./public/", import.meta.url)),

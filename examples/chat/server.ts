@@ -5,12 +5,6 @@ import { fileURLToPath } from "node:url";
 import {
   Code,
   ProtocastError,
-  createNatsBroker,
-  createNatsIdempotencyStore,
-  createNatsSessionStore,
-  createRedisBroker,
-  createRedisIdempotencyStore,
-  createRedisSessionStore,
   createServer,
   type Broker,
   type IdempotencyStore,
@@ -176,9 +170,12 @@ async function sharedFor(url: string): Promise<Shared> {
   const scheme = new URL(url).protocol;
   let shared: Omit<Shared, "close">;
   if (scheme === "redis:" || scheme === "rediss:") {
+    // Loaded only when asked for: the engines are optional peer dependencies.
+    const { createRedisBroker, createRedisIdempotencyStore, createRedisSessionStore } = await import("protocast/redis");
     shared = { broker: createRedisBroker({ url }), sessions: createRedisSessionStore({ url }), idempotency: createRedisIdempotencyStore({ url }) };
   } else if (scheme === "nats:") {
     const servers = new URL(url).host;
+    const { createNatsBroker, createNatsIdempotencyStore, createNatsSessionStore } = await import("protocast/nats");
     const [broker, sessions, idempotency] = await Promise.all([
       createNatsBroker({ servers }),
       createNatsSessionStore({ servers }),

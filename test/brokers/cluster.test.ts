@@ -9,18 +9,14 @@ import {
   createMemoryBroker,
   createMemoryIdempotencyStore,
   createMemorySessionStore,
-  createNatsIdempotencyStore,
-  createNatsSessionStore,
-  createRedisIdempotencyStore,
-  createRedisSessionStore,
   type Broker,
   type IdempotencyStore,
   type SessionStore,
 } from "protocast/node";
 import { ChatService, type ChatServiceHandlers } from "../../generated/acme/chat/v1/chat_protocast.js";
 import { createMetrics } from "protocast/ops";
-import { createNatsBroker } from "../../runtime/adapters/nats-broker.js";
-import { createRedisBroker } from "../../runtime/adapters/redis-broker.js";
+import { createNatsBroker, createNatsIdempotencyStore, createNatsSessionStore } from "protocast/nats";
+import { createRedisBroker, createRedisIdempotencyStore, createRedisSessionStore } from "protocast/redis";
 import { startHarness, until, type Harness } from "../support/harness.js";
 import { startBalancer } from "../support/tcp-balancer.js";
 import { startTcpProxy } from "../support/tcp-proxy.js";

@@ -8,7 +8,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import { file_protocast_v1_options } from "../../../protocast/v1/options_pb.js";
+import { file_protocast_v1_options } from "protocast/protocast/v1/options_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
