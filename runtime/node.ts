@@ -6,3 +6,4 @@ export { createServer, type ProtocastServer, type ServerOptions, type UpgradeReq
 export type { ConnectionLogRecord } from "./server/server-core.js";
 export type { ServerCounters, ServerObserver } from "./server/counters.js";
 export { ServerCore } from "./server/server-core.js";
+export { defaultServerLimits } from "./server/options.js";
