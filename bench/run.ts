@@ -21,6 +21,7 @@ import { PEERS, type Peer } from "./lib/messages.js";
 import { plans, type Mode, type Plan } from "./lib/plan.js";
 import { Samples, scenarioEntries, table, type Results } from "./lib/report.js";
 import { broadcastScenario } from "./scenarios/broadcast.js";
+import { bundleSize } from "./scenarios/bundle-size.js";
 import { codec } from "./scenarios/codec.js";
 import { brokersDown, crossNodeRound } from "./scenarios/cross-node.js";
 import type { RunContext, Scenario } from "./scenarios/context.js";
@@ -80,6 +81,7 @@ const scenarios: readonly Scenario[] = [
   rpc,
   idleMemory,
   codec,
+  bundleSize,
 ];
 
 const log = (line: string): void => {

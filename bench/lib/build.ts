@@ -37,8 +37,9 @@ export async function buildWorkers(): Promise<void> {
     format: "esm",
     target: "node20",
     packages: "external",
-    // Generated code imports the runtime by its package name.
-    alias: { protocast: fileURLToPath(new URL("../../runtime/index.ts", import.meta.url)) },
+    // Generated code imports the runtime by its package name: tsconfig.json's paths map it
+    // (and protocast/protocast/v1/*) to the sources, ahead of "packages: external".
+    tsconfig: fileURLToPath(new URL("../../tsconfig.json", import.meta.url)),
     sourcemap: "linked",
     keepNames: false,
     minify: false,

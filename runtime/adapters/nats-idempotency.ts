@@ -40,7 +40,9 @@ export interface NatsIdempotencyOptions extends SharedStoreOptions {
  * duplicates re-read a running record every pollMs; one waiting when the request is forgotten
  * gets forget()'s transient outcome, one that first reads the key after the forget() runs.
  *
- * nats-server 2.9 has no per-message TTL, so the bucket's max_age is ttlMs: a record
+ * nats-server 2.9 has no per-message TTL (@nats-io/jetstream 3.x can send a Nats-TTL header,
+ * but only servers from 2.11, on streams with allow_msg_ttl, honour it), so the bucket's
+ * max_age is ttlMs and the server itself drops every record that age: a record
  * disappears ttlMs after its last change whatever its state. Hence ttlMs must exceed the
  * longest lease (a running record would vanish under a live request), every node must use the
  * same ttlMs (an existing bucket's max_age is set to it), and a forgotten record stays (inert:

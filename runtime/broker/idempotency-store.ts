@@ -1,3 +1,5 @@
+import { Code } from "../errors/code.js";
+import { ProtocastError } from "../errors/protocast-error.js";
 import {
   IdempotencyWindow,
   type IdempotencyLimits,
@@ -22,7 +24,9 @@ export interface IdempotencyStore {
    * - "done": a request with the same key and fingerprint finished; here is its outcome.
    *   When the first one is still running, begin() waits for it (bounded by `signal`).
    * - "conflict": the key was used for a different request (other target or payload).
-   * Rejects with the signal's reason when `signal` aborts while waiting.
+   * Rejects with the signal's reason when `signal` aborts while waiting, and with a
+   * RESOURCE_EXHAUSTED ProtocastError (reason "idempotency_window_full") when a bounded store
+   * holds nothing but running records; the server passes that error on to the client.
    */
   begin(principal: string, key: string, request: RequestFingerprint, options: BeginOptions): Promise<StoreBeginResult>;
   /** Records the outcome of a request that ran; duplicates waiting in begin() receive it. */
@@ -52,26 +56,47 @@ export type StoreBeginResult =
   | { readonly kind: "done"; readonly outcome: Outcome }
   | { readonly kind: "conflict" };
 
-/** The embedded store: one node's IdempotencyWindow behind the async interface. */
-export function createMemoryIdempotencyStore(limits?: Partial<IdempotencyLimits> & { now?: () => number }): IdempotencyStore & { readonly window: IdempotencyWindow } {
-  const now = limits?.now ?? Date.now;
-  const window = new IdempotencyWindow({
-    maxKeysPerPrincipal: limits?.maxKeysPerPrincipal ?? 10_000,
-    ttlMs: limits?.ttlMs ?? 600_000,
-  });
+/** Options of the embedded store: the window's limits and the clock. */
+export interface MemoryIdempotencyOptions extends Partial<IdempotencyLimits> {
+  /** Clock; tests inject a fake one. Default Date.now. */
+  readonly now?: () => number;
+}
+
+/** Expired records one sweep removes at most; the next sweep goes on where it stopped. */
+const SWEEP_BUDGET = 20_000;
+
+/**
+ * The embedded store: one node's IdempotencyWindow behind the async interface. One unref'd
+ * interval sweeps expired records for the whole window (a tenth of ttlMs, between 10 ms and
+ * 1 s), so records go on time whether or not their principal calls again; close() stops it.
+ */
+export function createMemoryIdempotencyStore(options: MemoryIdempotencyOptions = {}): IdempotencyStore & { readonly window: IdempotencyWindow } {
+  const now = options.now ?? Date.now;
+  const window = new IdempotencyWindow(options);
+  const every = Math.max(10, Math.min(1_000, Math.floor(window.limits.ttlMs / 10)));
+  let sweeper: ReturnType<typeof setInterval> | undefined = setInterval(() => window.sweep(now(), SWEEP_BUDGET), every);
+  (sweeper as { unref?: () => void }).unref?.();
   return {
     window,
     get size() {
       return window.size;
     },
     begin(principal, key, request, options) {
+      if (sweeper === undefined) return Promise.reject(new ProtocastError(Code.Unavailable, "idempotency store closed", { reason: "idempotency_store" }));
       const b = window.begin(principal, key, request, now());
       switch (b.kind) {
         case "run":
         case "conflict":
-          return Promise.resolve(b);
         case "done":
           return Promise.resolve(b);
+        case "full":
+          return Promise.reject(
+            new ProtocastError(
+              Code.ResourceExhausted,
+              `idempotency window full: all ${window.limits.maxRecords} records (maxRecords) belong to running requests`,
+              { reason: "idempotency_window_full" },
+            ),
+          );
         case "wait": {
           const signal = options.signal;
           if (signal === undefined) return b.outcome.then((outcome) => ({ kind: "done", outcome }));
@@ -96,6 +121,10 @@ export function createMemoryIdempotencyStore(limits?: Partial<IdempotencyLimits>
       return Promise.resolve();
     },
     close() {
+      if (sweeper !== undefined) clearInterval(sweeper);
+      sweeper = undefined;
+      // Duplicates still waiting hear a transient outcome, so that their retry runs elsewhere.
+      window.clear({ kind: "error", code: Code.Unavailable, message: "idempotency store closed", reason: "idempotency_store" });
       return Promise.resolve();
     },
   };

@@ -70,10 +70,20 @@ export interface ServerLimits {
   readonly maxConnectionsPerPrincipal: number;
   /** How long the server waits for the peer to answer its close frame before dropping the link. Default 2 000 ms. */
   readonly closeTimeoutMs: number;
-  /** Completed idempotency records kept per principal. Default 10 000. */
+  /** Completed idempotency records kept per principal (per session for anonymous ones). Default 10 000. */
   readonly idempotencyKeys: number;
-  /** How long a completed idempotency record is kept. Default 600 000 ms (10 min). */
+  /**
+   * How long a completed idempotency record is kept. One sweep timer for all records expires them,
+   * whether or not their principal calls again. Default 600 000 ms (10 min).
+   */
   readonly idempotencyTtlMs: number;
+  /**
+   * Idempotency records this node keeps in memory, all principals and running ones included.
+   * At the bound a new exactly-once request evicts the oldest completed record; when every
+   * record is running it is refused with RESOURCE_EXHAUSTED "idempotency_window_full".
+   * Default 100 000 (about 65 MB of small records). Unused with a shared store.
+   */
+  readonly maxIdempotencyRecords: number;
 }
 
 export const defaultServerLimits: ServerLimits = {
@@ -104,6 +114,7 @@ export const defaultServerLimits: ServerLimits = {
   refreshLeadMs: 30_000,
   idempotencyKeys: 10_000,
   idempotencyTtlMs: 600_000,
+  maxIdempotencyRecords: 100_000,
 };
 
 /** Options of the transport-independent server core. */
@@ -113,7 +124,8 @@ export interface ServerCoreOptions extends Partial<ServerLimits> {
   /**
    * Where exactly-once requests are remembered. Pass a shared store (createRedisIdempotencyStore,
    * createNatsIdempotencyStore) so that a retry on another node still gets the first outcome.
-   * Default: this node's memory, bounded by idempotencyKeys and idempotencyTtlMs.
+   * Default: this node's memory, bounded by idempotencyKeys, maxIdempotencyRecords and
+   * idempotencyTtlMs, and closed with the server.
    */
   readonly idempotency?: IdempotencyStore;
   /**

@@ -78,6 +78,8 @@ export class ServerCore {
   /** Live connections per named principal, for maxConnectionsPerPrincipal. */
   private readonly perPrincipal = new Map<string, number>();
   readonly idempotency: IdempotencyStore;
+  /** The store is the embedded one this core made, so close() closes it (and its sweep timer). */
+  private readonly ownsIdempotency: boolean;
   readonly retransmitLimits: RetransmitLimits;
   private ackTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly tick: ReturnType<typeof setInterval>;
@@ -115,8 +117,15 @@ export class ServerCore {
       store === undefined
         ? undefined
         : new SessionKeeper(store, this.nodeId, l0.graceMs * 2 + 10_000, () => this.sessions.values(), (e) => this.storeError?.(e));
+    this.ownsIdempotency = options.idempotency === undefined;
     this.idempotency =
-      options.idempotency ?? createMemoryIdempotencyStore({ maxKeysPerPrincipal: this.limits.idempotencyKeys, ttlMs: this.limits.idempotencyTtlMs, now: this.now });
+      options.idempotency ??
+      createMemoryIdempotencyStore({
+        maxKeysPerPrincipal: this.limits.idempotencyKeys,
+        maxRecords: this.limits.maxIdempotencyRecords,
+        ttlMs: this.limits.idempotencyTtlMs,
+        now: this.now,
+      });
     this.retransmitLimits = { maxFrames: this.limits.retransmitFrames, maxBytes: this.limits.retransmitBytes };
     // One timer for every connection's heartbeat and handshake deadline: idle connections
     // cost no timer of their own.
@@ -284,6 +293,8 @@ export class ServerCore {
     } catch (e) {
       // An aborted wait, or a shared store that cannot be reached: nothing ran here.
       if (signal?.aborted === true) return toErrorOutcome(signal.reason);
+      // A window full of running requests: the client hears the limit, and may retry later.
+      if (e instanceof ProtocastError && e.code === Code.ResourceExhausted) return toErrorOutcome(e);
       return toErrorOutcome(
         new ProtocastError(Code.Unavailable, `idempotency store unavailable: ${e instanceof Error ? e.message : String(e)}`, { reason: "idempotency_store" }),
       );
@@ -622,6 +633,7 @@ export class ServerCore {
       await this.hub.close();
       await this.cluster?.close();
       if (this.ownsBroker) await this.broker.close();
+      if (this.ownsIdempotency) await this.idempotency.close();
     })();
     return this.closing;
   }

@@ -637,7 +637,7 @@ export class ServerSession {
         if (!ok) return Promise.resolve(toErrorOutcome(new ProtocastError(Code.PermissionDenied, `not allowed to call ${call.method}`)));
         // The handler's own outcome is what the idempotency record keeps, even if this request
         // gave up first (deadline): a retry then gets it instead of a second run.
-        if (dedupe) return this.core.dedupe(this.principal.id, call.idempotencyKey, call.method, call.payload, run, running.signal, timeoutMs + LEASE_MARGIN_MS);
+        if (dedupe) return this.core.dedupe(this.idempotencyScope(), call.idempotencyKey, call.method, call.payload, run, running.signal, timeoutMs + LEASE_MARGIN_MS);
         return run().then(
           (payload): Outcome => ({ kind: "reply", payload }),
           (e: unknown): Outcome => toErrorOutcome(e),
@@ -647,6 +647,17 @@ export class ServerSession {
         (o) => running.settle(o),
         (e: unknown) => running.settle(toErrorOutcome(e)),
       );
+  }
+
+  /**
+   * Whose idempotency records a request of this session may match (PROTOCOL.md 5.3, rule 1):
+   * the principal's, or for an anonymous principal the session's, so that anonymous
+   * connections sharing an id never see each other's outcomes. The NUL separator keeps such a
+   * scope apart from ordinary principal ids; to collide, a named id would have to embed a NUL
+   * and the session's random id.
+   */
+  private idempotencyScope(): string {
+    return this.principal.anonymous === true ? `${this.principal.id}\u0000${this.id}` : this.principal.id;
   }
 
   private callContext(running: RunningCall, method: string, idempotencyKey: string, deadline: number): CallContext {
@@ -935,7 +946,7 @@ export class ServerSession {
       };
       const target = `${p.method} ${p.channel}`;
       const outcome = dedupe
-        ? await this.core.dedupe(this.principal.id, p.idempotencyKey, target, p.payload, run, undefined, this.core.limits.maxCallTimeoutMs + LEASE_MARGIN_MS)
+        ? await this.core.dedupe(this.idempotencyScope(), p.idempotencyKey, target, p.payload, run, undefined, this.core.limits.maxCallTimeoutMs + LEASE_MARGIN_MS)
         : await run().then(
             (payload): Outcome => ({ kind: "reply", payload }),
             (e: unknown): Outcome => toErrorOutcome(e),

@@ -1,16 +1,42 @@
+import { Code } from "../errors/code.js";
+import { ProtocastError } from "../errors/protocast-error.js";
+
 /**
  * The server's memory of idempotency keys: a retried request with the same key runs once and
- * gets the first outcome. Records are scoped to a principal (another principal's key never
- * matches) and bounded per principal by count and age. Pure: the clock is passed in.
+ * gets the first outcome. Records are scoped (a principal, or a session for anonymous ones):
+ * another scope's key never matches. Pure: the clock is passed in, and whoever owns the window
+ * calls sweep() on a timer so that records expire even when nobody calls again.
  */
 export interface IdempotencyLimits {
-  /** Completed records kept per principal. Default 10 000. */
+  /** Completed records kept per scope; past it the scope's oldest completed record goes. Default 10 000. */
   readonly maxKeysPerPrincipal: number;
+  /**
+   * Records kept in total, running ones included. At the bound a new request evicts the oldest
+   * completed record of any scope; when every record is running, the new request is refused
+   * (RESOURCE_EXHAUSTED). Default 100 000: about 65 MB at the ~650 bytes a small record costs.
+   */
+  readonly maxRecords: number;
   /** How long a completed record is kept. Default 600 000 ms (10 min). */
   readonly ttlMs: number;
 }
 
-export const defaultIdempotencyLimits: IdempotencyLimits = { maxKeysPerPrincipal: 10_000, ttlMs: 600_000 };
+export const defaultIdempotencyLimits: IdempotencyLimits = { maxKeysPerPrincipal: 10_000, maxRecords: 100_000, ttlMs: 600_000 };
+
+/** Fills in the defaults; throws INVALID_ARGUMENT naming the option and the value. */
+export function resolveIdempotencyLimits(limits: Partial<IdempotencyLimits> = {}): IdempotencyLimits {
+  const out = { ...defaultIdempotencyLimits, ...definedOnly(limits) };
+  for (const name of ["maxKeysPerPrincipal", "maxRecords", "ttlMs"] as const) {
+    const v = out[name];
+    if (!Number.isSafeInteger(v) || v < 1) {
+      throw new ProtocastError(Code.InvalidArgument, `idempotency option ${name} must be an integer >= 1, got ${String(v)}`);
+    }
+  }
+  return out;
+}
+
+function definedOnly(limits: Partial<IdempotencyLimits>): Partial<IdempotencyLimits> {
+  return Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined));
+}
 
 /** What a request ended with: the reply payload or the error fields. */
 export type Outcome =
@@ -29,11 +55,20 @@ export type BeginResult =
   | { readonly kind: "run" }
   | { readonly kind: "done"; readonly outcome: Outcome }
   | { readonly kind: "wait"; readonly outcome: Promise<Outcome> }
-  | { readonly kind: "conflict" };
+  | { readonly kind: "conflict" }
+  /** maxRecords are held and all of them are running: nothing may be evicted. */
+  | { readonly kind: "full" };
 
-type Keys = Map<string, Entry> & { completed: number };
+/** A scope's records, in completion order (running ones sit where they began). */
+interface Scope {
+  readonly id: string;
+  readonly keys: Map<string, Entry>;
+  completed: number;
+}
 
 interface Entry {
+  readonly scope: Scope;
+  readonly key: string;
   readonly target: string;
   readonly digest: number;
   /** Set once completed; undefined while the first request runs. */
@@ -42,76 +77,124 @@ interface Entry {
   waiters: ((o: Outcome) => void)[];
 }
 
+/** Expired records removed inline per begin(): more than one begin() adds, so it keeps pace. */
+const INLINE_SWEEP = 64;
+
 export class IdempotencyWindow {
-  private readonly byPrincipal = new Map<string, Keys>();
-  /** Records held, all principals together; for metrics. */
+  readonly limits: IdempotencyLimits;
+  private readonly scopes = new Map<string, Scope>();
+  /**
+   * Completed records of every scope, oldest completion first: expiry and the total bound
+   * both take from the head, so neither walks the records that stay.
+   */
+  private readonly completions = new Set<Entry>();
+  /** Latest completion time given out; keeps `completions` ordered if the clock steps back. */
+  private lastCompletedAt = -Infinity;
+  /** Records held, all scopes together; for metrics. */
   size = 0;
 
-  constructor(private readonly limits: IdempotencyLimits = defaultIdempotencyLimits) {}
+  constructor(limits: Partial<IdempotencyLimits> = {}) {
+    this.limits = resolveIdempotencyLimits(limits);
+  }
+
+  /** Scopes holding at least one record (an empty one is deleted at once). */
+  get scopeCount(): number {
+    return this.scopes.size;
+  }
 
   /** Registers a request. "run" means it is the first: run it, then call complete() or forget(). */
-  begin(principal: string, key: string, request: RequestFingerprint, now: number): BeginResult {
-    let keys = this.byPrincipal.get(principal);
-    if (keys === undefined) this.byPrincipal.set(principal, (keys = Object.assign(new Map<string, Entry>(), { completed: 0 })));
-    this.expire(keys, now);
-    const e = keys.get(key);
+  begin(scopeId: string, key: string, request: RequestFingerprint, now: number): BeginResult {
+    this.sweep(now, INLINE_SWEEP);
+    let e = this.scopes.get(scopeId)?.keys.get(key);
+    // The sweep may not have reached it yet; an expired record is never served.
+    if (e?.outcome !== undefined && now - e.completedAt >= this.limits.ttlMs) {
+      this.remove(e);
+      e = undefined;
+    }
     if (e === undefined) {
-      keys.set(key, { target: request.target, digest: request.digest, outcome: undefined, completedAt: 0, waiters: [] });
+      if (this.size >= this.limits.maxRecords) {
+        const oldest = this.completions.values().next();
+        if (oldest.done === true) return { kind: "full" };
+        this.remove(oldest.value);
+      }
+      let scope = this.scopes.get(scopeId);
+      if (scope === undefined) this.scopes.set(scopeId, (scope = { id: scopeId, keys: new Map(), completed: 0 }));
+      scope.keys.set(key, { scope, key, target: request.target, digest: request.digest, outcome: undefined, completedAt: 0, waiters: [] });
       this.size++;
       return { kind: "run" };
     }
     if (e.target !== request.target || e.digest !== request.digest) return { kind: "conflict" };
     if (e.outcome !== undefined) return { kind: "done", outcome: e.outcome };
-    return { kind: "wait", outcome: new Promise((resolve) => e.waiters.push(resolve)) };
+    const running = e;
+    return { kind: "wait", outcome: new Promise((resolve) => running.waiters.push(resolve)) };
   }
 
   /** Records the outcome of a request that ran, and answers the duplicates that waited. */
-  complete(principal: string, key: string, outcome: Outcome, now: number): void {
-    const keys = this.byPrincipal.get(principal);
-    const e = keys?.get(key);
-    if (keys === undefined || e === undefined || e.outcome !== undefined) return;
-    // Move the record to the end so that the map stays ordered by completion time.
-    keys.delete(key);
-    keys.set(key, e);
+  complete(scopeId: string, key: string, outcome: Outcome, now: number): void {
+    const scope = this.scopes.get(scopeId);
+    const e = scope?.keys.get(key);
+    if (scope === undefined || e === undefined || e.outcome !== undefined) return;
+    // Move the record to the end so that the scope's map stays ordered by completion time.
+    scope.keys.delete(key);
+    scope.keys.set(key, e);
     e.outcome = outcome;
-    e.completedAt = now;
-    keys.completed++;
+    e.completedAt = this.lastCompletedAt = Math.max(now, this.lastCompletedAt);
+    scope.completed++;
+    this.completions.add(e);
     for (const w of e.waiters) w(outcome);
     e.waiters = [];
-    this.evict(keys);
+    if (scope.completed > this.limits.maxKeysPerPrincipal) {
+      for (const old of scope.keys.values()) {
+        if (old.outcome === undefined) continue; // running: never evicted
+        this.remove(old);
+        break;
+      }
+    }
   }
 
   /**
    * Drops the record of a request that ended transiently (canceled, deadline, unavailable):
    * a retry must run it again. Waiting duplicates get this outcome.
    */
-  forget(principal: string, key: string, outcome: Outcome): void {
-    const keys = this.byPrincipal.get(principal);
-    const e = keys?.get(key);
-    if (keys === undefined || e === undefined || e.outcome !== undefined) return;
-    keys.delete(key);
-    this.size--;
+  forget(scopeId: string, key: string, outcome: Outcome): void {
+    const e = this.scopes.get(scopeId)?.keys.get(key);
+    if (e === undefined || e.outcome !== undefined) return;
+    this.remove(e);
     for (const w of e.waiters) w(outcome);
-    if (keys.size === 0) this.byPrincipal.delete(principal);
   }
 
-  private expire(keys: Keys, now: number): void {
-    for (const [k, e] of keys) {
-      if (e.outcome === undefined) continue; // running: never expired
-      if (now - e.completedAt < this.limits.ttlMs) break; // completion order: the rest are newer
-      keys.delete(k);
-      keys.completed--;
-      this.size--;
+  /**
+   * Removes completed records whose ttlMs has passed, oldest first, at most `budget` of them;
+   * returns how many. The owner calls it on one timer for the whole window.
+   */
+  sweep(now: number, budget = Infinity): number {
+    let removed = 0;
+    for (const e of this.completions) {
+      if (removed >= budget || now - e.completedAt < this.limits.ttlMs) break; // the rest are newer
+      this.remove(e);
+      removed++;
     }
+    return removed;
   }
 
-  private evict(keys: Keys): void {
-    for (const [k, e] of keys) {
-      if (keys.completed <= this.limits.maxKeysPerPrincipal) break;
-      if (e.outcome === undefined) continue;
-      keys.delete(k);
-      keys.completed--;
-      this.size--;
+  /** Drops every record; duplicates still waiting get `outcome`. */
+  clear(outcome: Outcome): void {
+    for (const scope of this.scopes.values()) for (const e of scope.keys.values()) for (const w of e.waiters) w(outcome);
+    this.scopes.clear();
+    this.completions.clear();
+    this.size = 0;
+  }
+
+  private remove(e: Entry): void {
+    const scope = e.scope;
+    if (scope.keys.get(e.key) !== e) return;
+    scope.keys.delete(e.key);
+    if (e.outcome !== undefined) {
+      this.completions.delete(e);
+      scope.completed--;
     }
+    this.size--;
+    // An empty scope goes at once: a principal that never calls again costs nothing.
+    if (scope.keys.size === 0) this.scopes.delete(scope.id);
   }
 }

@@ -6,7 +6,7 @@ import type { AddressInfo } from "node:net";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launchChromium, skipBrowser } from "../browser/support.js";
-import { SERVER_ONLY, bundleBrowser, type BundleReport } from "./bundle.js";
+import { SERVER_ONLY, bundleBrowser, type BundleReport } from "../../bench/lib/bundle.js";
 import { expectOk, freshApp, nodeBinary, packTarball, sh, startServer, type Server } from "./fresh-app.js";
 
 const UNAUTHENTICATED = 16;
