@@ -28,6 +28,6 @@ export type { Transport, TransportHandler } from "./transport/transport.js";
 export { createMemoryTransportPair, type MemoryTransportPair } from "./transport/memory.js";
 export type { ServerLimits } from "./server/options.js";
 export type { ClusterOptions } from "./server/cluster.js";
-export { IdempotencyWindow, type IdempotencyLimits } from "./session/idempotency-window.js";
-export { createMemoryIdempotencyStore, type IdempotencyStore, type BeginOptions, type StoreBeginResult } from "./broker/idempotency-store.js";
+export { IdempotencyWindow, defaultIdempotencyLimits, type IdempotencyLimits } from "./session/idempotency-window.js";
+export { createMemoryIdempotencyStore, type MemoryIdempotencyOptions, type IdempotencyStore, type BeginOptions, type StoreBeginResult } from "./broker/idempotency-store.js";
 export { createMemorySessionStore, type SessionStore, type SessionWrite, type StoredSession } from "./broker/session-store.js";

@@ -30,6 +30,12 @@ export function expectOk(r: Run, what: string): void {
   if (r.code !== 0) throw new Error(`${what} failed (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
 }
 
+/** An npm step that must succeed without an engine warning on this Node. */
+function expectInstalled(r: Run, what: string): void {
+  expectOk(r, what);
+  if (/EBADENGINE/.test(r.stdout + r.stderr)) throw new Error(`${what} warned about engines on Node ${process.version}:\n${r.stderr}`);
+}
+
 /** `npm pack` of this repository (its prepack script builds dist/); returns the tarball's path. */
 export async function packTarball(): Promise<string> {
   const dest = await mkdtemp(join(tmpdir(), "protocast-pack-"));
@@ -51,11 +57,11 @@ export async function freshApp(tarball: string): Promise<string> {
   await writeFile(join(dir, "package.json"), JSON.stringify({ name: "outside-app", version: "1.0.0", private: true }, null, 2));
   const own = (await import(join(ROOT, "package.json"), { with: { type: "json" } })) as { default: { devDependencies: Record<string, string> } };
   const npmArgs = ["--no-audit", "--no-fund", "--prefer-offline"];
-  expectOk(await sh("npm", ["install", ...npmArgs, tarball, `@bufbuild/protobuf@${own.default.devDependencies["@bufbuild/protobuf"]}`], dir), "npm install of the tarball");
-  expectOk(await sh("npx", ["--no-install", "protocast", "init", "--no-sample"], dir), "protocast init");
+  expectInstalled(await sh("npm", ["install", ...npmArgs, tarball, `@bufbuild/protobuf@${own.default.devDependencies["@bufbuild/protobuf"]}`], dir), "npm install of the tarball");
+  expectInstalled(await sh("npx", ["--no-install", "protocast", "init", "--no-sample"], dir), "protocast init");
   // The test's own service, server and clients; a tsconfig as a team would write it.
   await cp(FILES, dir, { recursive: true });
-  expectOk(await sh("npm", ["install", ...npmArgs, "-D", "@types/node@20"], dir), "npm install @types/node");
+  expectInstalled(await sh("npm", ["install", ...npmArgs, "-D", "@types/node@20", "vite@8"], dir), "npm install @types/node vite");
   expectOk(await sh("npm", ["run", "gen"], dir), "npm run gen (protocast gen)");
   expectOk(await sh("npx", ["--no-install", "tsc", "-p", "tsconfig.json"], dir), "tsc");
   // Protocast's declarations must check on their own (the app skips library checks, as most do).

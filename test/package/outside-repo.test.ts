@@ -2,7 +2,9 @@
 // empty folder, `protocast init`, the test's own .proto, `protocast gen`, tsc, then the server
 // and clients under plain `node` on Node 20 and 26, and a bundled page in Chromium.
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
+import { readFile, readdir } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
+import { join } from "node:path";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launchChromium, skipBrowser } from "../browser/support.js";
@@ -66,14 +68,26 @@ describe("the packed package in a fresh project", () => {
 
 describe.skipIf(skipBrowser)("the packed package in a browser", () => {
   let bundle: BundleReport;
+  let viteModules: string[];
+  const viteFiles = new Map<string, string>();
   let browser: Browser;
   let page: HttpServer;
   let pageUrl = "";
 
   beforeAll(async () => {
     bundle = await bundleBrowser("src/browser.ts", dir, /node_modules\/protocast\//);
+    expectOk(await sh("npx", ["--no-install", "vite", "build"], dir), "vite build");
+    viteModules = JSON.parse(await readFile(join(dir, "web-modules.json"), "utf8")) as string[];
+    for (const name of await readdir(join(dir, "web"), { recursive: true })) {
+      if (/\.(js|html)$/.test(name)) viteFiles.set(`/vite/${name}`, await readFile(join(dir, "web", name), "utf8"));
+    }
     page = createHttpServer((req, res) => {
-      if (req.url?.startsWith("/app.js") === true) {
+      const path = req.url?.split("?")[0] ?? "/";
+      const vite = path === "/vite/" ? viteFiles.get("/vite/index.html") : viteFiles.get(path.replace(/^\/assets\//, "/vite/assets/"));
+      if (path.startsWith("/vite/") || path.startsWith("/assets/")) {
+        if (vite === undefined) res.writeHead(404).end();
+        else res.writeHead(200, { "content-type": path.endsWith(".js") ? "text/javascript" : "text/html" }).end(vite);
+      } else if (path === "/app.js") {
         res.writeHead(200, { "content-type": "text/javascript" }).end(bundle.js);
       } else {
         res.writeHead(200, { "content-type": "text/html" }).end('<!doctype html><script type="module" src="/app.js"></script>');
@@ -89,10 +103,10 @@ describe.skipIf(skipBrowser)("the packed package in a browser", () => {
     await new Promise((r) => page?.close(r));
   });
 
-  async function runPage(mode: string): Promise<Record<string, unknown>> {
+  async function runPage(mode: string, build: "esbuild" | "vite" = "esbuild"): Promise<Record<string, unknown>> {
     const tab = await browser.newPage();
     try {
-      await tab.goto(`${pageUrl}?mode=${mode}&url=${encodeURIComponent(url(NODES[0]))}`);
+      await tab.goto(`${pageUrl}${build === "vite" ? "vite/" : ""}?mode=${mode}&url=${encodeURIComponent(url(NODES[0]))}`);
       await tab.waitForFunction(() => (window as unknown as { result?: unknown }).result !== undefined, undefined, { timeout: 20_000 });
       return (await tab.evaluate(() => (window as unknown as { result: unknown }).result)) as Record<string, unknown>;
     } finally {
@@ -108,6 +122,18 @@ describe.skipIf(skipBrowser)("the packed package in a browser", () => {
       `browser bundle of the test's client: ${(bundle.bytes / 1024).toFixed(1)} kB minified, ${(bundle.gzipBytes / 1024).toFixed(1)} kB gzip; ` +
         `Protocast's part ${(bundle.ownBytes / 1024).toFixed(1)} kB minified, ~${(bundle.ownGzipBytes / 1024).toFixed(1)} kB gzip`,
     );
+  });
+
+  it("the Vite build of the page holds no server, Node or engine code", () => {
+    expect(viteModules.filter((p) => SERVER_ONLY.test(p))).toEqual([]);
+    expect(viteModules.some((p) => p.includes("node_modules/protocast/dist/runtime/client/"))).toBe(true);
+  });
+
+  it("the Vite-built page exchanges a call, a channel event with presence and a push", async () => {
+    const r = await runPage("exchange", "vite");
+    expect(r["error"]).toBeUndefined();
+    expect(r["transport"]).toBe("websocket");
+    expect(r["event"]).toEqual({ number: r["number"], text: "hello from browser", author: "browser" });
   });
 
   it("a bundled page exchanges a call, a channel event with presence and a push", async () => {
