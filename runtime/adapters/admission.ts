@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
+import { CloseCode } from "../errors/close-codes.js";
 import { Code } from "../errors/code.js";
 import { ProtocastError } from "../errors/protocast-error.js";
 import type { Principal } from "../server/context.js";
@@ -22,11 +23,20 @@ export interface AdmissionOptions {
   readonly timeoutMs: number;
 }
 
-/** A refusal before any connection opens: the HTTP status to answer and why. */
+/**
+ * A refusal before any session opens. One refusal has two forms: the close code and reason
+ * sent right after 101 to a client that offered a Protocast subprotocol (browsers cannot read
+ * an HTTP status), and the HTTP status for everyone else and for the HTTP fallback.
+ */
 export class Refusal extends Error {
   constructor(
     readonly status: number,
+    readonly closeCode: number,
+    /** Stable snake_case reason, the first word of the close reason. */
+    readonly reason: string,
     message: string,
+    /** Refused for who is connecting (origin, credential, hook), rather than for the request's shape. */
+    readonly admission = true,
   ) {
     super(message);
   }
@@ -40,12 +50,16 @@ export class Refusal extends Error {
 export function admit(req: IncomingMessage, offeredProtocols: readonly string[], o: AdmissionOptions): Promise<Principal> {
   const remoteAddress = req.socket.remoteAddress ?? "";
   const url = new URL(req.url ?? "/", "http://localhost");
-  if (!originAllowed(req, o.allowedOrigins)) return Promise.reject(new Refusal(403, "origin not allowed"));
+  if (!originAllowed(req, o.allowedOrigins)) {
+    const origin = req.headers.origin;
+    const why = origin === undefined ? "the request has no Origin header" : `Origin ${origin.slice(0, 80)} is not allowed`;
+    return Promise.reject(new Refusal(403, CloseCode.Forbidden, "origin_not_allowed", why));
+  }
   const token = readToken(req, offeredProtocols, url, o.allowQueryToken);
   return new Promise((resolve, reject) => {
-    // 503, not 401: a slow authenticate says nothing about the credential, and a client told
-    // 401 would give up on it.
-    const timer = setTimeout(() => reject(new Refusal(503, "authentication timed out")), o.timeoutMs);
+    // 503 / 4007, not 401 / 4502: a slow authenticate says nothing about the credential, and a
+    // client told "unauthenticated" would give up on it.
+    const timer = setTimeout(() => reject(new Refusal(503, CloseCode.TryLater, "auth_timeout", `authentication took over ${o.timeoutMs} ms`)), o.timeoutMs);
     Promise.resolve()
       .then(() => o.authenticate({ headers: req.headers, url: url.pathname, origin: req.headers.origin, token, remoteAddress }))
       .then(
@@ -55,11 +69,25 @@ export function admit(req: IncomingMessage, offeredProtocols: readonly string[],
         },
         (e: unknown) => {
           clearTimeout(timer);
-          const err = ProtocastError.from(e, Code.Unauthenticated);
-          reject(new Refusal(err.code === Code.PermissionDenied ? 403 : 401, err.rawMessage));
+          reject(refusalOf(ProtocastError.from(e, Code.Unauthenticated), token));
         },
       );
   });
+}
+
+/** Turns what the authenticate hook threw into a refusal; its message never echoes the credential. */
+function refusalOf(err: ProtocastError, token: string | undefined): Refusal {
+  let message = err.rawMessage;
+  if (token !== undefined && token.length >= 4) message = message.split(token).join("[credential]");
+  const own = /^[a-z][a-z0-9_]{0,63}$/.test(err.reason) ? err.reason : "";
+  switch (err.code) {
+    case Code.PermissionDenied:
+      return new Refusal(403, CloseCode.Forbidden, own || "permission_denied", message);
+    case Code.Unavailable:
+      return new Refusal(503, CloseCode.TryLater, own || "unavailable", message);
+    default:
+      return new Refusal(401, CloseCode.Unauthorized, own || "unauthenticated", message);
+  }
 }
 
 export const STATUS_TEXT: Readonly<Record<number, string>> = {
@@ -69,6 +97,7 @@ export const STATUS_TEXT: Readonly<Record<number, string>> = {
   404: "Not Found",
   405: "Method Not Allowed",
   413: "Payload Too Large",
+  426: "Upgrade Required",
   431: "Request Header Fields Too Large",
   503: "Service Unavailable",
 };

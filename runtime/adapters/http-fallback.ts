@@ -30,6 +30,10 @@ function unwrapRouted(payload: Uint8Array): { streamId: string; body: Uint8Array
 const NO_HISTORY = { historySize: 0, historyTtlMs: 0 };
 import type { Transport, TransportHandler } from "../transport/transport.js";
 import { STATUS_TEXT, Refusal, admit, type AdmissionOptions } from "./admission.js";
+import { CloseCode } from "../errors/close-codes.js";
+import { formatCloseReason } from "../errors/close-reason.js";
+
+const RECORDS_TYPE = "application/vnd.protocast.v1+records";
 
 /** Response header that names the stream a client's POSTs belong to. */
 export const TRANSPORT_HEADER = "protocast-transport";
@@ -46,7 +50,7 @@ export interface HttpFallback {
   close(): void;
 }
 
-export function createHttpFallback(core: ServerCore, path: string, admission: AdmissionOptions, onRefuse: (status: number, reason: string, remoteAddress: string) => void): HttpFallback {
+export function createHttpFallback(core: ServerCore, path: string, admission: AdmissionOptions, onRefuse: (refusal: Refusal, req: IncomingMessage) => void): HttpFallback {
   const streams = new Map<string, HttpStreamTransport>();
   // With a broker shared by several nodes, POSTs reach their stream through it: no sticky
   // sessions needed. With the embedded broker there is one node and they go straight in.
@@ -71,7 +75,23 @@ export function createHttpFallback(core: ServerCore, path: string, admission: Ad
     res.writeHead(status, { "content-type": "text/plain", "cache-control": "no-store", ...extra }).end(`${STATUS_TEXT[status] ?? ""}: ${reason}\n`);
   };
 
+  /**
+   * Refuses a stream with the HTTP status and, as its body, the type-2 record a WebSocket
+   * refusal's close would carry: the client reads the same code and reason either way.
+   */
+  const refuse = (res: ServerResponse, r: Refusal): void => {
+    if (res.headersSent) return;
+    const extra: Record<string, string> = r.status === 401 ? { "www-authenticate": "Bearer" } : r.status === 503 ? { "retry-after": "1" } : {};
+    res.writeHead(r.status, { "content-type": RECORDS_TYPE, "cache-control": "no-store", ...extra }).end(encodeCloseRecord(r.closeCode, formatCloseReason(r.reason, r.message)));
+  };
+
   const open = (req: IncomingMessage, res: ServerResponse): void => {
+    if (core.isClosing) {
+      const r = new Refusal(503, CloseCode.TryLater, "shutting_down", "the server is shutting down", false);
+      onRefuse(r, req);
+      refuse(res, r);
+      return;
+    }
     const remoteAddress = req.socket.remoteAddress ?? "";
     admit(req, [], admission).then(
       async (principal) => {
@@ -86,7 +106,7 @@ export function createHttpFallback(core: ServerCore, path: string, admission: Ad
         const t = new HttpStreamTransport(res, () => streams.delete(id));
         streams.set(id, t);
         res.writeHead(200, {
-          "content-type": "application/vnd.protocast.v1+records",
+          "content-type": RECORDS_TYPE,
           "cache-control": "no-store",
           // Proxies that buffer responses would hold frames back; ask them not to.
           "x-accel-buffering": "no",
@@ -97,9 +117,9 @@ export function createHttpFallback(core: ServerCore, path: string, admission: Ad
         core.accept(t, principal, remoteAddress);
       },
       (e: unknown) => {
-        const r = e instanceof Refusal ? e : new Refusal(401, String(e));
-        onRefuse(r.status, r.message, remoteAddress);
-        answer(res, r.status, r.message);
+        const r = e instanceof Refusal ? e : new Refusal(401, CloseCode.Unauthorized, "unauthenticated", String(e));
+        onRefuse(r, req);
+        refuse(res, r);
       },
     );
   };

@@ -31,7 +31,7 @@ import type { ProtocastServer, ServerStats } from "./ws-server.js";
  *   protocast_drops_total{policy}               counter  channel frames not delivered, by overflow policy
  *   protocast_closes_total{code}                counter  connections closed, by close code
  *   protocast_limit_hits_total{limit}           counter  requests refused by a limit
- *   protocast_auth_failures_total               counter  upgrades refused before 101
+ *   protocast_auth_failures_total               counter  attempts refused for origin or credential
  *   protocast_rpc_duration_seconds{method,code} histogram call latency; code is "ok" or an error code name
  *
  * Label values come from the server (method paths it implements, its own limit, policy and
@@ -154,7 +154,7 @@ export function createMetrics(options: MetricsOptions = {}): ProtocastMetrics {
   counter("sessions_adopted_total", "Sessions handed over to this node by another one.", "sessionsAdopted");
   counter("sessions_handed_over_total", "Sessions this node handed to another one.", "sessionsHandedOver");
   counter("sessions_restored_total", "Sessions of a dead node continued here from the session store.", "sessionsRestored");
-  counter("auth_failures_total", "Upgrade requests refused before 101.", "authFailures");
+  counter("auth_failures_total", "Connection attempts refused for their origin or credential (before any session).", "authFailures");
   labelled("resume_failures_total", "Resume attempts that got a new session, by reason.", "reason", "resumeFailures");
   labelled("drops_total", "Channel frames not delivered to a slow subscriber, by overflow policy.", "policy", "drops");
   labelled("closes_total", "Connections closed, by close code.", "code", "closeCodes");

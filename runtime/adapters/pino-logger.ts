@@ -12,7 +12,8 @@ import type { AuthFailureRecord } from "./ws-server.js";
  *   connect              info   connectionId, sessionId, principal, remoteAddress, resumed
  *   disconnect           info   ... code, reason, durationMs, bytesIn, bytesOut
  *                        warn   when the code says something went wrong (see quietClose)
- *   auth_failure         warn   status, remoteAddress, reason
+ *   auth_failure         warn   transport, status, closeCode, reason, message, remoteAddress, path
+ *   upgrade_refused      warn   the same, for refusals other than origin and credential
  *   auth_refresh_failed  warn   reason
  *   protocol_violation   warn   error
  *   limit                warn   limit, action (and any event naming a limit)
@@ -34,7 +35,7 @@ const REDACTED = "[redacted]";
 const MAX_DEPTH = 4;
 
 /** Events that mean a client or the server was refused something. */
-const WARN_EVENTS = new Set(["auth_failure", "auth_refresh_failed", "protocol_violation", "slow_consumer"]);
+const WARN_EVENTS = new Set(["auth_failure", "upgrade_refused", "auth_refresh_failed", "protocol_violation", "slow_consumer"]);
 
 /** Close codes of ordinary life: a client left, moved, lost its link or was rotated. */
 function quietClose(code: unknown): boolean {

@@ -12,9 +12,12 @@ import type { ServerCoreOptions } from "../server/options.js";
 import { ServerCore, type ConnectionLogRecord } from "../server/server-core.js";
 import { bump, type ServerCounters, type ServerObserver } from "../server/counters.js";
 import { SUBPROTOCOL } from "../client/websocket-transport.js";
+import { CloseCode } from "../errors/close-codes.js";
+import { formatCloseReason } from "../errors/close-reason.js";
 import { STATUS_TEXT, Refusal, admit, type AdmissionOptions, type UpgradeRequest } from "./admission.js";
+import { defaultRefusalLog, type RefusalRecord } from "./refusal-log.js";
 
-export type { UpgradeRequest };
+export type { UpgradeRequest, RefusalRecord };
 import { WsTransport } from "./ws-transport.js";
 import { createHttpFallback } from "./http-fallback.js";
 
@@ -25,9 +28,11 @@ export interface ServerOptions extends ServerCoreOptions {
   /** URL path that accepts WebSocket upgrades. Default "/protocast". */
   readonly path?: string;
   /**
-   * Decides who is connecting, before the 101 answer. Throw ProtocastError UNAUTHENTICATED
-   * for 401 or PERMISSION_DENIED for 403. Default: everyone is an anonymous principal with
-   * every scope — fine for demos, never for production.
+   * Decides who is connecting, before the session opens. Throw ProtocastError UNAUTHENTICATED
+   * (close 4502 / HTTP 401), PERMISSION_DENIED (4503 / 403) or UNAVAILABLE (4007 / 503); the
+   * error's message (and its snake_case `reason`, if set) travel to the client, so keep them
+   * short and free of secrets. Default: everyone is an anonymous principal with every scope —
+   * fine for demos, never for production.
    */
   readonly authenticate?: (request: UpgradeRequest) => Principal | Promise<Principal>;
   /**
@@ -46,8 +51,12 @@ export interface ServerOptions extends ServerCoreOptions {
   readonly allowQueryToken?: boolean;
   /** Observes calls (latency by method and outcome), for metrics. */
   readonly observer?: ServerObserver;
-  /** Receives connection log records (connect, disconnect, auth failure, protocol violation). */
-  readonly logger?: (record: ConnectionLogRecord | AuthFailureRecord) => void;
+  /**
+   * Receives connection log records (connect, disconnect, refused attempts, protocol
+   * violations). Default: refused attempts only, on console.warn, at most 10 lines a minute
+   * (see defaultRefusalLog); pass `() => {}` to silence them.
+   */
+  readonly logger?: (record: ConnectionLogRecord | RefusalRecord) => void;
 }
 
 export interface ServerStats {
@@ -66,12 +75,8 @@ export interface ServerStats {
   readonly counters: Readonly<ServerCounters>;
 }
 
-export interface AuthFailureRecord {
-  readonly event: "auth_failure";
-  readonly status: number;
-  readonly remoteAddress: string;
-  readonly reason: string;
-}
+/** A refused attempt; the name predates refusals other than authentication ones. */
+export type AuthFailureRecord = RefusalRecord;
 
 /** A Protocast server on WebSocket. */
 export interface ProtocastServer {
@@ -125,6 +130,9 @@ export interface ProtocastServer {
 
 let anonymous = 0;
 
+/** A version subprotocol ("protocast.v1"), not a credential one ("protocast.token.…"). */
+const VERSION_PROTOCOL = /^protocast\.v\d+$/;
+
 export function createServer(options: ServerOptions = {}): ProtocastServer {
   const path = options.path ?? "/protocast";
   const authenticateHook = options.authenticate;
@@ -150,8 +158,8 @@ export function createServer(options: ServerOptions = {}): ProtocastServer {
         connectionsCheckingInterval: Math.min(1_000, core.limits.handshakeTimeoutMs),
       },
       (req, res) => {
-        if (fallback?.handle(req, res) === true) return;
-        res.writeHead(426, { "content-type": "text/plain" }).end("this endpoint speaks WebSocket (protocast.v1)\n");
+        if (server.handleHttp(req, res)) return;
+        res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
       },
     );
   const admission: AdmissionOptions = {
@@ -162,73 +170,114 @@ export function createServer(options: ServerOptions = {}): ProtocastServer {
   };
   const transports = options.transports ?? ["websocket", "http"];
   const maxHeaders = options.maxHeaders ?? 100;
-  const fallback = transports.includes("http")
-    ? createHttpFallback(core, path, admission, (status, reason, remoteAddress) => {
-        core.counters.authFailures++;
-        log?.({ event: "auth_failure", status, remoteAddress, reason });
-      })
-    : undefined;
+  const logRefusal = log ?? defaultRefusalLog();
+  /** Counts and logs a refusal; `closeCode` 0 when it was answered with a plain HTTP status. */
+  const report = (r: Refusal, transport: "websocket" | "http", closeCode: number, req: IncomingMessage): void => {
+    const auth = r.admission;
+    if (auth) core.counters.authFailures++;
+    else bump(core.counters.limitHits, "upgrade_refused");
+    const path = new URL(req.url ?? "/", "http://localhost").pathname;
+    logRefusal({
+      event: auth ? "auth_failure" : "upgrade_refused",
+      transport,
+      status: r.status,
+      closeCode,
+      reason: r.reason,
+      message: r.message,
+      remoteAddress: req.socket.remoteAddress ?? "",
+      path,
+    });
+  };
+  const fallback = transports.includes("http") ? createHttpFallback(core, path, admission, (r, req) => report(r, "http", 0, req)) : undefined;
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: core.limits.maxEnvelopeBytes,
     perMessageDeflate: false,
     clientTracking: false,
-    handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+    // A refusal selects the version the client offered, even one this server does not speak:
+    // the client then reads the close code instead of failing on a missing subprotocol.
+    handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : (Array.from(protocols).find((p) => VERSION_PROTOCOL.test(p)) ?? false)),
   });
 
-  const refuse = (socket: Duplex, status: number, reason: string, remoteAddress: string, auth = true): void => {
-    if (auth) {
-      core.counters.authFailures++;
-      log?.({ event: "auth_failure", status, remoteAddress, reason });
-    } else {
-      bump(core.counters.limitHits, "upgrade_refused");
-    }
+  /** Answers with a plain HTTP status: for requests that offered no Protocast version. */
+  const refuseHttp = (req: IncomingMessage, socket: Duplex, r: Refusal): void => {
+    report(r, "websocket", 0, req);
     if (!socket.destroyed) {
-      const text = STATUS_TEXT[status] ?? "Bad Request";
-      const extra = status === 401 ? "WWW-Authenticate: Bearer\r\n" : status === 503 ? "Retry-After: 1\r\n" : "";
-      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\n${extra}Content-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(reason) + 1}\r\n\r\n${reason}\n`);
+      const text = STATUS_TEXT[r.status] ?? "Bad Request";
+      const extra = r.status === 401 ? "WWW-Authenticate: Bearer\r\n" : r.status === 503 ? "Retry-After: 1\r\n" : "";
+      const body = `${r.reason}: ${r.message}\n`;
+      socket.end(`HTTP/1.1 ${r.status} ${text}\r\nConnection: close\r\n${extra}Content-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
     }
   };
 
+  /**
+   * Completes the upgrade and closes at once with the refusal's code, before any envelope: a
+   * browser cannot read an HTTP status, but it can read a close code and reason.
+   */
+  const refuseAfterUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer, r: Refusal): void => {
+    report(r, "websocket", r.closeCode, req);
+    if (socket.destroyed) return;
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      ws.on("error", () => undefined);
+      ws.close(r.closeCode, formatCloseReason(r.reason, r.message));
+      // A peer that never answers the close frame is cut after the close timeout.
+      const cut = setTimeout(() => ws.terminate(), core.limits.closeTimeoutMs);
+      (cut as { unref?: () => void }).unref?.();
+      ws.once("close", () => clearTimeout(cut));
+    });
+  };
+
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    const remoteAddress = req.socket.remoteAddress ?? "";
     const url = new URL(req.url ?? "/", "http://localhost");
+    const offered = (req.headers["sec-websocket-protocol"] ?? "").split(",").map((s) => s.trim());
+    const version = offered.find((p) => VERSION_PROTOCOL.test(p));
+    const refuse = (r: Refusal): void => (version === undefined ? refuseHttp(req, socket, r) : refuseAfterUpgrade(req, socket, head, r));
     if (url.pathname !== path) {
-      if (http.listenerCount("upgrade") === 1) refuse(socket, 404, `no WebSocket endpoint at ${url.pathname}`, remoteAddress, false);
+      // Another upgrade listener may serve that path; only a server alone on its HTTP server answers.
+      if (http.listenerCount("upgrade") === 1) {
+        socket.on("error", () => undefined);
+        refuse(new Refusal(404, CloseCode.NotFound, "unknown_path", `no Protocast endpoint at ${url.pathname.slice(0, 60)}`, false));
+      }
       return;
     }
     socket.on("error", () => undefined);
     // Node only refuses headers by total size (16 KiB), and silently keeps the first 2,000:
-    // many tiny headers would pass. Count them.
+    // many tiny headers would pass. Count them. Answered in HTTP whatever was offered: the
+    // request is not one to spend a WebSocket on.
     if (req.rawHeaders.length / 2 > maxHeaders) {
-      refuse(socket, 431, `more than ${maxHeaders} request headers`, remoteAddress, false);
+      refuseHttp(req, socket, new Refusal(431, 0, "too_many_headers", `more than ${maxHeaders} request headers`, false));
       return;
     }
     if (!transports.includes("websocket")) {
-      refuse(socket, 403, "WebSocket is turned off on this server; use the HTTP fallback", remoteAddress, false);
+      // A plain status on purpose: the client moves on to the HTTP fallback.
+      refuseHttp(req, socket, new Refusal(403, 0, "websocket_disabled", "WebSocket is turned off on this server; use the HTTP fallback", false));
       return;
     }
-    const offered = (req.headers["sec-websocket-protocol"] ?? "").split(",").map((s) => s.trim());
+    if (version === undefined) {
+      refuseHttp(req, socket, new Refusal(400, 0, "no_subprotocol", `offer the ${SUBPROTOCOL} subprotocol`, false));
+      return;
+    }
     if (!offered.includes(SUBPROTOCOL)) {
-      refuse(socket, 400, `offer the ${SUBPROTOCOL} subprotocol`, remoteAddress, false);
+      refuseAfterUpgrade(req, socket, head, new Refusal(400, CloseCode.UnsupportedVersion, "unsupported_version", `this server speaks ${SUBPROTOCOL} only`, false));
+      return;
+    }
+    if (core.isClosing) {
+      refuseAfterUpgrade(req, socket, head, new Refusal(503, CloseCode.TryLater, "shutting_down", "the server is shutting down", false));
       return;
     }
     admit(req, offered, admission).then(
       (principal) => {
         if (socket.destroyed) return;
         wss.handleUpgrade(req, socket, head, (ws) => {
-          core.accept(new WsTransport(ws), principal, remoteAddress);
+          core.accept(new WsTransport(ws), principal, req.socket.remoteAddress ?? "");
         });
       },
-      (e: unknown) => {
-        const r = e instanceof Refusal ? e : new Refusal(401, String(e));
-        refuse(socket, r.status, r.message, remoteAddress);
-      },
+      (e: unknown) => refuseAfterUpgrade(req, socket, head, e instanceof Refusal ? e : new Refusal(401, CloseCode.Unauthorized, "unauthenticated", String(e))),
     );
   };
   http.on("upgrade", onUpgrade);
 
-  return {
+  const server: ProtocastServer = {
     http,
     implement: (service, handlers) => core.implement(service, handlers),
     publish: (channel, params, message) => core.publish(channel, params, message),
@@ -265,7 +314,13 @@ export function createServer(options: ServerOptions = {}): ProtocastServer {
         });
       });
     },
-    handleHttp: (req, res) => fallback?.handle(req, res) ?? false,
+    handleHttp(req, res) {
+      if (fallback?.handle(req, res) === true) return true;
+      // A plain request to the endpoint itself (PROTOCOL.md 2.1).
+      if (new URL(req.url ?? "/", "http://localhost").pathname !== path || req.headers.upgrade !== undefined) return false;
+      res.writeHead(426, { "content-type": "text/plain", upgrade: "websocket", connection: "Upgrade" }).end(`this endpoint speaks WebSocket (${SUBPROTOCOL})\n`);
+      return true;
+    },
     kick: (channel, params, o = {}) => core.kick(channel.topic(params), o.principalId, o.reason ?? "kicked"),
     async close(o = {}) {
       await core.close(o.deadlineMs ?? 10_000);
@@ -278,4 +333,5 @@ export function createServer(options: ServerOptions = {}): ProtocastServer {
       }
     },
   };
+  return server;
 }

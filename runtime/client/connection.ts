@@ -1,6 +1,7 @@
 import { create, fromBinary, toBinary, type DescMessage, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
-import { CloseCode, shouldReconnect } from "../errors/close-codes.js";
-import { Code, codeFromWire } from "../errors/code.js";
+import { CloseCode } from "../errors/close-codes.js";
+import { Code, codeFromWire, codeName } from "../errors/code.js";
+import { errorFromClose } from "../errors/close-reason.js";
 import { ProtocastError } from "../errors/protocast-error.js";
 import type { CallDef, ChannelDef, EventDef } from "../service/define.js";
 import { backoffDelay } from "../session/backoff.js";
@@ -12,6 +13,7 @@ import type { Envelope, ErrorFrame, Frame, Resumed, Subscribed, Welcome } from "
 import { AsyncQueue } from "./async-queue.js";
 import { Emitter } from "./emitter.js";
 import { TransportNegotiator } from "./negotiate.js";
+import { checkServerUrl, isFinal, safeUrl } from "./failures.js";
 import { resolveConnectOptions, type ConnectOptions, type ResolvedConnectOptions, type TransportKind } from "./options.js";
 import { DEFAULT_SUBSCRIPTION_BUFFER, SubscriptionImpl } from "./subscription.js";
 import type { CallOptions, EventStream, PublishOptions, SubscribeOptions, Subscription } from "./types.js";
@@ -28,7 +30,11 @@ export type ConnectionState = "connecting" | "open" | "reconnecting" | "closing"
 
 export interface ConnectionEvents {
   state: { readonly oldState: ConnectionState; readonly newState: ConnectionState };
-  /** The connection ended for good: a no-reconnect close code, or attempts used up. */
+  /**
+   * An attempt to connect failed (code and reason say why; the connection keeps trying), or the
+   * connection ended for good (state is then already "closed"): a refusal that retrying cannot
+   * fix, a no-reconnect close code, or attempts used up.
+   */
   error: ProtocastError;
   /** A new session began; `previous` is set when an earlier session could not be continued. */
   session: { readonly sessionId: string; readonly principal: string; readonly previous: string };
@@ -55,7 +61,7 @@ export interface Connection {
   /** Principal id the server authenticated, once open. */
   readonly principal: string;
   on<K extends keyof ConnectionEvents>(event: K, listener: (data: ConnectionEvents[K]) => void): () => void;
-  /** Resolves when the connection is open; rejects if it closes for good first. */
+  /** Resolves when the connection is open; rejects with the cause if it closes for good first. */
   opened(): Promise<void>;
   /** Closes for good: pending calls fail with CANCELED, subscriptions end. */
   close(): Promise<void>;
@@ -76,8 +82,15 @@ interface Pending {
   sent: boolean;
 }
 
+/**
+ * Opens a logical connection and keeps it open. Throws ProtocastError INVALID_ARGUMENT at once
+ * for a URL that is not ws://, wss://, http:// or https:// (unless options.transport opens the
+ * transports); every later failure is reported through the `error` event.
+ */
 export function connect(url: string, options: ConnectOptions = {}): Connection {
-  return new ConnectionImpl(url, resolveConnectOptions(options));
+  const o = resolveConnectOptions(options);
+  // A transport of the application's own may use any URL it likes.
+  return new ConnectionImpl(o.customTransport === undefined ? checkServerUrl(url) : url, o);
 }
 
 class ConnectionImpl implements Connection {
@@ -114,6 +127,10 @@ class ConnectionImpl implements Connection {
   private lastSeenAt = 0;
   private silenceLimitMs = 0;
   private minNextDelayMs = 0;
+  /** Why the connection closed for good; undefined while it lives or after close(). */
+  private closeError: ProtocastError | undefined;
+  /** Why the latest attempt failed, for the messages of calls that time out meanwhile. */
+  private lastError: ProtocastError | undefined;
   private readonly onOnline = (): void => this.retryNow();
   private readonly onOffline = (): void => this.drop(CloseCode.Abnormal, "network went offline");
 
@@ -139,22 +156,24 @@ class ConnectionImpl implements Connection {
     if (this.state === "open") return Promise.resolve();
     if (this.state === "closed" || this.state === "closing") return Promise.reject(new ProtocastError(Code.Unavailable, "connection is closed"));
     return new Promise((resolve, reject) => {
-      const offState = this.on("state", ({ newState }) => {
-        if (newState === "open") finish(resolve);
+      // Failed attempts emit `error` too; only the end of the connection rejects.
+      const off = this.on("state", ({ newState }) => {
+        if (newState === "open") {
+          off();
+          resolve();
+        } else if (newState === "closed" || newState === "closing") {
+          off();
+          reject(this.closeError ?? new ProtocastError(Code.Canceled, "connection closed by the application"));
+        }
       });
-      const offError = this.on("error", (e) => finish(() => reject(e)));
-      const finish = (fn: () => void): void => {
-        offState();
-        offError();
-        fn();
-      };
     });
   }
 
-  private setState(next: ConnectionState): void {
+  private setState(next: ConnectionState, cause?: ProtocastError): void {
     const prev = this.state;
     if (prev === next) return;
     this.state = next;
+    this.o.debug?.(`state ${prev} -> ${next}`, cause === undefined ? undefined : describe(cause));
     this.emitter.emit("state", { oldState: prev, newState: next });
   }
 
@@ -166,13 +185,14 @@ class ConnectionImpl implements Connection {
       if (g === this.gen) this.drop(CloseCode.HandshakeTimeout, `not open after ${this.o.openTimeoutMs} ms`);
     }, this.o.openTimeoutMs);
     let transport: Transport;
+    this.o.debug?.(`attempt ${this.attempt + 1} to ${safeUrl(this.url)}`, { transports: this.negotiator.preferred ?? this.o.transports.join(",") });
     try {
       const token = this.o.token === undefined ? undefined : await this.o.token();
       const opened = await this.negotiator.open(this.url, token);
       transport = opened.transport;
       if (g === this.gen) this.kind = opened.kind;
     } catch (e) {
-      if (g === this.gen) this.onDown(CloseCode.Abnormal, e instanceof Error ? e.message : String(e));
+      if (g === this.gen) this.onDown(CloseCode.Abnormal, "", ProtocastError.from(e, Code.Unavailable));
       return;
     }
     if (g !== this.gen) {
@@ -182,6 +202,7 @@ class ConnectionImpl implements Connection {
     }
     this.transport = transport;
     this.handshaking = true;
+    this.o.debug?.(`${this.kind ?? "transport"} open, sending ${this.resumable === undefined ? "Hello" : "Resume"}`);
     this.ackedToPeer = 0;
     transport.attach({
       onMessage: (data) => {
@@ -211,7 +232,13 @@ class ConnectionImpl implements Connection {
     this.onDown(code, reason);
   }
 
-  private onDown(code: number, reason: string): void {
+  /**
+   * The transport is gone (or never came). `cause` is set when the attempt failed before a
+   * transport existed; otherwise the close code and reason say why.
+   */
+  private onDown(code: number, reason: string, cause?: ProtocastError): void {
+    // Judged before anything changes: a connection that never reached Welcome failed its attempt.
+    const failedAttempt = this.state !== "open";
     this.transport = undefined;
     this.handshaking = false;
     clearTimeout(this.timers.open);
@@ -222,18 +249,23 @@ class ConnectionImpl implements Connection {
     // Pending requests wait: a resume delivers their answers, a new session decides per request.
     for (const sub of this.subs.values()) sub.active = false;
     if (this.state === "closing" || this.state === "closed") return;
+    const err = cause ?? errorFromClose(code, reason);
+    this.lastError = err;
     const r = this.o.reconnect;
-    if (r === undefined || !shouldReconnect(code)) {
-      this.finish(new ProtocastError(Code.Unavailable, `connection closed with ${code}${reason === "" ? "" : ` (${reason})`}`, { closeCode: code }));
+    if (r === undefined || isFinal(err)) {
+      this.finish(err);
       return;
     }
     if (this.attempt >= r.maxAttempts) {
-      this.finish(new ProtocastError(Code.Unavailable, `gave up after ${this.attempt} reconnect attempts; last close ${code}`, { closeCode: code }));
+      const { reason: why, closeCode } = err;
+      this.finish(new ProtocastError(Code.Unavailable, `gave up after ${this.attempt} reconnect attempts; last: ${err.rawMessage}`, { reason: why, cause: err, ...(closeCode === undefined ? {} : { closeCode }) }));
       return;
     }
+    if (failedAttempt) this.emitter.emit("error", err);
     const delay = Math.max(this.minNextDelayMs, backoffDelay(this.attempt, r, this.o.random));
     this.minNextDelayMs = 0;
     this.attempt++;
+    this.o.debug?.(`${failedAttempt ? "attempt failed" : "connection lost"}; next attempt in ${Math.round(delay)} ms`, describe(err));
     this.setState("reconnecting");
     clearTimeout(this.timers.reconnect);
     this.timers.reconnect = setTimeout(() => void this.attemptOpen(), delay);
@@ -290,6 +322,7 @@ class ConnectionImpl implements Connection {
     this.handshaking = false;
     clearTimeout(this.timers.open);
     this.attempt = 0;
+    this.lastError = undefined;
     this.sessionId = sessionId;
     this.principal = principal;
     this.silenceLimitMs = pingIntervalMs + pingTimeoutMs;
@@ -335,7 +368,8 @@ class ConnectionImpl implements Connection {
   }
 
   private finish(error: ProtocastError | undefined): void {
-    this.setState("closed");
+    this.closeError = error;
+    this.setState("closed", error);
     clearTimeout(this.timers.reconnect);
     const g = globalThis as { removeEventListener?: (t: string, l: () => void) => void };
     g.removeEventListener?.("online", this.onOnline);
@@ -541,6 +575,13 @@ class ConnectionImpl implements Connection {
     }
   }
 
+  /** A deadline error that says, when the connection is down, why it is. */
+  private deadlineError(message: string): ProtocastError {
+    const last = this.state === "open" ? undefined : this.lastError;
+    if (last === undefined) return new ProtocastError(Code.DeadlineExceeded, message);
+    return new ProtocastError(Code.DeadlineExceeded, `${message}; not connected (${this.state}): ${last.rawMessage}`, { reason: last.reason, cause: last });
+  }
+
   private backlogFull(): ProtocastError {
     return new ProtocastError(Code.ResourceExhausted, `${this.log.size} frames (${this.log.bytes} bytes) wait for the server's acknowledgement`, {
       reason: "client_backlog_full",
@@ -580,7 +621,7 @@ class ConnectionImpl implements Connection {
         if (p.sent && this.transport !== undefined) this.sendRaw({ seq: 0, ackSeq: this.inSeq, frame: { case: "cancel", value: { id } } });
         p.onError(err);
       };
-      const timer = setTimeout(() => giveUp(new ProtocastError(Code.DeadlineExceeded, `${def.path} got no answer within ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(() => giveUp(this.deadlineError(`${def.path} got no answer within ${timeoutMs} ms`)), timeoutMs);
       const onAbort = (): void => giveUp(new ProtocastError(Code.Canceled, `${def.path} was canceled`));
       const p: Pending = {
         id,
@@ -672,7 +713,7 @@ class ConnectionImpl implements Connection {
     const timeoutMs = options.timeoutMs ?? 10_000;
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
-        if (this.pending.delete(id)) reject(new ProtocastError(Code.DeadlineExceeded, `publish to ${channel} not confirmed within ${timeoutMs} ms`));
+        if (this.pending.delete(id)) reject(this.deadlineError(`publish to ${channel} not confirmed within ${timeoutMs} ms`));
       }, timeoutMs);
       const p: Pending = {
         id,
@@ -721,6 +762,11 @@ class ConnectionImpl implements Connection {
 interface PushReader {
   deliver(payload: Uint8Array): void;
   end(): void;
+}
+
+/** An error's fields for a debug line. */
+function describe(e: ProtocastError): Record<string, unknown> {
+  return { code: codeName(e.code), reason: e.reason, closeCode: e.closeCode, message: e.rawMessage };
 }
 
 type Timer = ReturnType<typeof setTimeout> | undefined;

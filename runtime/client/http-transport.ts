@@ -1,5 +1,8 @@
 import { RECORD_CLOSE, RECORD_ENVELOPE, RecordReader, decodeClose, encodeRecord } from "../transport/records.js";
 import type { Transport, TransportHandler } from "../transport/transport.js";
+import { errorFromClose } from "../errors/close-reason.js";
+import type { ProtocastError } from "../errors/protocast-error.js";
+import { errorFromSocketFailure, errorFromStatus, safeUrl } from "./failures.js";
 
 /** Response header that names the stream; POSTs quote it. */
 const TRANSPORT_HEADER = "protocast-transport";
@@ -28,13 +31,39 @@ export async function openHttpTransport(url: string, token: string | undefined, 
   const base = httpBase(url);
   const abort = new AbortController();
   const headers: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` };
-  const res = await fetchImpl(`${base}/stream`, { headers, signal: abort.signal, cache: "no-store", credentials: "same-origin" });
+  let res: Response;
+  try {
+    res = await fetchImpl(`${base}/stream`, { headers, signal: abort.signal, cache: "no-store", credentials: "same-origin" });
+  } catch (e) {
+    throw errorFromSocketFailure(e, safeUrl(`${base}/stream`));
+  }
   const id = res.headers.get(TRANSPORT_HEADER);
   if (!res.ok || res.body === null || id === null) {
+    const refusal = await readRefusal(res);
     abort.abort();
-    throw Object.assign(new Error(`fallback stream refused (${res.status})`), { status: res.status });
+    throw refusal;
   }
   return new HttpTransport(base, id, res.body, abort, headers, fetchImpl);
+}
+
+/**
+ * The error of a refused stream. A Protocast server sends, with the HTTP status, the record
+ * that ends a stream (close code and reason, as a WebSocket refusal would close); anything
+ * else (a proxy, an older server) is judged by its status alone.
+ */
+async function readRefusal(res: Response): Promise<ProtocastError> {
+  if (res.ok || !(res.headers.get("content-type") ?? "").startsWith("application/vnd.protocast.v1+records")) return errorFromStatus(res.status);
+  try {
+    const body = new Uint8Array(await res.arrayBuffer());
+    const record = new RecordReader(1024).push(body)[0];
+    if (record !== undefined && record.type === RECORD_CLOSE) {
+      const { code, reason } = decodeClose(record.payload);
+      return errorFromClose(code, reason);
+    }
+  } catch {
+    /* an unreadable body: the status still says what happened */
+  }
+  return errorFromStatus(res.status);
 }
 
 class HttpTransport implements Transport {

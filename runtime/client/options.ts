@@ -39,10 +39,19 @@ export interface ConnectOptions {
   readonly clientName?: string;
   /** React to the browser's online/offline events (where they exist). Default true. */
   readonly watchNetwork?: boolean;
+  /**
+   * Logs what the connection does and why: state changes, each attempt and the cause of each
+   * failure, backoff delays. `true` writes to console.debug; a function receives each line and
+   * its fields. Credentials are never logged. Default false.
+   */
+  readonly debug?: boolean | DebugLogger;
   /** Clock and randomness, injectable for tests. */
   readonly now?: () => number;
   readonly random?: () => number;
 }
+
+/** Receives the connection's debug lines (ConnectOptions.debug). */
+export type DebugLogger = (message: string, fields?: Readonly<Record<string, unknown>>) => void;
 
 export interface ResolvedConnectOptions {
   readonly token: (() => string | Promise<string>) | undefined;
@@ -58,6 +67,7 @@ export interface ResolvedConnectOptions {
   readonly ackDelayMs: number;
   readonly clientName: string;
   readonly watchNetwork: boolean;
+  readonly debug: DebugLogger | undefined;
   readonly now: () => number;
   readonly random: () => number;
 }
@@ -85,7 +95,17 @@ export function resolveConnectOptions(options: ConnectOptions): ResolvedConnectO
     ackDelayMs: options.ackDelayMs ?? 200,
     clientName: options.clientName ?? "protocast-js/0.1",
     watchNetwork: options.watchNetwork ?? true,
+    debug: resolveDebug(options.debug),
     now: options.now ?? Date.now,
     random: options.random ?? Math.random,
+  };
+}
+
+function resolveDebug(debug: boolean | DebugLogger | undefined): DebugLogger | undefined {
+  if (typeof debug === "function") return debug;
+  if (debug !== true) return undefined;
+  return (message, fields) => {
+    if (fields === undefined) console.debug(`[protocast] ${message}`);
+    else console.debug(`[protocast] ${message}`, fields);
   };
 }

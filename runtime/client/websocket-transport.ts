@@ -1,4 +1,8 @@
 import { shouldReconnect } from "../errors/close-codes.js";
+import { errorFromClose } from "../errors/close-reason.js";
+import { Code } from "../errors/code.js";
+import { ProtocastError } from "../errors/protocast-error.js";
+import { errorFromSocketFailure, safeUrl } from "./failures.js";
 import type { Transport, TransportHandler } from "../transport/transport.js";
 
 /** The subset of the WHATWG WebSocket that the client uses; the `ws` package matches it too. */
@@ -29,13 +33,26 @@ export function tokenProtocol(token: string): string {
   return TOKEN_PROTOCOL_PREFIX + btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
+/** How long a socket whose 101 selected another version waits for the server's close. */
+const VERSION_CLOSE_WAIT_MS = 1_000;
+
 /**
- * Opens a WebSocket transport. Resolves once open; rejects with the close code when the
- * socket closes (or errors) before opening.
+ * Opens a WebSocket transport. Resolves once open; rejects with a ProtocastError saying why
+ * when it cannot open: the close code and reason of a server that refused, the HTTP status or
+ * socket error where the platform shows them (Node), a plain "could not connect" where it
+ * does not (browsers). A refusal after 101 arrives later, as the transport's close.
  */
 export function openWebSocket(factory: WebSocketFactory, url: string, token: string | undefined, signal?: AbortSignal): Promise<Transport> {
   const protocols = token === undefined ? [SUBPROTOCOL] : [SUBPROTOCOL, tokenProtocol(token)];
-  const ws = factory(url, protocols);
+  const target = safeUrl(url);
+  let ws: WebSocketLike;
+  try {
+    ws = factory(url, protocols);
+  } catch (e) {
+    // The URL was checked by connect(): what throws here is the platform (no WebSocket, a
+    // blocked one), which the HTTP fallback may get round.
+    return Promise.reject(new ProtocastError(Code.Unavailable, `cannot open a WebSocket to ${target}: ${e instanceof Error ? e.message : String(e)}`, { reason: "websocket_failed", cause: e }));
+  }
   // Browsers deliver Blobs by default; ws in Node delivers Buffers, which need no copy.
   if (ws.binaryType === "blob") ws.binaryType = "arraybuffer";
   return new Promise((resolve, reject) => {
@@ -44,18 +61,35 @@ export function openWebSocket(factory: WebSocketFactory, url: string, token: str
     signal?.addEventListener("abort", () => {
       ws.onopen = ws.onclose = null;
       ws.close(1000, "gave up");
-      reject(new Error("WebSocket open abandoned"));
+      reject(new ProtocastError(Code.Unavailable, `WebSocket to ${target} abandoned`, { reason: "open_abandoned" }));
     }, { once: true });
+    let failure: unknown;
     ws.onopen = () => {
-      if (ws.protocol !== SUBPROTOCOL) {
-        ws.close(4500, "subprotocol not selected");
-        reject(new Error(`server did not select ${SUBPROTOCOL}`));
+      if (ws.protocol === SUBPROTOCOL) {
+        resolve(new WebSocketTransport(ws));
         return;
       }
-      resolve(new WebSocketTransport(ws));
+      // A server refusing a version it does not speak selects it and closes with 4501 at
+      // once: wait a moment for that close, which says more than a bare mismatch.
+      const selected = ws.protocol;
+      const timer = setTimeout(() => {
+        ws.onclose = null;
+        ws.close(1002, "subprotocol not offered");
+        reject(new ProtocastError(Code.Unimplemented, `the server at ${target} selected ${selected === "" ? "no subprotocol" : selected}, not ${SUBPROTOCOL}`, { reason: "unsupported_version" }));
+      }, VERSION_CLOSE_WAIT_MS);
+      ws.onclose = (ev) => {
+        clearTimeout(timer);
+        reject(errorFromClose(ev.code, ev.reason));
+      };
     };
-    ws.onerror = () => undefined;
-    ws.onclose = (ev) => reject(Object.assign(new Error(`closed before open (${ev.code})`), { closeCode: ev.code }));
+    ws.onerror = (ev) => {
+      failure = ev;
+    };
+    ws.onclose = (ev) => {
+      // 1006 is no close frame at all: the socket error (Node) or nothing (browsers) says more.
+      if (ev.code === 1006 || ev.code === 1005 || ev.code === 0) reject(errorFromSocketFailure(failure, target));
+      else reject(errorFromClose(ev.code, ev.reason));
+    };
   });
 }
 

@@ -35,15 +35,25 @@ export const CloseCode = {
   TokenExpired: 4005,
   /** Too many connections for this principal. Reconnect after a backoff. */
   TooManyConnections: 4006,
+  /**
+   * The server cannot admit the connection now (its authenticate hook was too slow, it is
+   * shutting down). Sent right after 101 instead of an HTTP 503. Reconnect with backoff.
+   */
+  TryLater: 4007,
 
   /** The peer broke the Protocast protocol (undecodable or unexpected frame). No reconnect. */
   ProtocolViolation: 4500,
   /** The client speaks a protocol version this server does not. No reconnect. */
   UnsupportedVersion: 4501,
-  /** A refreshed credential was rejected. No reconnect until the application has a new one. */
+  /**
+   * The credential (on the upgrade request or refreshed) is missing or was rejected. No
+   * reconnect until the application has a new one.
+   */
   Unauthorized: 4502,
-  /** The server removed this client on purpose (kicked, banned). No reconnect. */
+  /** Refused on purpose: Origin not allowed, principal may not connect, kicked. No reconnect. */
   Forbidden: 4503,
+  /** The server has no Protocast endpoint at the requested path. No reconnect. */
+  NotFound: 4504,
 } as const;
 
 export type CloseCodeValue = (typeof CloseCode)[keyof typeof CloseCode];

@@ -2,6 +2,7 @@ import { create, toBinary, type DescMessage, type MessageInitShape } from "@bufb
 import type { Broker } from "../broker/broker.js";
 import { createMemoryBroker } from "../broker/memory.js";
 import { CloseCode } from "../errors/close-codes.js";
+import { formatCloseReason } from "../errors/close-reason.js";
 import { Code } from "../errors/code.js";
 import { ProtocastError } from "../errors/protocast-error.js";
 import type { AnyMethodDef, ChannelDef, EventDef, ServiceDefinition } from "../service/define.js";
@@ -168,6 +169,11 @@ export class ServerCore {
     return this.publishHooks.get(path);
   }
 
+  /** True once close() began: new connections are refused. */
+  get isClosing(): boolean {
+    return this.closing !== undefined;
+  }
+
   /** Takes over an authenticated transport. */
   accept(transport: Transport, principal: Principal, remoteAddress = ""): ServerConnection {
     const conn = new ServerConnection(this, transport, principal, remoteAddress);
@@ -186,7 +192,7 @@ export class ServerCore {
       // two nodes can each admit one more).
       if (n + (this.cluster?.remoteConnections(principal.id) ?? 0) > this.limits.maxConnectionsPerPrincipal) {
         bump(this.counters.limitHits, "connections_per_principal");
-        conn.close(CloseCode.TooManyConnections, `at most ${this.limits.maxConnectionsPerPrincipal} connections per principal`);
+        conn.close(CloseCode.TooManyConnections, formatCloseReason("too_many_connections", `at most ${this.limits.maxConnectionsPerPrincipal} connections per principal`));
       }
     }
     return conn;

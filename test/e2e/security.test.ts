@@ -9,19 +9,30 @@ const handlers = {
   listRooms: () => ({ rooms: [] }),
 };
 
-/** Opens a raw upgrade with extra headers and reports the HTTP status or "open". */
-function rawUpgrade(url: string, headers: Record<string, string>): Promise<number | "open"> {
+/**
+ * Opens a raw upgrade offering protocast.v1 with extra headers and reports the HTTP status
+ * of a plain refusal, the close code of a refusal right after 101, or "open".
+ */
+function rawUpgrade(url: string, headers: Record<string, string>, protocols = ["protocast.v1"]): Promise<number | "open"> {
   return new Promise((resolve) => {
-    const ws = new WebSocket(url, ["protocast.v1"], { headers });
+    const ws = new WebSocket(url, protocols, { headers });
+    let timer: ReturnType<typeof setTimeout> | undefined;
     ws.once("open", () => {
-      ws.terminate();
-      resolve("open");
+      // A refusal closes at once; an admitted socket waits for Hello.
+      timer = setTimeout(() => {
+        ws.terminate();
+        resolve("open");
+      }, 200);
+    });
+    ws.once("close", (code) => {
+      clearTimeout(timer);
+      resolve(code);
     });
     ws.once("unexpected-response", (_req, res) => {
       resolve(res.statusCode ?? 0);
       ws.terminate();
     });
-    ws.once("error", () => undefined);
+    ws.on("error", () => undefined);
   });
 }
 
@@ -182,13 +193,15 @@ describe("upgrade checks", () => {
     const listed = await startHarness({ allowedOrigins: ["https://app.example"] }, (s) => s.implement(ChatService, handlers));
     try {
       const host = `127.0.0.1:${open.port}`;
-      expect(await rawUpgrade(open.url, { cookie: "sid=1", origin: "https://evil.example" })).toBe(403);
-      expect(await rawUpgrade(open.url, { cookie: "sid=1", origin: "null" })).toBe(403);
-      expect(await rawUpgrade(open.url, { cookie: "sid=1" })).toBe(403);
+      expect(await rawUpgrade(open.url, { cookie: "sid=1", origin: "https://evil.example" })).toBe(CloseCode.Forbidden);
+      expect(await rawUpgrade(open.url, { cookie: "sid=1", origin: "null" })).toBe(CloseCode.Forbidden);
+      expect(await rawUpgrade(open.url, { cookie: "sid=1" })).toBe(CloseCode.Forbidden);
       expect(await rawUpgrade(open.url, { cookie: "sid=1", origin: `http://${host}` })).toBe("open");
       expect(await rawUpgrade(open.url, { origin: "https://elsewhere.example" })).toBe("open");
-      expect(await rawUpgrade(listed.url, { origin: "https://evil.example" })).toBe(403);
-      expect(await rawUpgrade(listed.url, {})).toBe(403);
+      expect(await rawUpgrade(listed.url, { origin: "https://evil.example" })).toBe(CloseCode.Forbidden);
+      expect(await rawUpgrade(listed.url, {})).toBe(CloseCode.Forbidden);
+      // Without a protocast version offered, the refusal stays a plain HTTP status.
+      expect(await rawUpgrade(listed.url, { origin: "https://evil.example" }, ["chat"])).toBe(400);
       expect(await rawUpgrade(listed.url, { origin: "https://app.example" })).toBe("open");
     } finally {
       await open.close();
@@ -196,7 +209,7 @@ describe("upgrade checks", () => {
     }
   });
 
-  it("answers 503 when the authenticate hook never answers, and 401 when it refuses", async () => {
+  it("closes with 4007 when the authenticate hook never answers, and 4502 when it refuses", async () => {
     const h = await startHarness(
       {
         handshakeTimeoutMs: 300,
@@ -208,8 +221,8 @@ describe("upgrade checks", () => {
       (s) => s.implement(ChatService, handlers),
     );
     try {
-      expect(await rawUpgrade(h.url, { authorization: "Bearer hang" })).toBe(503);
-      expect(await rawUpgrade(h.url, { authorization: "Bearer nope" })).toBe(401);
+      expect(await rawUpgrade(h.url, { authorization: "Bearer hang" })).toBe(CloseCode.TryLater);
+      expect(await rawUpgrade(h.url, { authorization: "Bearer nope" })).toBe(CloseCode.Unauthorized);
     } finally {
       await h.close();
     }

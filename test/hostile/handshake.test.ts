@@ -1,14 +1,16 @@
 /**
  * Hostile upgrade requests, on raw sockets: absurd headers, dripping handshakes, an
- * authenticate hook that never answers, foreign origins. None may ever get a 101, and a
- * normal client must still connect meanwhile (PROTOCOL.md sections 2.4 to 2.6).
+ * authenticate hook that never answers, foreign origins. None may ever reach a session: absurd
+ * requests get a plain HTTP refusal, refused ones that offered protocast a 101 closed at once
+ * with the refusal's code and no envelope, and a normal client must still connect meanwhile
+ * (PROTOCOL.md sections 2.4 to 2.6).
  */
 import { connect as tcpConnect, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, ProtocastError } from "protocast/node";
 import type { Harness } from "../support/harness.js";
 import { normalClientWorks, startChat } from "./chat-server.js";
-import { exchange, openRaw, upgradeRequest } from "./raw-ws.js";
+import { exchange, outcomeOf, upgradeRequest } from "./raw-ws.js";
 
 const many = (n: number, header: (i: number) => [string, string]): [string, string][] => Array.from({ length: n }, (_, i) => header(i));
 
@@ -108,16 +110,15 @@ describe("an authenticate hook that never answers", () => {
   });
   afterAll(() => h.close());
 
-  it("answers 503 with Retry-After by the handshake timeout (PROTOCOL.md 2.4), never 101", async () => {
+  it("closes with 4007 auth_timeout right after 101 by the handshake timeout (PROTOCOL.md 2.4), before any envelope", async () => {
     const t = Date.now();
-    const r = await exchange(h.port, upgradeRequest(), 5_000);
+    const r = await outcomeOf(h.port, upgradeRequest(), 5_000);
     const elapsed = Date.now() - t;
     expect(calls).toBe(1);
-    expect(r.status).not.toBe(101);
     expect(elapsed).toBeGreaterThanOrEqual(450);
     expect(elapsed).toBeLessThan(2_000);
-    expect(r.status).toBe(503);
-    expect(r.text).toMatch(/\r\nRetry-After: \d+\r\n/i);
+    expect(r).toMatchObject({ status: 101, code: 4007, messages: 0 });
+    expect(r.reason).toMatch(/^auth_timeout: /);
     await normalClientWorks(h, "fine");
   });
 });
@@ -140,38 +141,38 @@ describe("origins", () => {
   });
   afterAll(() => h.close());
 
-  const attempt = async (origin: string | undefined, auth: [string, string]): Promise<number> => {
-    const headers: [string, string][] = [auth];
-    if (origin !== undefined) headers.push(["Origin", origin]);
-    const raw = await openRaw(h.port, upgradeRequest({ headers }));
-    raw.socket.destroy();
-    return raw.status;
-  };
-
   it.each([
     ["a foreign", "https://evil.example"],
     ["the \"null\"", "null"],
     ["a look-alike", "https://app.example.evil.example"],
     ["a different scheme of the same", "http://app.example"],
     ["no", undefined],
-  ])("refuses a cookie-authenticated request with %s Origin with 403, before asking the hook", async (_what, origin) => {
+  ])("refuses a cookie-authenticated request with %s Origin with 4503 origin_not_allowed, before asking the hook", async (_what, origin) => {
     const before = hookCalls;
-    expect(await attempt(origin, ["Cookie", "session=alice"])).toBe(403);
+    const r = await attempt(h.port, origin, ["Cookie", "session=alice"]);
+    expect(r).toMatchObject({ status: 101, code: 4503, messages: 0 });
+    expect(r.reason).toMatch(/^origin_not_allowed: /);
     expect(hookCalls).toBe(before);
   });
 
-  it("answers a refused credential with 401 and WWW-Authenticate: Bearer (PROTOCOL.md 2.4), not a WebSocket", async () => {
-    const r = await exchange(h.port, upgradeRequest({ headers: [["Origin", APP]] }));
-    expect(r.status).toBe(401);
-    expect(r.text).toMatch(/\r\nWWW-Authenticate: Bearer/i);
+  it("closes a refused credential with 4502 unauthenticated and the hook's message (PROTOCOL.md 2.4), before any envelope", async () => {
+    const r = await outcomeOf(h.port, upgradeRequest({ headers: [["Origin", APP]] }));
+    expect(r).toMatchObject({ status: 101, code: 4502, reason: "unauthenticated: sign in first", messages: 0 });
+    expect(r.head).toMatch(/\r\nSec-WebSocket-Protocol: protocast\.v1(\r\n|$)/i);
   });
 
-  it("refuses a bearer-authenticated request from a foreign Origin with 403 too", async () => {
-    expect(await attempt("https://evil.example", ["Authorization", "Bearer bob"])).toBe(403);
+  it("answers a request that offers no protocast version with a plain 400, whatever its credential", async () => {
+    const r = await exchange(h.port, upgradeRequest({ protocols: [], headers: [["Origin", "https://evil.example"]] }));
+    expect(r.status).toBe(400);
+    expect(r.text).toMatch(/no_subprotocol: offer the protocast\.v1 subprotocol/);
+  });
+
+  it("refuses a bearer-authenticated request from a foreign Origin with 4503 too", async () => {
+    expect((await attempt(h.port, "https://evil.example", ["Authorization", "Bearer bob"])).code).toBe(4503);
   });
 
   it("upgrades a cookie-authenticated request from the allowed Origin", async () => {
-    expect(await attempt(APP, ["Cookie", "session=alice"])).toBe(101);
+    expect(await attempt(h.port, APP, ["Cookie", "session=alice"])).toMatchObject({ status: 101, code: undefined });
   });
 });
 
@@ -189,28 +190,67 @@ describe("cookies without an origin allow-list", () => {
   });
   afterAll(() => h.close());
 
-  const attempt = async (origin: string | undefined, auth: [string, string]): Promise<number> => {
-    const headers: [string, string][] = [auth];
-    if (origin !== undefined) headers.push(["Origin", origin]);
-    const raw = await openRaw(h.port, upgradeRequest({ headers }));
-    raw.socket.destroy();
-    return raw.status;
-  };
-
   it.each([
     ["a foreign", "https://evil.example"],
     ["the \"null\"", "null"],
     ["no", undefined],
-  ])("refuses a request carrying cookies with %s Origin with 403", async (_what, origin) => {
-    expect(await attempt(origin, ["Cookie", "session=alice"])).toBe(403);
+  ])("refuses a request carrying cookies with %s Origin with 4503", async (_what, origin) => {
+    expect(await attempt(h.port, origin, ["Cookie", "session=alice"])).toMatchObject({ status: 101, code: 4503, messages: 0 });
   });
 
   it("upgrades a request carrying cookies from the server's own origin", async () => {
-    expect(await attempt("http://127.0.0.1", ["Cookie", "session=alice"])).toBe(101);
+    expect(await attempt(h.port, "http://127.0.0.1", ["Cookie", "session=alice"])).toMatchObject({ status: 101, code: undefined });
   });
 
   it("upgrades a bearer request without cookies from any origin (a Node client or a browser sending no cookie)", async () => {
-    expect(await attempt("https://elsewhere.example", ["Authorization", "Bearer bob"])).toBe(101);
-    expect(await attempt(undefined, ["Authorization", "Bearer bob"])).toBe(101);
+    expect((await attempt(h.port, "https://elsewhere.example", ["Authorization", "Bearer bob"])).code).toBeUndefined();
+    expect((await attempt(h.port, undefined, ["Authorization", "Bearer bob"])).code).toBeUndefined();
+  });
+});
+
+/** An upgrade with one credential header and an optional Origin, and how it was answered. */
+function attempt(port: number, origin: string | undefined, auth: [string, string]): ReturnType<typeof outcomeOf> {
+  const headers: [string, string][] = [auth];
+  if (origin !== undefined) headers.push(["Origin", origin]);
+  return outcomeOf(port, upgradeRequest({ headers }));
+}
+
+describe("plain HTTP answers for requests that offer no protocast version (PROTOCOL.md 2.1, 2.4)", () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startChat({
+      authenticate: (req) => {
+        if (req.token === "fine") return { id: "fine", scopes: ["chat"] };
+        throw new ProtocastError(Code.Unauthenticated, `${"é".repeat(200)} long message`);
+      },
+    });
+  });
+  afterAll(() => h.close());
+
+  it("answers a plain GET at the endpoint with 426 and Upgrade: websocket; other paths with 404", async () => {
+    const at = await fetch(`http://127.0.0.1:${h.port}/protocast`);
+    expect(at.status).toBe(426);
+    expect(at.headers.get("upgrade")).toBe("websocket");
+    expect((await fetch(`http://127.0.0.1:${h.port}/elsewhere`)).status).toBe(404);
+  });
+
+  it("answers an upgrade to an unknown path with 404 without protocast, and with 101 + 4504 with it", async () => {
+    expect((await exchange(h.port, upgradeRequest({ path: "/elsewhere", protocols: [] }))).status).toBe(404);
+    const r = await outcomeOf(h.port, upgradeRequest({ path: "/elsewhere?token=x" }));
+    expect(r).toMatchObject({ status: 101, code: 4504, reason: "unknown_path: no Protocast endpoint at /elsewhere", messages: 0 });
+  });
+
+  it("selects an unsupported version offered alone and closes with 4501", async () => {
+    const r = await outcomeOf(h.port, upgradeRequest({ protocols: ["protocast.v7", "protocast.token.Zm9v"] }));
+    expect(r).toMatchObject({ status: 101, code: 4501, reason: "unsupported_version: this server speaks protocast.v1 only" });
+    expect(r.head).toMatch(/\r\nSec-WebSocket-Protocol: protocast\.v7(\r\n|$)/i);
+  });
+
+  it("cuts a long refusal message to 123 bytes of UTF-8 on a character boundary", async () => {
+    const r = await outcomeOf(h.port, upgradeRequest());
+    expect(r.code).toBe(4502);
+    expect(r.reason.startsWith("unauthenticated: éé")).toBe(true);
+    expect(Buffer.byteLength(r.reason)).toBeLessThanOrEqual(123);
+    expect(r.reason).not.toContain("\uFFFD");
   });
 });

@@ -260,3 +260,36 @@ export function exchange(port: number, bytes: string | Buffer, timeoutMs = 5_000
     socket.write(bytes, () => undefined);
   });
 }
+
+/** How an upgrade request was answered (PROTOCOL.md 2.4). */
+export interface Outcome {
+  /** HTTP status: 101, or the status of a plain refusal. */
+  readonly status: number;
+  /** After a 101: the close code the server closed with at once; undefined if it stayed open. */
+  readonly code: number | undefined;
+  readonly reason: string;
+  /** Data messages the server sent before it closed (a refusal sends none). */
+  readonly messages: number;
+  readonly head: string;
+}
+
+/**
+ * Sends an upgrade request and reports the answer: a plain HTTP status, or a 101 followed by an
+ * immediate close (a refusal to a client that offered protocast), or a 101 that stays open for
+ * `openForMs` (admitted; the socket is then destroyed).
+ */
+export async function outcomeOf(port: number, request: string = upgradeRequest(), openForMs = 300): Promise<Outcome> {
+  const raw = await openRaw(port, request);
+  if (raw.status !== 101) {
+    raw.socket.destroy();
+    return { status: raw.status, code: undefined, reason: "", messages: 0, head: raw.head };
+  }
+  let messages = 0;
+  raw.onMessage = (m) => {
+    if (m.opcode === Opcode.Binary || m.opcode === Opcode.Text) messages++;
+  };
+  const timer = new Promise<undefined>((r) => setTimeout(() => r(undefined), openForMs));
+  const ended = await Promise.race([raw.ended, timer]);
+  raw.socket.destroy();
+  return { status: 101, code: ended?.code, reason: ended?.reason ?? "", messages, head: raw.head };
+}

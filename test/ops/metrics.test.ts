@@ -13,7 +13,7 @@ import { createMetrics, type ProtocastMetrics } from "../../runtime/adapters/met
 import { until } from "../support/harness.js";
 import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy.js";
 import { openSession } from "../hostile/raw-session.js";
-import { exchange, upgradeRequest } from "../hostile/raw-ws.js";
+import { outcomeOf, upgradeRequest } from "../hostile/raw-ws.js";
 import { parseSamples, value, type Sample } from "./prom-text.js";
 
 function get(port: number, path: string, method = "GET"): Promise<{ status: number; type: string; body: string }> {
@@ -104,7 +104,7 @@ describe("metrics endpoint", () => {
     await alice.roomEvents({ roomId: "lobby" }).ready;
     await expect(alice.typing({ roomId: "lobby" }).ready).rejects.toMatchObject({ reason: "max_subscriptions" });
     // A refused upgrade, a protocol violation, and a session resumed after its link was cut.
-    expect((await exchange(port, upgradeRequest({ headers: [["Authorization", "Bearer wrong"]] }))).status).toBe(401);
+    expect((await outcomeOf(port, upgradeRequest({ headers: [["Authorization", "Bearer wrong"]] }))).code).toBe(4502);
     const raw = await openSession(port, { headers: [["Authorization", "Bearer mallory"]] });
     raw.sendBytes(Uint8Array.from([0xff, 0xff, 0xff]));
     expect((await raw.raw.ended).code).toBe(4500);

@@ -5,7 +5,7 @@ import { ChatService } from "../../generated/acme/chat/v1/chat_protocast.js";
 import { pinoConnectionLogger } from "../../runtime/adapters/pino-logger.js";
 import { startHarness, until, type Harness } from "../support/harness.js";
 import { openSession } from "../hostile/raw-session.js";
-import { exchange, upgradeRequest } from "../hostile/raw-ws.js";
+import { exchange, outcomeOf, upgradeRequest } from "../hostile/raw-ws.js";
 import { captureLogs, type CapturedLogs } from "./log-capture.js";
 
 const INFO = 30;
@@ -47,11 +47,33 @@ describe("pino connection logs", () => {
     expect(typeof disconnect["time"]).toBe("number");
   });
 
-  it("writes an auth failure as a warning with its status", async () => {
+  it("writes an auth failure as a warning with its close code, reason and path, without the credential", async () => {
     const before = linesOf("auth_failure").length;
-    expect((await exchange(h.port, upgradeRequest({ headers: [["Authorization", "Bearer mallory"]] }))).status).toBe(401);
+    expect(await outcomeOf(h.port, upgradeRequest({ path: "/protocast?x=1", headers: [["Authorization", "Bearer mallory"]] }))).toMatchObject({ status: 101, code: 4502 });
     await until(() => linesOf("auth_failure").length > before, "the auth_failure line");
-    expect(linesOf("auth_failure").at(-1)).toMatchObject({ level: WARN, status: 401, remoteAddress: "127.0.0.1", reason: "unknown credential" });
+    expect(linesOf("auth_failure").at(-1)).toMatchObject({
+      level: WARN,
+      transport: "websocket",
+      status: 401,
+      closeCode: 4502,
+      reason: "unauthenticated",
+      message: "unknown credential",
+      remoteAddress: "127.0.0.1",
+      path: "/protocast",
+    });
+    expect(logs.text()).not.toContain("mallory");
+  });
+
+  it("writes other refusals as upgrade_refused warnings: unknown path, unsupported version, no subprotocol", async () => {
+    const before = linesOf("upgrade_refused").length;
+    expect(await outcomeOf(h.port, upgradeRequest({ path: "/elsewhere" }))).toMatchObject({ status: 101, code: 4504 });
+    expect(await outcomeOf(h.port, upgradeRequest({ protocols: ["protocast.v9"] }))).toMatchObject({ status: 101, code: 4501 });
+    expect((await exchange(h.port, upgradeRequest({ protocols: [] }))).status).toBe(400);
+    await until(() => linesOf("upgrade_refused").length >= before + 3, "three upgrade_refused lines");
+    const [path, version, none] = linesOf("upgrade_refused").slice(-3);
+    expect(path).toMatchObject({ level: WARN, closeCode: 4504, reason: "unknown_path", path: "/elsewhere" });
+    expect(version).toMatchObject({ level: WARN, closeCode: 4501, reason: "unsupported_version", path: "/protocast" });
+    expect(none).toMatchObject({ level: WARN, status: 400, closeCode: 0, reason: "no_subprotocol" });
   });
 
   it("writes a protocol violation, and its disconnect, as warnings", async () => {
