@@ -16,7 +16,7 @@ export type {
   EventStream,
 } from "./client/types.js";
 export { connect, type Connection, type ConnectionState, type ConnectionEvents } from "./client/connection.js";
-export type { ConnectOptions, TransportKind } from "./client/options.js";
+export type { ConnectOptions, TransportKind, DebugLogger } from "./client/options.js";
 export type { FetchLike } from "./client/http-transport.js";
 export type { WebSocketFactory, WebSocketLike } from "./client/websocket-transport.js";
 export { createClient } from "./client/create-client.js";
@@ -31,3 +31,13 @@ export type { ClusterOptions } from "./server/cluster.js";
 export { IdempotencyWindow, defaultIdempotencyLimits, type IdempotencyLimits } from "./session/idempotency-window.js";
 export { createMemoryIdempotencyStore, type MemoryIdempotencyOptions, type IdempotencyStore, type BeginOptions, type StoreBeginResult } from "./broker/idempotency-store.js";
 export { createMemorySessionStore, type SessionStore, type SessionWrite, type StoredSession } from "./broker/session-store.js";
+
+// Binary codecs of user messages: the interface every method definition carries, and what
+// generated *_protocast.ts files build their specialised codecs from.
+export type { MessageCodec, PayloadLimits } from "./codec/message-codec.js";
+export { DEFAULT_PAYLOAD_LIMITS } from "./codec/message-codec.js";
+export { reflectionCodec } from "./codec/reflection-codec.js";
+export { payloadCodec, type PayloadCodecParts } from "./codec/payload-codec.js";
+export type { PayloadReader, UnknownField } from "./codec/payload-reader.js";
+export type { PayloadWriter } from "./codec/payload-writer.js";
+export { sizeVarint, sizeInt32, sizeSint32, sizeUtf8, sizeInt64, sizeUint64, sizeSint64, sizeUnknown, toBytes } from "./codec/payload-size.js";

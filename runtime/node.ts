@@ -7,3 +7,4 @@ export type { ConnectionLogRecord } from "./server/server-core.js";
 export type { ServerCounters, ServerObserver } from "./server/counters.js";
 export { ServerCore } from "./server/server-core.js";
 export { defaultServerLimits } from "./server/options.js";
+export { defaultRefusalLog, type RefusalRecord, type RefusalLogOptions } from "./adapters/refusal-log.js";

@@ -237,6 +237,8 @@ function start(user: string, room: string): void {
     showState(conn);
     if (oldState === "open" && newState === "reconnecting") addNote("Connection lost; reconnecting…");
     if (oldState === "reconnecting" && newState === "open") addNote("Reconnected.");
+    // An attempt's error stays up while the client retries; a working connection clears it.
+    if (newState === "open") ui.error.textContent = "";
   });
   conn.on("error", showError);
   const chat = createClient(ChatService, conn);
