@@ -1,3 +1,5 @@
+import type { ChannelMember } from "../service/member.js";
+
 /** Options of one call. */
 export interface CallOptions {
   /** Overrides the method's declared timeout, in milliseconds. */
@@ -24,10 +26,7 @@ export interface PublishOptions {
 }
 
 /** A member of a channel with presence. */
-export interface ChannelMember {
-  readonly clientId: string;
-  readonly principal: string;
-}
+export type { ChannelMember };
 
 /** Events a subscription reports besides messages. */
 export interface SubscriptionEvents {

@@ -4,6 +4,7 @@ import { Code } from "../errors/code.js";
 import { ProtocastError } from "../errors/protocast-error.js";
 import { errorFromSocketFailure, safeUrl } from "./failures.js";
 import type { Transport, TransportHandler } from "../transport/transport.js";
+import { SUBPROTOCOL, TOKEN_PROTOCOL_PREFIX } from "../wire/protocol.js";
 
 /** The subset of the WHATWG WebSocket that the client uses; the `ws` package matches it too. */
 export interface WebSocketLike {
@@ -22,8 +23,7 @@ export interface WebSocketLike {
 /** Opens a WebSocket: the browser's own, or `ws` in Node. */
 export type WebSocketFactory = (url: string, protocols: string[]) => WebSocketLike;
 
-export const SUBPROTOCOL = "protocast.v1";
-export const TOKEN_PROTOCOL_PREFIX = "protocast.token.";
+export { SUBPROTOCOL, TOKEN_PROTOCOL_PREFIX };
 
 /** Encodes a credential as a subprotocol value: the one header a browser lets a page set. */
 export function tokenProtocol(token: string): string {
