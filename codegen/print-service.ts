@@ -11,9 +11,10 @@ export const RUNTIME_PACKAGE = "protocast";
 /**
  * Prints everything Protocast generates for one service: the rules, a parameter interface
  * per channel, the handler and client interfaces, the channel and event maps, and the
- * ServiceDefinition constant that joins them.
+ * ServiceDefinition constant that joins them with the binary codecs `codecs` (see
+ * print-codec.ts).
  */
-export function printService(f: GeneratedFile, resolved: ResolvedService): void {
+export function printService(f: GeneratedFile, resolved: ResolvedService, codecs: Printable[]): void {
   const names = serviceNames(resolved.service);
   const sym = symbols(f);
   const channels = resolved.methods.filter((m): m is ResolvedChannel => m.kind === "channel");
@@ -42,7 +43,7 @@ export function printService(f: GeneratedFile, resolved: ResolvedService): void 
   f.print(
     f.export("const", names.definition),
     ": ", sym.ServiceDefinition, "<", names.handlers, ", ", names.client, ", ", names.channels, ", ", names.events, "> = ",
-    sym.defineService, "(", f.importSchema(resolved.service), ", ", names.rules, ");",
+    sym.defineService, "(", f.importSchema(resolved.service), ", ", names.rules, ", ", ...codecs, ");",
   );
 }
 

@@ -1,4 +1,4 @@
-import { create, fromBinary, toBinary, type DescMessage, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import type { DescMessage, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import { CloseCode } from "../errors/close-codes.js";
 import { Code, codeFromWire, codeName } from "../errors/code.js";
 import { errorFromClose } from "../errors/close-reason.js";
@@ -605,7 +605,7 @@ class ConnectionImpl implements Connection {
   call<I extends DescMessage, O extends DescMessage>(def: CallDef<I, O, any>, request: MessageInitShape<I>, options: CallOptions = {}): Promise<MessageShape<O>> {
     if (this.state === "closed" || this.state === "closing") return Promise.reject(new ProtocastError(Code.Unavailable, "connection is closed"));
     if (this.log.overflowing) return Promise.reject(this.backlogFull());
-    const payload = toBinary(def.input, create(def.input, request));
+    const payload = def.inputCodec.encode(request);
     const id = this.takeId();
     const timeoutMs = options.timeoutMs ?? def.rules.timeoutMs;
     const idempotencyKey = def.rules.idempotent ? (options.idempotencyKey ?? randomKey()) : "";
@@ -632,7 +632,7 @@ class ConnectionImpl implements Connection {
         onReply: (bytes) => {
           cleanup();
           try {
-            resolve(fromBinary(def.output, bytes));
+            resolve(def.outputCodec.decode(bytes));
           } catch (e) {
             reject(new ProtocastError(Code.DataLoss, `reply of ${def.path} does not decode`, { cause: e }));
           }
@@ -701,7 +701,7 @@ class ConnectionImpl implements Connection {
     if (this.state === "closed" || this.state === "closing") return Promise.reject(new ProtocastError(Code.Unavailable, "connection is closed"));
     if (this.log.overflowing) return Promise.reject(this.backlogFull());
     const channel = def.topic(params);
-    const payload = toBinary(def.message, create(def.message, message));
+    const payload = def.messageCodec.encode(message);
     const reliable = def.rules.delivery !== "at-most-once";
     const confirm = options.confirm ?? reliable;
     const key = def.rules.delivery === "exactly-once" ? randomKey() : "";
@@ -742,7 +742,7 @@ class ConnectionImpl implements Connection {
     const reader: PushReader = {
       deliver: (bytes) => {
         try {
-          queue.push(fromBinary(def.message, bytes));
+          queue.push(def.messageCodec.decode(bytes));
         } catch (e) {
           queue.fail(new ProtocastError(Code.DataLoss, `event ${def.path} does not decode`, { cause: e }));
         }

@@ -1,4 +1,4 @@
-import { fromBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { Code } from "../errors/code.js";
 import { ProtocastError } from "../errors/protocast-error.js";
 import type { ChannelDef } from "../service/define.js";
@@ -100,7 +100,7 @@ export class SubscriptionImpl<M extends DescMessage> implements Subscription<Mes
     this.position = { epoch, offset };
     let message: MessageShape<M>;
     try {
-      message = fromBinary(this.def.message, payload);
+      message = this.def.messageCodec.decode(payload);
     } catch (e) {
       this.fail(new ProtocastError(Code.DataLoss, `event of ${this.channel} does not decode`, { cause: e }));
       return;

@@ -1,4 +1,3 @@
-import { fromBinary } from "@bufbuild/protobuf";
 import type { ChannelDef } from "../service/define.js";
 
 /**
@@ -10,7 +9,7 @@ export function conflationKey(def: ChannelDef, payload: Uint8Array): string {
   const field = def.rules.conflationKey;
   if (def.rules.overflow !== "conflate" || field === "") return "";
   try {
-    const message = fromBinary(def.message, payload) as unknown as Record<string, unknown>;
+    const message = def.messageCodec.decode(payload) as unknown as Record<string, unknown>;
     return String(message[field] ?? "");
   } catch {
     return "";

@@ -1,4 +1,4 @@
-import { create, toBinary, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
+import type { DescMessage, MessageInitShape } from "@bufbuild/protobuf";
 import type { Broker } from "../broker/broker.js";
 import { createMemoryBroker } from "../broker/memory.js";
 import { CloseCode } from "../errors/close-codes.js";
@@ -366,7 +366,7 @@ export class ServerCore {
   /** Publishes a typed message; it is encoded once here and framed once by the hub. */
   publish<P extends object, M extends DescMessage>(channel: ChannelDef<P, M, any>, params: P, message: MessageInitShape<M>): Promise<PublishResult> {
     const name = channel.topic(params);
-    const payload = toBinary(channel.message, create(channel.message, message));
+    const payload = channel.messageCodec.encode(message);
     return this.publishBytes(channel as unknown as ChannelDef, name, payload);
   }
 
@@ -383,7 +383,7 @@ export class ServerCore {
    * nodes last reported.
    */
   push<M extends DescMessage>(event: EventDef<M, any>, principalId: string, message: MessageInitShape<M>): number {
-    const payload = toBinary(event.message, create(event.message, message));
+    const payload = event.messageCodec.encode(message);
     let n = this.pushLocal(event as unknown as EventDef, principalId, payload);
     for (const [node, sessions] of this.cluster?.remoteSessions(principalId) ?? []) {
       this.cluster?.push(node, principalId, event.path, payload);

@@ -1,4 +1,3 @@
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, codeName } from "../errors/code.js";
 import { CloseCode } from "../errors/close-codes.js";
 import { ProtocastError } from "../errors/protocast-error.js";
@@ -593,7 +592,7 @@ export class ServerSession {
     }
     let request: unknown;
     try {
-      request = fromBinary(def.input, call.payload);
+      request = def.inputCodec.decode(call.payload);
     } catch (e) {
       this.sendError(id, new ProtocastError(Code.InvalidArgument, `request of ${call.method} does not decode: ${String(e)}`), true);
       return;
@@ -614,7 +613,7 @@ export class ServerSession {
     });
     this.inflight.set(id, running);
     const ctx = this.callContext(running, call.method, call.idempotencyKey, started + timeoutMs);
-    const encode = (result: unknown): Uint8Array => toBinary(def.output, create(def.output, result as never));
+    const encode = (result: unknown): Uint8Array => def.outputCodec.encode(result as never);
     if (!dedupe && this.core.authorize === undefined) {
       // The common case, without a promise of its own: a handler that answers synchronously
       // is replied to in the same turn.
@@ -930,7 +929,7 @@ export class ServerSession {
       if (keyProblem !== undefined) throw keyProblem;
       let message: unknown;
       try {
-        message = fromBinary(def.message, p.payload);
+        message = def.messageCodec.decode(p.payload);
       } catch (e) {
         throw new ProtocastError(Code.InvalidArgument, `message for ${p.channel} does not decode: ${String(e)}`);
       }
@@ -939,7 +938,7 @@ export class ServerSession {
         const hook = this.core.publishHookFor(p.method);
         if (hook !== undefined) {
           const replaced = await hook(params, message, { principal: this.principal, sessionId: this.id, channel: p.channel });
-          if (replaced !== undefined) payload = toBinary(def.message, create(def.message, replaced as never));
+          if (replaced !== undefined) payload = def.messageCodec.encode(replaced as never);
         }
         await this.core.publishBytes(def, p.channel, payload);
         return new Uint8Array(0);

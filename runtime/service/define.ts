@@ -1,4 +1,6 @@
 import type { DescMessage, DescMethod, DescService } from "@bufbuild/protobuf";
+import type { MessageCodec } from "../codec/message-codec.js";
+import { reflectionCodec } from "../codec/reflection-codec.js";
 import { ProtocastError } from "../errors/protocast-error.js";
 import { Code } from "../errors/code.js";
 import type { CallRules, ChannelRules, EventRules, MethodRules } from "./rules.js";
@@ -12,6 +14,10 @@ export interface CallDef<I extends DescMessage = DescMessage, O extends DescMess
   readonly localName: string;
   readonly input: I;
   readonly output: O;
+  /** Encodes requests (client) and decodes them (server). */
+  readonly inputCodec: MessageCodec<I>;
+  /** Encodes replies (server) and decodes them (client). */
+  readonly outputCodec: MessageCodec<O>;
   readonly rules: R;
 }
 
@@ -21,6 +27,7 @@ export interface ChannelDef<P extends object = Record<string, string>, M extends
   readonly path: string;
   readonly localName: string;
   readonly message: M;
+  readonly messageCodec: MessageCodec<M>;
   readonly rules: R;
   /** Builds the concrete channel name, such as "room/lobby". Throws INVALID_ARGUMENT on a bad value. */
   topic(params: P): string;
@@ -34,6 +41,7 @@ export interface EventDef<M extends DescMessage = DescMessage, R extends EventRu
   readonly path: string;
   readonly localName: string;
   readonly message: M;
+  readonly messageCodec: MessageCodec<M>;
   readonly rules: R;
 }
 
@@ -58,12 +66,16 @@ export interface ServiceDefinition<H = unknown, C = unknown, CH = Record<string,
 
 /**
  * Joins a protobuf-es service descriptor with the rules the generator resolved for each
- * method. Called by generated code; applications use the generated constant instead.
+ * method, and with the binary codecs it printed, by message type name. A message without a
+ * codec there (or every message, when `codecs` is absent, as in a hand-written definition)
+ * gets a reflection codec. Called by generated code; applications use the generated constant.
  */
 export function defineService<H, C, CH, EV>(
   desc: DescService,
   rules: Readonly<Record<string, MethodRules>>,
+  codecs: Readonly<Record<string, MessageCodec>> = {},
 ): ServiceDefinition<H, C, CH, EV> {
+  const codecOf = (message: DescMessage): MessageCodec => codecs[message.typeName] ?? reflectionCodec(message);
   const calls: Record<string, CallDef> = {};
   const channels: Record<string, ChannelDef> = {};
   const events: Record<string, EventDef> = {};
@@ -77,15 +89,24 @@ export function defineService<H, C, CH, EV>(
     let def: AnyMethodDef;
     switch (rule.kind) {
       case "call":
-        def = { kind: "call", path, localName: method.localName, input: method.input, output: method.output, rules: rule };
+        def = {
+          kind: "call",
+          path,
+          localName: method.localName,
+          input: method.input,
+          output: method.output,
+          inputCodec: codecOf(method.input),
+          outputCodec: codecOf(method.output),
+          rules: rule,
+        };
         calls[method.localName] = def;
         break;
       case "channel":
-        def = channelDef(method, path, rule, compilePattern(rule.pattern, rule.params));
+        def = channelDef(method, path, rule, compilePattern(rule.pattern, rule.params), codecOf(method.output));
         channels[method.localName] = def;
         break;
       case "event":
-        def = { kind: "event", path, localName: method.localName, message: method.output, rules: rule };
+        def = { kind: "event", path, localName: method.localName, message: method.output, messageCodec: codecOf(method.output), rules: rule };
         events[method.localName] = def;
         break;
     }
@@ -94,12 +115,13 @@ export function defineService<H, C, CH, EV>(
   return { typeName: desc.typeName, desc, calls, channels: channels as CH, events: events as EV, byPath };
 }
 
-function channelDef(method: DescMethod, path: string, rules: ChannelRules, pattern: ChannelPattern): ChannelDef {
+function channelDef(method: DescMethod, path: string, rules: ChannelRules, pattern: ChannelPattern, messageCodec: MessageCodec): ChannelDef {
   return {
     kind: "channel",
     path,
     localName: method.localName,
     message: method.output,
+    messageCodec,
     rules,
     topic: (params) => pattern.format(params),
     parse: (channel) => pattern.parse(channel),

@@ -56,6 +56,8 @@ describe("chat_protocast.ts", () => {
       "./chat_pb.js",
       "./chat_pb.js",
       "@bufbuild/protobuf",
+      // protoInt64, for the zero of 64-bit fields in the printed codecs.
+      "@bufbuild/protobuf",
       "protocast",
       "protocast",
     ]);
