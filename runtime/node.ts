@@ -2,9 +2,9 @@
 // WebSocket server. Redis and NATS live in "protocast/redis" and "protocast/nats", metrics and
 // logs in "protocast/ops", so that an application loads only the engines it installed.
 export * from "./index.node.js";
-export { createServer, type ProtocastServer, type ServerOptions, type UpgradeRequest, type AuthFailureRecord, type ServerStats } from "./adapters/ws-server.js";
+export { createServer, type ProtocastServer, type ServerOptions, type UpgradeRequest, type AuthFailureRecord, type ServerStats } from "./adapters/ws/ws-server.js";
 export type { ConnectionLogRecord } from "./server/server-core.js";
 export type { ServerCounters, ServerObserver } from "./server/counters.js";
 export { ServerCore } from "./server/server-core.js";
 export { defaultServerLimits } from "./server/options.js";
-export { defaultRefusalLog, type RefusalRecord, type RefusalLogOptions } from "./adapters/refusal-log.js";
+export { defaultRefusalLog, type RefusalRecord, type RefusalLogOptions } from "./adapters/shared/refusal-log.js";

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createMemoryBroker, type Broker, type BrokerEvent, type HistoryResult } from "protocast";
-import { createChannelFeeds, type BrokerGap, type ChannelFeeds, type ChannelFeedsOptions, type FeedUpstream } from "../../runtime/adapters/channel-feeds.js";
+import { createChannelFeeds, type BrokerGap, type ChannelFeeds, type ChannelFeedsOptions, type FeedUpstream } from "../../runtime/adapters/shared/channel-feeds.js";
 import { sleep, until } from "./services.js";
 
 // The node-side feed logic on its own: the "engine" is a memory broker whose history is the

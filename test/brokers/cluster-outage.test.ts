@@ -2,7 +2,7 @@ import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import { createClient } from "protocast/node";
 import { ChatService } from "../../generated/acme/chat/v1/chat_protocast.js";
-import { createRedisBroker } from "../../runtime/adapters/redis-broker.js";
+import { createRedisBroker } from "../../runtime/adapters/redis/redis-broker.js";
 import { startHarness, until, type Harness } from "../support/harness.js";
 import { startOutageProxy } from "./outage-proxy.js";
 import { hostPort, probe, redisUrl, skipReason, uniqueName } from "./services.js";

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { Code, ProtocastError, type Broker, type BrokerEvent, type BrokerPosition, type ChannelHistoryOptions } from "protocast";
-import type { BrokerGap, GapListener } from "../../runtime/adapters/channel-feeds.js";
+import type { BrokerGap, GapListener } from "../../runtime/adapters/shared/channel-feeds.js";
 import { sleep, uniqueName, until } from "./services.js";
 
 /** A broker whose subscribe may also report gaps (the Redis and NATS adapters). */

@@ -4,8 +4,8 @@ import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import { createClient, type Broker } from "protocast/node";
 import { ChatService } from "../../generated/acme/chat/v1/chat_protocast.js";
-import { createNatsBroker } from "../../runtime/adapters/nats-broker.js";
-import { createRedisBroker } from "../../runtime/adapters/redis-broker.js";
+import { createNatsBroker } from "../../runtime/adapters/nats/nats-broker.js";
+import { createRedisBroker } from "../../runtime/adapters/redis/redis-broker.js";
 import { startHarness, type Harness } from "../support/harness.js";
 import { natsUrl, probe, redisUrl, skipReason, uniqueName } from "./services.js";
 

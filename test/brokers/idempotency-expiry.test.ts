@@ -3,8 +3,8 @@ import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code } from "protocast";
-import { createNatsIdempotencyStore } from "../../runtime/adapters/nats-idempotency.js";
-import { createRedisIdempotencyStore } from "../../runtime/adapters/redis-idempotency.js";
+import { createNatsIdempotencyStore } from "../../runtime/adapters/nats/nats-idempotency.js";
+import { createRedisIdempotencyStore } from "../../runtime/adapters/redis/redis-idempotency.js";
 import { hostPort, natsUrl, probe, redisUrl, skipReason, sleep, uniqueName } from "./services.js";
 
 // The shared stores leave expiry to the engine: a record must be gone from Redis or NATS once

@@ -3,8 +3,8 @@ import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMemoryIdempotencyStore, type IdempotencyStore } from "protocast";
-import { createNatsIdempotencyStore, type NatsIdempotencyOptions } from "../../runtime/adapters/nats-idempotency.js";
-import { createRedisIdempotencyStore, type RedisIdempotencyOptions } from "../../runtime/adapters/redis-idempotency.js";
+import { createNatsIdempotencyStore, type NatsIdempotencyOptions } from "../../runtime/adapters/nats/nats-idempotency.js";
+import { createRedisIdempotencyStore, type RedisIdempotencyOptions } from "../../runtime/adapters/redis/redis-idempotency.js";
 import { idempotencyConformance, type IdempotencyEngine } from "./idempotency-conformance.js";
 import { hostPort, natsUrl, probe, redisUrl, skipReason, uniqueName } from "./services.js";
 

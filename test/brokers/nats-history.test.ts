@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { readHistory, tailWalkMax, type StoredEvent, type SubjectReader } from "../../runtime/adapters/nats-history.js";
-import { channelToken } from "../../runtime/adapters/nats-subjects.js";
+import { readHistory, tailWalkMax, type StoredEvent, type SubjectReader } from "../../runtime/adapters/nats/nats-history.js";
+import { channelToken } from "../../runtime/adapters/nats/nats-subjects.js";
 
 // History over a JetStream subject, against a model: a subject's messages sit at scattered
 // stream sequences (other channels use the ones in between), the oldest may be trimmed, and

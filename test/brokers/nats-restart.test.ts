@@ -3,8 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Code, ProtocastError, type BrokerEvent, type BrokerPosition } from "protocast";
-import { createNatsBroker } from "../../runtime/adapters/nats-broker.js";
-import type { BrokerGap } from "../../runtime/adapters/channel-feeds.js";
+import { createNatsBroker } from "../../runtime/adapters/nats/nats-broker.js";
+import type { BrokerGap } from "../../runtime/adapters/shared/channel-feeds.js";
 import { startOutageProxy } from "./outage-proxy.js";
 import { freePort, hasProgram, skipReason, sleep, startOwnServer, until } from "./services.js";
 

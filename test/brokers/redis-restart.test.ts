@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { Code, ProtocastError, type BrokerEvent, type BrokerPosition } from "protocast";
-import { createRedisBroker } from "../../runtime/adapters/redis-broker.js";
-import type { BrokerGap } from "../../runtime/adapters/channel-feeds.js";
+import { createRedisBroker } from "../../runtime/adapters/redis/redis-broker.js";
+import type { BrokerGap } from "../../runtime/adapters/shared/channel-feeds.js";
 import { freePort, hasProgram, skipReason, sleep, startOwnServer, until } from "./services.js";
 
 const missing = skipReason("redis-server", hasProgram("redis-server") ? undefined : "redis-server is not installed");

@@ -9,7 +9,7 @@ import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, ProtocastError, connect, createClient, createServer, type Connection, type ProtocastServer } from "protocast/node";
 import { ChatService } from "../../generated/acme/chat/v1/chat_protocast.js";
-import { createMetrics, type ProtocastMetrics } from "../../runtime/adapters/metrics.js";
+import { createMetrics, type ProtocastMetrics } from "../../runtime/adapters/ops/metrics.js";
 import { until } from "../support/harness.js";
 import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy.js";
 import { openSession } from "../hostile/raw-session.js";

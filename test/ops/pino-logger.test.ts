@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, ProtocastError, createClient } from "protocast/node";
 import { ChatService } from "../../generated/acme/chat/v1/chat_protocast.js";
-import { pinoConnectionLogger } from "../../runtime/adapters/pino-logger.js";
+import { pinoConnectionLogger } from "../../runtime/adapters/ops/pino-logger.js";
 import { startHarness, until, type Harness } from "../support/harness.js";
 import { openSession } from "../hostile/raw-session.js";
 import { exchange, outcomeOf, upgradeRequest } from "../hostile/raw-ws.js";

@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import { CloseCode } from "../errors/close-codes.js";
-import type { ServerCounters, ServerObserver } from "../server/counters.js";
-import type { ProtocastServer, ServerStats } from "./ws-server.js";
+import { CloseCode } from "../../errors/close-codes.js";
+import type { ServerCounters, ServerObserver } from "../../server/counters.js";
+import type { ProtocastServer, ServerStats } from "../ws/ws-server.js";
 
 /*
  * Prometheus metrics of Protocast servers, with prom-client. Every value except the call

@@ -1,13 +1,14 @@
-import { ClosedConnectionError, RequestError, connect, headers, type NatsConnection } from "@nats-io/transport-node";
+import { connectNats } from "./connect.js";
+import { ClosedConnectionError, RequestError, headers, type NatsConnection } from "@nats-io/transport-node";
 import { JetStreamApiError, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
-import type { SessionStore, SessionWrite, StoredSession } from "../broker/session-store.js";
-import { Code } from "../errors/code.js";
-import { ProtocastError } from "../errors/protocast-error.js";
+import type { SessionStore, SessionWrite, StoredSession } from "../../broker/session-store.js";
+import { Code } from "../../errors/code.js";
+import { ProtocastError } from "../../errors/protocast-error.js";
 import { ensureKvBucket } from "./nats-kv.js";
-import { brokerClosed, outcomeUnknown, sleep, unavailable } from "./broker-errors.js";
+import { brokerClosed, outcomeUnknown, sleep, unavailable } from "../shared/broker-errors.js";
 
 export interface NatsSessionStoreOptions {
-  /** Default "nats://127.0.0.1:4222". Unused when `connection` is given. */
+  /** Default "127.0.0.1:4222". Unused when `connection` is given. */
   readonly servers?: string | string[];
   /** A connection to use instead of opening one; close() leaves it open. */
   readonly connection?: NatsConnection;
@@ -48,7 +49,7 @@ export async function createNatsSessionStore(options: NatsSessionStoreOptions = 
   }
   const bucket = options.bucket ?? "protocast_sessions";
   if (!/^[-\w]+$/.test(bucket)) throw new ProtocastError(Code.InvalidArgument, `bucket must be letters, digits, "_" and "-", got ${JSON.stringify(bucket)}`);
-  const nc = options.connection ?? (await connect({ servers: options.servers ?? "nats://127.0.0.1:4222", maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: Math.max(1_000, outageWaitMs) }));
+  const nc = options.connection ?? (await connectNats(options.servers, outageWaitMs));
   const timeout = Math.max(100, Math.min(2_000, outageWaitMs));
   const store = new NatsSessionStore(nc, options.connection === undefined, await jetstreamManager(nc, { timeout }), jetstream(nc, { timeout }), bucket, ttlMs, outageWaitMs);
   try {

@@ -1,11 +1,12 @@
+import { DEFAULT_REDIS_PREFIX, connectRedis } from "./connect.js";
 import { randomBytes } from "node:crypto";
 import { Redis, ReplyError, type RedisOptions } from "ioredis";
-import type { BeginOptions, IdempotencyStore, StoreBeginResult } from "../broker/idempotency-store.js";
-import { Code } from "../errors/code.js";
-import { ProtocastError } from "../errors/protocast-error.js";
-import type { Outcome, RequestFingerprint } from "../session/idempotency-window.js";
-import { brokerClosed, sleep, unavailable, withDeadline } from "./broker-errors.js";
-import { checkInteger, checkStoreOptions, decodeOutcome, encodeOutcome, pollBegin, stringBytes, type Attempt, type SharedStoreOptions } from "./idempotency-shared.js";
+import type { BeginOptions, IdempotencyStore, StoreBeginResult } from "../../broker/idempotency-store.js";
+import { Code } from "../../errors/code.js";
+import { ProtocastError } from "../../errors/protocast-error.js";
+import type { Outcome, RequestFingerprint } from "../../session/idempotency-window.js";
+import { brokerClosed, sleep, unavailable, withDeadline } from "../shared/broker-errors.js";
+import { checkInteger, checkStoreOptions, decodeOutcome, encodeOutcome, pollBegin, stringBytes, type Attempt, type SharedStoreOptions } from "../shared/idempotency-shared.js";
 import { evalLua, luaScript, whenRedisReady, type LuaScript, type RedisArg } from "./redis-lua.js";
 
 export interface RedisIdempotencyOptions extends SharedStoreOptions {
@@ -53,17 +54,9 @@ export function createRedisIdempotencyStore(options: RedisIdempotencyOptions = {
   const o = checkStoreOptions(options);
   const maxKeys = options.maxKeysPerPrincipal ?? 10_000;
   checkInteger("maxKeysPerPrincipal", maxKeys, 1);
-  const client = options.redis ?? new Redis(options.url ?? "redis://127.0.0.1:6379", {
-    ...options.redisOptions,
-    // As in the broker: commands are never queued or re-sent by ioredis; the store waits
-    // (bounded) for the connection and repeats its scripts itself.
-    enableOfflineQueue: false,
-    autoResendUnfulfilledCommands: false,
-    maxRetriesPerRequest: 0,
-    retryStrategy: (attempt: number) => Math.min(50 * attempt, 1_000),
-  });
-  if (options.redis === undefined) client.on("error", () => undefined); // reaches callers as UNAVAILABLE
-  return new RedisIdempotencyStore(client, options.redis === undefined, options.keyPrefix ?? "protocast:", o, maxKeys);
+  // The store waits (bounded) for the connection and repeats its scripts itself.
+  const client = options.redis ?? connectRedis(options.url, options.redisOptions);
+  return new RedisIdempotencyStore(client, options.redis === undefined, options.keyPrefix ?? DEFAULT_REDIS_PREFIX, o, maxKeys);
 }
 
 const beginLua = `

@@ -2,24 +2,24 @@ import { createServer as createHttpServer, type IncomingMessage, type Server as 
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
-import { Code } from "../errors/code.js";
-import { ProtocastError } from "../errors/protocast-error.js";
+import { Code } from "../../errors/code.js";
+import { ProtocastError } from "../../errors/protocast-error.js";
 import type { DescMessage, MessageInitShape } from "@bufbuild/protobuf";
-import type { ChannelDef, EventDef, ServiceDefinition } from "../service/define.js";
-import type { Principal, PublishResult } from "../server/context.js";
-import type { ChannelMember } from "../service/member.js";
-import type { ServerCoreOptions } from "../server/options.js";
-import { ServerCore, type ConnectionLogRecord } from "../server/server-core.js";
-import { bump, type ServerCounters, type ServerObserver } from "../server/counters.js";
-import { SUBPROTOCOL } from "../wire/protocol.js";
-import { CloseCode } from "../errors/close-codes.js";
-import { formatCloseReason } from "../errors/close-reason.js";
-import { STATUS_TEXT, Refusal, admit, type AdmissionOptions, type UpgradeRequest } from "./admission.js";
-import { defaultRefusalLog, type RefusalRecord } from "./refusal-log.js";
+import type { ChannelDef, EventDef, ServiceDefinition } from "../../service/define.js";
+import type { Principal, PublishResult } from "../../server/context.js";
+import type { ChannelMember } from "../../service/member.js";
+import type { ServerCoreOptions } from "../../server/options.js";
+import { ServerCore, type ConnectionLogRecord } from "../../server/server-core.js";
+import { bump, type ServerCounters, type ServerObserver } from "../../server/counters.js";
+import { SUBPROTOCOL } from "../../wire/protocol.js";
+import { CloseCode } from "../../errors/close-codes.js";
+import { formatCloseReason } from "../../errors/close-reason.js";
+import { STATUS_TEXT, Refusal, admit, type AdmissionOptions, type UpgradeRequest } from "../shared/admission.js";
+import { defaultRefusalLog, type RefusalRecord } from "../shared/refusal-log.js";
 
 export type { UpgradeRequest, RefusalRecord };
 import { WsTransport } from "./ws-transport.js";
-import { createHttpFallback } from "./http-fallback.js";
+import { createHttpFallback } from "../http/http-fallback.js";
 
 
 export interface ServerOptions extends ServerCoreOptions {

@@ -1,12 +1,13 @@
+import { connectNats } from "./connect.js";
 import { randomBytes } from "node:crypto";
-import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
+import { headers, type NatsConnection } from "@nats-io/transport-node";
 import { JetStreamApiError, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
-import type { BeginOptions, IdempotencyStore, StoreBeginResult } from "../broker/idempotency-store.js";
-import { Code } from "../errors/code.js";
-import { ProtocastError } from "../errors/protocast-error.js";
-import type { Outcome, RequestFingerprint } from "../session/idempotency-window.js";
+import type { BeginOptions, IdempotencyStore, StoreBeginResult } from "../../broker/idempotency-store.js";
+import { Code } from "../../errors/code.js";
+import { ProtocastError } from "../../errors/protocast-error.js";
+import type { Outcome, RequestFingerprint } from "../../session/idempotency-window.js";
 import { ensureKvBucket } from "./nats-kv.js";
-import { brokerClosed, sleep, unavailable } from "./broker-errors.js";
+import { brokerClosed, sleep, unavailable } from "../shared/broker-errors.js";
 import {
   ByteReader,
   ByteWriter,
@@ -17,10 +18,10 @@ import {
   stringBytes,
   type Attempt,
   type SharedStoreOptions,
-} from "./idempotency-shared.js";
+} from "../shared/idempotency-shared.js";
 
 export interface NatsIdempotencyOptions extends SharedStoreOptions {
-  /** Default "nats://127.0.0.1:4222". Unused when `connection` is given. */
+  /** Default "127.0.0.1:4222". Unused when `connection` is given. */
   readonly servers?: string | string[];
   /** A connection to use instead of opening one; close() leaves it open. */
   readonly connection?: NatsConnection;
@@ -54,7 +55,7 @@ export async function createNatsIdempotencyStore(options: NatsIdempotencyOptions
   const o = checkStoreOptions(options);
   const bucket = options.bucket ?? "protocast_idempotency";
   if (!/^[-\w]+$/.test(bucket)) throw new ProtocastError(Code.InvalidArgument, `bucket must be letters, digits, "_" and "-", got ${JSON.stringify(bucket)}`);
-  const nc = options.connection ?? (await connect({ servers: options.servers ?? "nats://127.0.0.1:4222", maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: Math.max(1_000, o.outageWaitMs) }));
+  const nc = options.connection ?? (await connectNats(options.servers, o.outageWaitMs));
   const timeout = Math.max(100, Math.min(2_000, o.outageWaitMs));
   const store = new NatsIdempotencyStore(nc, options.connection === undefined, await jetstreamManager(nc, { timeout }), jetstream(nc, { timeout }), bucket, o);
   try {

@@ -1,7 +1,7 @@
 import type { Socket } from "node:net";
 import * as wsModule from "ws";
 import type { WebSocket } from "ws";
-import type { Transport, TransportHandler } from "../transport/transport.js";
+import type { Transport, TransportHandler } from "../../transport/transport.js";
 
 /**
  * Complete WebSocket frames of shared envelopes (channel events), built once per envelope and

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { randomId } from "../server/ids.js";
-import type { ServerCore } from "../server/server-core.js";
-import { RECORD_ENVELOPE, RecordReader, decodeClose, encodeCloseRecord, encodeRecord } from "../transport/records.js";
+import { randomId } from "../../server/ids.js";
+import type { ServerCore } from "../../server/server-core.js";
+import { RECORD_ENVELOPE, RecordReader, decodeClose, encodeCloseRecord, encodeRecord } from "../../transport/records.js";
 
 /**
  * Broker channel that carries POSTs to the node holding their stream. One channel per node,
@@ -28,10 +28,10 @@ function unwrapRouted(payload: Uint8Array): { streamId: string; body: Uint8Array
 }
 
 const NO_HISTORY = { historySize: 0, historyTtlMs: 0 };
-import type { Transport, TransportHandler } from "../transport/transport.js";
-import { STATUS_TEXT, Refusal, admit, type AdmissionOptions } from "./admission.js";
-import { CloseCode } from "../errors/close-codes.js";
-import { formatCloseReason } from "../errors/close-reason.js";
+import type { Transport, TransportHandler } from "../../transport/transport.js";
+import { STATUS_TEXT, Refusal, admit, type AdmissionOptions } from "../shared/admission.js";
+import { CloseCode } from "../../errors/close-codes.js";
+import { formatCloseReason } from "../../errors/close-reason.js";
 
 const RECORDS_TYPE = "application/vnd.protocast.v1+records";
 

@@ -1,11 +1,12 @@
+import { DEFAULT_REDIS_PREFIX, connectRedis } from "./connect.js";
 import { randomBytes } from "node:crypto";
 import { Redis, ReplyError, type RedisOptions } from "ioredis";
-import type { Broker, BrokerEvent, BrokerPosition, ChannelHistoryOptions, HistoryResult } from "../broker/broker.js";
-import { Code } from "../errors/code.js";
-import { ProtocastError } from "../errors/protocast-error.js";
-import { createChannelFeeds, type ChannelFeeds, type GapListener } from "./channel-feeds.js";
-import { brokerClosed, outcomeUnknown, sleep, unavailable, withDeadline } from "./broker-errors.js";
-import { checkBrokerOptions, type BrokerFeedOptions } from "./broker-options.js";
+import type { Broker, BrokerEvent, BrokerPosition, ChannelHistoryOptions, HistoryResult } from "../../broker/broker.js";
+import { Code } from "../../errors/code.js";
+import { ProtocastError } from "../../errors/protocast-error.js";
+import { createChannelFeeds, type ChannelFeeds, type GapListener } from "../shared/channel-feeds.js";
+import { brokerClosed, outcomeUnknown, sleep, unavailable, withDeadline } from "../shared/broker-errors.js";
+import { checkBrokerOptions, type BrokerFeedOptions } from "../shared/broker-options.js";
 import { historyScript, positionScript, publishScript } from "./redis-scripts.js";
 import { evalLua, luaScript, whenRedisReady, type LuaScript, type RedisArg } from "./redis-lua.js";
 
@@ -40,7 +41,7 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
   if (!Number.isSafeInteger(metaTtlMs) || metaTtlMs < 0) {
     throw new ProtocastError(Code.InvalidArgument, `metaTtlMs must be a non-negative integer, got ${metaTtlMs}`);
   }
-  return new RedisBrokerImpl(options.url ?? "redis://127.0.0.1:6379", options.keyPrefix ?? "protocast:", metaTtlMs, feed, options.redisOptions ?? {});
+  return new RedisBrokerImpl(options.url, options.keyPrefix ?? DEFAULT_REDIS_PREFIX, metaTtlMs, feed, options.redisOptions ?? {});
 }
 
 const scripts = { publish: luaScript(publishScript), position: luaScript(positionScript), history: luaScript(historyScript) };
@@ -55,25 +56,15 @@ class RedisBrokerImpl implements RedisBroker {
   private closed = false;
 
   constructor(
-    url: string,
+    url: string | undefined,
     private readonly prefix: string,
     private readonly metaTtlMs: number,
     private readonly o: Required<BrokerFeedOptions>,
     redisOptions: RedisOptions,
   ) {
-    const connection: RedisOptions = {
-      ...redisOptions,
-      // Commands never wait in ioredis' queues: the broker waits (bounded) for "ready" itself,
-      // and a command cut off by a disconnect fails at once instead of being re-sent later,
-      // when a publish might run twice or after its caller was told it failed.
-      enableOfflineQueue: false,
-      autoResendUnfulfilledCommands: false,
-      maxRetriesPerRequest: 0,
-      autoResubscribe: false,
-      retryStrategy: (attempt: number) => Math.min(50 * attempt, 1_000),
-    };
-    this.cmd = new Redis(url, connection);
-    this.sub = new Redis(url, connection);
+    // The broker waits (bounded) for "ready" itself; see connectRedis for why nothing queues.
+    this.cmd = connectRedis(url, redisOptions);
+    this.sub = connectRedis(url, redisOptions);
     for (const client of [this.cmd, this.sub]) {
       client.setMaxListeners(0);
       // Connection errors reach callers as UNAVAILABLE and subscribers as gap fills.

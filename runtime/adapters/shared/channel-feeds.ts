@@ -1,4 +1,4 @@
-import type { BrokerGap, BrokerEvent, BrokerPosition, HistoryResult } from "../broker/broker.js";
+import type { BrokerGap, BrokerEvent, BrokerPosition, HistoryResult } from "../../broker/broker.js";
 import { brokerClosed } from "./broker-errors.js";
 
 export type { BrokerGap };

@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
-import type { ConnectionLogRecord } from "../server/server-core.js";
-import type { AuthFailureRecord } from "./ws-server.js";
+import type { ConnectionLogRecord } from "../../server/server-core.js";
+import type { AuthFailureRecord } from "../ws/ws-server.js";
 
 /*
  * Connection logs through pino. Pass the result as createServer's `logger` option:

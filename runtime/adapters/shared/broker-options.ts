@@ -1,5 +1,5 @@
-import { Code } from "../errors/code.js";
-import { ProtocastError } from "../errors/protocast-error.js";
+import { Code } from "../../errors/code.js";
+import { ProtocastError } from "../../errors/protocast-error.js";
 
 /** Options shared by the networked brokers (Redis, NATS). */
 export interface BrokerFeedOptions {

@@ -1,7 +1,7 @@
-import type { StoreBeginResult } from "../broker/idempotency-store.js";
-import { Code } from "../errors/code.js";
-import { ProtocastError } from "../errors/protocast-error.js";
-import type { Outcome } from "../session/idempotency-window.js";
+import type { StoreBeginResult } from "../../broker/idempotency-store.js";
+import { Code } from "../../errors/code.js";
+import { ProtocastError } from "../../errors/protocast-error.js";
+import type { Outcome } from "../../session/idempotency-window.js";
 
 // What the Redis and NATS idempotency stores share: option checks, the wait, the record bytes.
 

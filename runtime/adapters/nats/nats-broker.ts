@@ -1,12 +1,13 @@
+import { connectNats } from "./connect.js";
 import { randomBytes } from "node:crypto";
-import { connect, headers, nanos, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { headers, nanos, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { DiscardPolicy, JetStreamApiError, StorageType, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
-import type { Broker, BrokerEvent, BrokerPosition, ChannelHistoryOptions, HistoryResult } from "../broker/broker.js";
-import { Code } from "../errors/code.js";
-import { ProtocastError } from "../errors/protocast-error.js";
-import { brokerClosed, outcomeUnknown, sleep, unavailable, withDeadline } from "./broker-errors.js";
-import { checkBrokerOptions, type BrokerFeedOptions } from "./broker-options.js";
-import { createChannelFeeds, type ChannelFeeds, type GapListener } from "./channel-feeds.js";
+import type { Broker, BrokerEvent, BrokerPosition, ChannelHistoryOptions, HistoryResult } from "../../broker/broker.js";
+import { Code } from "../../errors/code.js";
+import { ProtocastError } from "../../errors/protocast-error.js";
+import { brokerClosed, outcomeUnknown, sleep, unavailable, withDeadline } from "../shared/broker-errors.js";
+import { checkBrokerOptions, type BrokerFeedOptions } from "../shared/broker-options.js";
+import { createChannelFeeds, type ChannelFeeds, type GapListener } from "../shared/channel-feeds.js";
 import { readHistory, type SeqHint, type StoredEvent } from "./nats-history.js";
 import { createStreamReads, natsHeaders as H, type StreamReads } from "./nats-stream.js";
 import { channelSubjects } from "./nats-subjects.js";
@@ -67,7 +68,7 @@ export async function createNatsBroker(options: NatsBrokerOptions = {}): Promise
   const owned = options.connection === undefined;
   const nc =
     options.connection ??
-    (await connect({ servers: options.servers ?? "127.0.0.1:4222", maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: Math.max(1_000, feed.outageWaitMs) }));
+    (await connectNats(options.servers, feed.outageWaitMs));
   // Each request gives up after this; retrying() repeats it until outageWaitMs is spent.
   const timeout = Math.max(100, Math.min(2_000, feed.outageWaitMs));
   const jsm = await jetstreamManager(nc, { timeout });

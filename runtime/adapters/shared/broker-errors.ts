@@ -1,5 +1,5 @@
-import { Code } from "../errors/code.js";
-import { ProtocastError } from "../errors/protocast-error.js";
+import { Code } from "../../errors/code.js";
+import { ProtocastError } from "../../errors/protocast-error.js";
 
 /** The broker could not be reached in time; nothing was done. */
 export function unavailable(what: string, waitedMs: number, cause?: unknown): ProtocastError {

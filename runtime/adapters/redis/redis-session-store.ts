@@ -1,8 +1,9 @@
+import { DEFAULT_REDIS_PREFIX, connectRedis } from "./connect.js";
 import { Redis, ReplyError, type RedisOptions } from "ioredis";
-import type { SessionStore, SessionWrite, StoredSession } from "../broker/session-store.js";
-import { Code } from "../errors/code.js";
-import { ProtocastError } from "../errors/protocast-error.js";
-import { brokerClosed, outcomeUnknown, sleep, unavailable, withDeadline } from "./broker-errors.js";
+import type { SessionStore, SessionWrite, StoredSession } from "../../broker/session-store.js";
+import { Code } from "../../errors/code.js";
+import { ProtocastError } from "../../errors/protocast-error.js";
+import { brokerClosed, outcomeUnknown, sleep, unavailable, withDeadline } from "../shared/broker-errors.js";
 import { isNoScript, luaScript, whenRedisReady, type LuaScript, type RedisArg } from "./redis-lua.js";
 
 export interface RedisSessionStoreOptions {
@@ -39,17 +40,8 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions = {}):
   if (!Number.isSafeInteger(outageWaitMs) || outageWaitMs < 0) {
     throw new ProtocastError(Code.InvalidArgument, `outageWaitMs must be an integer >= 0, got ${outageWaitMs}`);
   }
-  const client =
-    options.redis ??
-    new Redis(options.url ?? "redis://127.0.0.1:6379", {
-      ...options.redisOptions,
-      enableOfflineQueue: false,
-      autoResendUnfulfilledCommands: false,
-      maxRetriesPerRequest: 0,
-      retryStrategy: (attempt: number) => Math.min(50 * attempt, 1_000),
-    });
-  if (options.redis === undefined) client.on("error", () => undefined); // reaches callers as UNAVAILABLE
-  return new RedisSessionStore(client, options.redis === undefined, options.keyPrefix ?? "protocast:", outageWaitMs);
+  const client = options.redis ?? connectRedis(options.url, options.redisOptions);
+  return new RedisSessionStore(client, options.redis === undefined, options.keyPrefix ?? DEFAULT_REDIS_PREFIX, outageWaitMs);
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { BrokerEvent, BrokerPosition, HistoryResult } from "../broker/broker.js";
+import type { BrokerEvent, BrokerPosition, HistoryResult } from "../../broker/broker.js";
 
 /** One message of a channel's subject in the JetStream stream, with its Protocast headers. */
 export interface StoredEvent {

@@ -1,9 +1,9 @@
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
-import { CloseCode } from "../errors/close-codes.js";
-import { Code } from "../errors/code.js";
-import { ProtocastError } from "../errors/protocast-error.js";
-import type { Principal } from "../server/context.js";
-import { TOKEN_PROTOCOL_PREFIX } from "../wire/protocol.js";
+import { CloseCode } from "../../errors/close-codes.js";
+import { Code } from "../../errors/code.js";
+import { ProtocastError } from "../../errors/protocast-error.js";
+import type { Principal } from "../../server/context.js";
+import { TOKEN_PROTOCOL_PREFIX } from "../../wire/protocol.js";
 
 /** What the authenticate hook sees of the HTTP request that opens a connection. */
 export interface UpgradeRequest {
