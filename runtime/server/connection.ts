@@ -10,7 +10,8 @@ import type { Principal } from "./context.js";
 import { TokenBucket } from "../session/token-bucket.js";
 import { bump } from "./counters.js";
 import { randomId } from "./ids.js";
-import { sameSecret, type ServerCore } from "./server-core.js";
+import type { ServerCore } from "./server-core.js";
+import { judgeResume, type ResumeAsk } from "../session/resume.js";
 import { Cluster } from "./cluster.js";
 
 /** Frames a connection holds while its session comes over from another node. */
@@ -358,7 +359,7 @@ export class ServerConnection implements TransportHandler {
       // until it arrives (the handshake deadline still runs).
       this.state = "handshake";
       this.waiting = [];
-      const request = { sessionId: r.sessionId, token: r.resumeToken, principal: this.principal.id, anonymous: this.principal.anonymous === true, lastSeq: r.lastSeq };
+      const request = { sessionId: r.sessionId, ...this.resumeAsk(r) };
       void this.core.adopt(request).then((got) => {
         const waiting = this.waiting ?? [];
         this.waiting = undefined;
@@ -369,6 +370,7 @@ export class ServerConnection implements TransportHandler {
         }
         this.state = "open";
         try {
+          if (got === "beyond_sent") throw resumeViolation(r.lastSeq, undefined);
           if (typeof got === "string") {
             bump(failures, got);
             lost(got);
@@ -388,22 +390,12 @@ export class ServerConnection implements TransportHandler {
       bump(failures, reason);
       return lost(reason);
     }
-    if (!sameSecret(s.resumeToken, r.resumeToken)) {
-      bump(failures, "bad_token");
-      return lost("bad_token");
-    }
-    const anonymous = s.principal.anonymous === true && this.principal.anonymous === true;
-    if (!anonymous && s.principal.id !== this.principal.id) {
-      bump(failures, "unknown");
-      return lost("unknown");
-    }
-    if (r.lastSeq > s.lastAssignedSeq) {
-      throw new ProtocastError(Code.InvalidArgument, `resume from seq ${r.lastSeq}, but only ${s.lastAssignedSeq} were sent`, { closeCode: CloseCode.ProtocolViolation });
-    }
-    if (s.lost || s.log.after(r.lastSeq, s.lastAssignedSeq) === undefined) {
-      this.core.endSession(s);
-      bump(failures, "overflow");
-      return lost("overflow", s);
+    const verdict = judgeResume(s.asResumeCandidate(), this.resumeAsk(r));
+    if (verdict.kind === "violation") throw resumeViolation(r.lastSeq, s.lastAssignedSeq);
+    if (verdict.kind === "refuse") {
+      if (verdict.endsSession) this.core.endSession(s);
+      bump(failures, verdict.reason);
+      return lost(verdict.reason, verdict.endsSession ? s : undefined);
     }
     const old = s.conn;
     if (old !== undefined) {
@@ -411,6 +403,11 @@ export class ServerConnection implements TransportHandler {
       old.close(CloseCode.Normal, "resumed elsewhere");
     }
     this.continueSession(s, r, false);
+  }
+
+  /** What a Resume asks, with this connection's principal (session/resume.ts). */
+  private resumeAsk(r: Resume): ResumeAsk {
+    return { token: r.resumeToken, principal: this.principal.id, anonymous: this.principal.anonymous === true, lastSeq: r.lastSeq };
   }
 
   /** Attaches a resumed session: Resumed, the frames the client lacks, then channel re-syncs. */
@@ -427,7 +424,7 @@ export class ServerConnection implements TransportHandler {
       case: "resumed",
       value: {
         sessionId: s.id,
-        lastSeq: s.inSeq,
+        lastSeq: s.seq.inSeq,
         pingIntervalMs: l.pingIntervalMs,
         pingTimeoutMs: l.pingTimeoutMs,
         maxEnvelopeBytes: l.maxEnvelopeBytes,
@@ -462,4 +459,10 @@ export class ServerConnection implements TransportHandler {
     }
     this.core.forget(this, code, reason);
   }
+}
+
+/** A Resume that claims frames the session never sent: a broken client (PROTOCOL.md 8.3), 4500. */
+function resumeViolation(lastSeq: number, sent: number | undefined): ProtocastError {
+  const what = sent === undefined ? "more than the session sent" : `only ${sent} were sent`;
+  return new ProtocastError(Code.InvalidArgument, `resume from seq ${lastSeq}, but ${what}`, { closeCode: CloseCode.ProtocolViolation });
 }

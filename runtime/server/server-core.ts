@@ -16,6 +16,7 @@ import { isTransient, toErrorOutcome, ServerSession } from "./session.js";
 import type { AuthorizeRequest, CallContext, Principal, PublishContext, PublishResult } from "./context.js";
 import { bump, createCounters, type ServerCounters, type ServerObserver } from "./counters.js";
 import { ChannelHub } from "./hub.js";
+import { judgeResume } from "../session/resume.js";
 import { Cluster, type ClusterHost, type ClusterOptions, type PresenceMessage, type TakeRequest, type TakeResult } from "./cluster.js";
 import { randomId } from "./ids.js";
 import { SessionKeeper } from "./keeper.js";
@@ -468,19 +469,19 @@ export class ServerCore {
       return "node_lost";
     }
     if (stored === undefined) return "unknown";
-    if (!sameSecret(stored.token, request.token)) return "bad_token";
     let principal: Principal;
     try {
       principal = JSON.parse(stored.principal) as Principal;
     } catch {
       return "unknown";
     }
-    if (!(principal.anonymous === true && request.anonymous) && principal.id !== request.principal) return "unknown";
     const session = new ServerSession(this, principal, { id: stored.id, token: stored.token });
     session.restoreStored(stored);
-    if (request.lastSeq > stored.outSeq || session.log.after(request.lastSeq, stored.outSeq) === undefined) {
-      keeper.forget(stored.id);
-      return "overflow";
+    const verdict = judgeResume(session.asResumeCandidate(stored.outSeq), request);
+    if (verdict.kind !== "resume") {
+      // Overflow or beyond what was sent: the stored session cannot go on; others keep it.
+      if (verdict.kind === "violation" || verdict.endsSession) keeper.forget(stored.id);
+      return verdict.reason;
     }
     this.addSession(session);
     this.counters.sessionsRestored++;
@@ -523,13 +524,10 @@ export class ServerCore {
     const movedTo = s === undefined ? this.moved.get(request.sessionId) : undefined;
     if (movedTo !== undefined) return { kind: "moved", node: movedTo.node };
     if (s === undefined || s.ended) return { kind: "refused", reason: this.wasExpired(request.sessionId) ? "expired" : "unknown" };
-    if (!sameSecret(s.resumeToken, request.token)) return { kind: "refused", reason: "bad_token" };
-    const anonymous = s.principal.anonymous === true && request.anonymous;
-    if (!anonymous && s.principal.id !== request.principal) return { kind: "refused", reason: "unknown" };
-    if (request.lastSeq > s.lastAssignedSeq) return { kind: "refused", reason: "unknown" };
-    if (s.lost || s.log.after(request.lastSeq, s.lastAssignedSeq) === undefined) {
-      this.endSession(s);
-      return { kind: "refused", reason: "overflow" };
+    const verdict = judgeResume(s.asResumeCandidate(), request);
+    if (verdict.kind !== "resume") {
+      if (verdict.kind === "refuse" && verdict.endsSession) this.endSession(s);
+      return { kind: "refused", reason: verdict.reason };
     }
     const old = s.conn;
     if (old !== undefined) {
@@ -546,6 +544,13 @@ export class ServerCore {
 
   /** Queues a standalone Ack; one shared timer flushes all connections that still owe one. */
   scheduleAck(session: ServerSession): void {
+    // Many frames waiting: acknowledge now rather than after the delay (PROTOCOL.md 4.3). With a
+    // store, acknowledgements follow its writes instead (see ServerSession.stored).
+    if (this.keeper === undefined && session.seq.ackUrgent && session.conn !== undefined) {
+      this.ackDue.delete(session);
+      session.sendUnsequenced({ case: "ack", value: { channels: [] } });
+      return;
+    }
     this.ackDue.add(session);
     if (this.ackTimer !== undefined) return;
     this.ackTimer = setTimeout(() => {
@@ -553,7 +558,7 @@ export class ServerCore {
       const due = Array.from(this.ackDue);
       this.ackDue.clear();
       for (const c of due) {
-        if (c.ackedToPeer < c.inSeq) c.sendUnsequenced({ case: "ack", value: { channels: [] } });
+        if (c.seq.ackOwed) c.sendUnsequenced({ case: "ack", value: { channels: [] } });
       }
     }, this.limits.ackDelayMs);
   }
@@ -645,10 +650,3 @@ export class ServerCore {
   }
 }
 
-/** Compares two secrets in time that depends only on their length. */
-export function sameSecret(a: string, b: string): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
-  return diff === 0;
-}

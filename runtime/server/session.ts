@@ -4,7 +4,7 @@ import { ProtocastError } from "../errors/protocast-error.js";
 import type { ChannelDef } from "../service/define.js";
 import { hashBytes } from "../session/hash.js";
 import type { Outcome } from "../session/idempotency-window.js";
-import { RetransmitBuffer } from "../session/retransmit-buffer.js";
+import { Sequencer } from "../session/sequencer.js";
 import { RunningCall } from "./running-call.js";
 import type { NewerFrameEnvelope } from "../wire/decode.js";
 import { encodeEnvelope } from "../wire/encode.js";
@@ -18,6 +18,7 @@ import { hasScope } from "./scopes.js";
 import type { ServerCore } from "./server-core.js";
 import { fromBase64, toBase64, type SessionState } from "./cluster.js";
 import type { SessionWrite, StoredSession } from "../broker/session-store.js";
+import type { ResumeCandidate } from "../session/resume.js";
 
 /** A request the client is owed an answer for, as the session store keeps it. */
 type PendingRequest =
@@ -101,11 +102,8 @@ export class ServerSession {
   /** Set when frames were lost while detached; a Resume then fails with "overflow". */
   lost = false;
   ended = false;
-  private outSeq = 0;
-  /** Highest client seq processed in order. */
-  inSeq = 0;
-  /** Highest inSeq the client has been told about. */
-  ackedToPeer = 0;
+  /** Both directions' numbering, acknowledgements and the retransmission buffer (session/sequencer.ts). */
+  readonly seq: Sequencer<Uint8Array>;
 
   // ---- with a shared session store (PROTOCOL.md, scale-out) ----------------------------
   /** Frames assigned a seq and not yet stored: they go out once the store has them. */
@@ -127,7 +125,6 @@ export class ServerSession {
   disownedByStore = false;
   /** Set when the session was continued from the store after its node died. */
   fromStore = false;
-  readonly log: RetransmitBuffer<Uint8Array>;
   private readonly subs = new Map<string, Sub>();
   private readonly syncing = new Map<string, Promise<void>>();
   /** Running calls by id. */
@@ -140,7 +137,7 @@ export class ServerSession {
   ) {
     this.id = restored?.id ?? `${core.nodeId}.${randomId()}`;
     this.resumeToken = restored?.token ?? randomId(24);
-    this.log = new RetransmitBuffer(core.retransmitLimits);
+    this.seq = new Sequencer(core.retransmitLimits);
   }
 
   // ---- moving between nodes ------------------------------------------------------------
@@ -151,9 +148,9 @@ export class ServerSession {
       id: this.id,
       token: this.resumeToken,
       principal: principalRecord(this.principal),
-      outSeq: this.outSeq,
-      inSeq: this.inSeq,
-      log: this.log.all().map((f): [number, string] => [f.seq, toBase64(f.item)]),
+      outSeq: this.seq.outSeq,
+      inSeq: this.seq.inSeq,
+      log: this.seq.log.all().map((f): [number, string] => [f.seq, toBase64(f.item)]),
       subs: Array.from(this.subs, ([channel, sub]): [string, string, string, number] => [channel, sub.def.path, sub.epoch, sub.ackedOffset]),
       requests: JSON.stringify(Array.from(this.requests.values())),
     };
@@ -169,19 +166,21 @@ export class ServerSession {
       this.subs.delete(channel);
       this.core.hub.leave(channel, sub.member, node);
     }
-    this.log.clear();
+    this.seq.log.clear();
     this.conn = undefined;
   }
 
   /** Continues a session that another node handed over; call before attach(). */
   restore(state: SessionState): void {
     for (const r of parseList<PendingRequest>(state.requests)) this.requests.set(r.id, r);
-    this.outSeq = state.outSeq;
-    this.inSeq = this.ackedToPeer = state.inSeq;
-    for (const [seq, b64] of state.log) {
-      const bytes = fromBase64(b64);
-      this.log.push(seq, bytes, bytes.byteLength);
-    }
+    this.seq.restore(
+      state.outSeq,
+      state.inSeq,
+      state.log.map(([seq, b64]) => {
+        const bytes = fromBase64(b64);
+        return [seq, bytes, bytes.byteLength] as const;
+      }),
+    );
     for (const [channel, path, epoch, ackedOffset] of state.subs) {
       const def = this.core.lookup(path);
       if (def === undefined || def.kind !== "channel" || def.parse(channel) === undefined) continue;
@@ -216,10 +215,10 @@ export class ServerSession {
    */
   reconcile(storedOutSeq: number, storedInSeq: number, missing: boolean): void {
     this.storedSeq = storedOutSeq;
-    this.storedInSeq = Math.min(storedInSeq, this.inSeq);
+    this.storedInSeq = Math.min(storedInSeq, this.seq.inSeq);
     this.needsCreate = missing;
     this.subsChanged = this.requestsChanged = true;
-    this.unstored = this.log.all().filter((f) => f.seq > storedOutSeq).map((f): [number, Uint8Array] => [f.seq, f.item]);
+    this.unstored = this.seq.log.all().filter((f) => f.seq > storedOutSeq).map((f): [number, Uint8Array] => [f.seq, f.item]);
     this.writingFrames = 0;
     if (this.unstored.length > 0 || missing) this.core.keeper?.mark(this);
   }
@@ -239,7 +238,19 @@ export class ServerSession {
   }
 
   get lastAssignedSeq(): number {
-    return this.outSeq;
+    return this.seq.outSeq;
+  }
+
+  /** The session as the resume decision sees it (session/resume.ts). */
+  asResumeCandidate(upTo: number = this.seq.outSeq): ResumeCandidate {
+    return {
+      token: this.resumeToken,
+      principal: this.principal.id,
+      anonymous: this.principal.anonymous === true,
+      lastSentSeq: upTo,
+      lost: this.lost,
+      holdsAfter: (lastSeq) => this.seq.canResumeFrom(lastSeq, upTo),
+    };
   }
 
   // ---- attachment ----------------------------------------------------------------------
@@ -263,10 +274,10 @@ export class ServerSession {
   /** Sends, in order, every buffered frame after `lastSeq`; false when some are gone. */
   replayAfter(lastSeq: number): boolean {
     // With a store, frames not stored yet go out when they are, in order, after these.
-    const upTo = this.core.keeper === undefined ? this.outSeq : this.storedSeq;
-    const frames = lastSeq >= upTo ? [] : this.log.after(lastSeq, upTo)?.filter((f) => f.seq <= upTo);
-    if (frames === undefined || this.lost) return false;
-    this.log.ack(lastSeq);
+    const upTo = this.core.keeper === undefined ? this.seq.outSeq : this.storedSeq;
+    if (this.lost) return false;
+    const frames = lastSeq >= upTo ? [] : this.seq.resumeFrom(lastSeq, upTo);
+    if (frames === undefined) return false;
     this.core.counters.retransmits += frames.length;
     for (const f of frames) this.conn?.sendBytes(f.item);
     return true;
@@ -281,7 +292,7 @@ export class ServerSession {
     for (const c of this.inflight.values()) if (!c.dedupe) c.abort(new ProtocastError(Code.Canceled, "session ended"));
     this.inflight.clear();
     for (const channel of Array.from(this.subs.keys())) this.leave(channel);
-    this.log.clear();
+    this.seq.log.clear();
     this.conn = undefined;
   }
 
@@ -294,20 +305,20 @@ export class ServerSession {
       return;
     }
     if (this.ended) return;
-    const seq = ++this.outSeq;
-    const bytes = encodeEnvelope({ seq, ackSeq: this.inSeq, frame });
+    const seq = this.seq.outSeq + 1;
+    const bytes = encodeEnvelope({ seq, ackSeq: this.seq.inSeq, frame });
     const keeper = this.core.keeper;
     if (keeper !== undefined) this.answered(frame);
-    else this.ackedToPeer = this.inSeq;
-    this.log.push(seq, bytes, bytes.byteLength);
-    if (this.log.overflowing) {
+    else this.seq.ackSent();
+    this.seq.number(bytes, bytes.byteLength);
+    if (this.seq.log.overflowing) {
       if (this.conn !== undefined) {
         // The client is not acknowledging: close it before anything is dropped, so that it
         // can resume and still get every frame.
         this.conn.close(CloseCode.SlowConsumer, "retransmission buffer full");
       } else {
         this.lost = true;
-        this.log.clear();
+        this.seq.log.clear();
       }
       return;
     }
@@ -324,15 +335,13 @@ export class ServerSession {
     const conn = this.conn;
     if (this.movedTo !== undefined) return;
     if (conn === undefined) return;
-    const ackSeq = this.ackable;
-    this.ackedToPeer = ackSeq;
-    conn.sendBytes(encodeEnvelope({ seq: 0, ackSeq, frame }));
+    conn.sendBytes(encodeEnvelope({ seq: 0, ackSeq: this.seq.ackSent(this.ackable), frame }));
   }
 
   /** The highest client seq the client may be told was received. */
   get ackable(): number {
-    if (this.core.keeper === undefined) return this.inSeq;
-    if (this.storedInSeq < this.inSeq) this.core.keeper.mark(this);
+    if (this.core.keeper === undefined) return this.seq.inSeq;
+    if (this.storedInSeq < this.seq.inSeq) this.core.keeper.mark(this);
     return this.storedInSeq;
   }
 
@@ -353,8 +362,8 @@ export class ServerSession {
       create: this.needsCreate ? { token: this.resumeToken, principal: JSON.stringify(principalRecord(p)) } : undefined,
       frames,
       outSeq: frames.at(-1)?.[0] ?? this.storedSeq,
-      inSeq: this.inSeq,
-      ackSeq: this.log.acked,
+      inSeq: this.seq.inSeq,
+      ackSeq: this.seq.log.acked,
       subs: this.subsChanged ? JSON.stringify(this.subRecords()) : undefined,
       calls: this.requestsChanged ? JSON.stringify(Array.from(this.requests.values())) : undefined,
     };
@@ -370,7 +379,7 @@ export class ServerSession {
     this.storedSeq = Math.max(this.storedSeq, w.outSeq);
     this.storedInSeq = Math.max(this.storedInSeq, w.inSeq);
     for (const [, bytes] of out) {
-      this.ackedToPeer = Math.max(this.ackedToPeer, Math.min(w.inSeq, this.storedInSeq));
+      this.seq.ackedToPeer = Math.max(this.seq.ackedToPeer, Math.min(w.inSeq, this.storedInSeq));
       this.conn?.sendBytes(bytes);
     }
     if (this.storedWaiters.length > 0) {
@@ -378,7 +387,7 @@ export class ServerSession {
       this.storedWaiters = this.storedWaiters.filter((x) => x.seq > this.storedSeq);
       for (const x of ready) x.resolve();
     }
-    if (this.ackedToPeer < this.storedInSeq && this.conn !== undefined) this.core.scheduleAck(this);
+    if (this.seq.ackedToPeer < this.storedInSeq && this.conn !== undefined) this.core.scheduleAck(this);
   }
 
   /** A write did not reach the store: the keeper writes it again. */
@@ -404,8 +413,8 @@ export class ServerSession {
 
   /** Resolves once every frame assigned so far is stored (at once without a store). */
   whenStored(): Promise<void> | undefined {
-    if (this.core.keeper === undefined || this.storedSeq >= this.outSeq) return undefined;
-    const seq = this.outSeq;
+    if (this.core.keeper === undefined || this.storedSeq >= this.seq.outSeq) return undefined;
+    const seq = this.seq.outSeq;
     return new Promise((resolve) => this.storedWaiters.push({ seq, resolve }));
   }
 
@@ -432,10 +441,10 @@ export class ServerSession {
    */
   restoreStored(st: StoredSession): void {
     this.fromStore = true;
-    this.outSeq = this.storedSeq = st.outSeq;
-    this.inSeq = this.ackedToPeer = this.storedInSeq = st.inSeq;
+    this.storedSeq = st.outSeq;
+    this.storedInSeq = st.inSeq;
     this.needsCreate = false;
-    for (const [seq, bytes] of st.frames) this.log.push(seq, bytes, bytes.byteLength);
+    this.seq.restore(st.outSeq, st.inSeq, st.frames.map(([seq, bytes]) => [seq, bytes, bytes.byteLength] as const));
     for (const [channel, path, epoch, ackedOffset] of parseList<[string, string, string, number]>(st.subs)) {
       const def = this.core.lookup(path);
       if (def === undefined || def.kind !== "channel" || def.parse(channel) === undefined) continue;
@@ -485,9 +494,9 @@ export class ServerSession {
    */
   refuse(env: Envelope | NewerFrameEnvelope, retryAfterMs: number): void {
     if (env.seq !== 0) {
-      if (env.seq <= this.inSeq) return;
-      if (env.seq !== this.inSeq + 1) return; // a gap: receive() would close; let it
-      this.inSeq = env.seq;
+      if (env.seq <= this.seq.inSeq) return;
+      if (env.seq !== this.seq.inSeq + 1) return; // a gap: receive() would close; let it
+      this.seq.arrived(env.seq);
       this.core.scheduleAck(this);
     }
     const f = env.frame;
@@ -499,22 +508,10 @@ export class ServerSession {
 
   /** Handles one frame of the open session. Throws a ProtocastError for a violation. */
   receive(env: Envelope | NewerFrameEnvelope): void {
-    if (env.ackSeq > this.outSeq) {
-      throw new ProtocastError(Code.InvalidArgument, `ack_seq ${env.ackSeq} is above the last seq sent (${this.outSeq})`, {
-        closeCode: CloseCode.ProtocolViolation,
-      });
-    }
-    this.log.ack(env.ackSeq);
-    if (env.seq !== 0) {
-      if (env.seq <= this.inSeq) return; // a retransmitted frame already processed
-      if (env.seq !== this.inSeq + 1) {
-        throw new ProtocastError(Code.DataLoss, `sequence gap: expected ${this.inSeq + 1}, got ${env.seq}`, {
-          closeCode: CloseCode.ProtocolViolation,
-        });
-      }
-      this.inSeq = env.seq;
-      this.core.scheduleAck(this);
-    }
+    this.seq.acknowledged(env.ackSeq);
+    const arrival = this.seq.arrived(env.seq);
+    if (arrival === "duplicate") return; // a retransmitted frame already processed
+    if (arrival === "next") this.core.scheduleAck(this);
     const frame = env.frame;
     // A frame kind newer than this server: its seq and ack counted, the frame is ignored.
     if (frame === undefined) return;

@@ -181,8 +181,8 @@ async function run(calls: number, events: number, faults: readonly Fault[], with
   if (mustLose) await until(() => sessionsLost > 0, "the lost session to be reported", 5_000);
   else if (!mayLose) expect(sessionsLost).toBe(0);
   // Buffers stay within their bounds, and drain once everything is acknowledged.
-  for (const c of cores) for (const s of c.sessions.values()) expect(s.log.size).toBeLessThanOrEqual(RETRANSMIT_FRAMES);
-  await until(() => Array.from(core.sessions.values()).every((s) => s.log.size === 0), "the server's buffer to drain");
+  for (const c of cores) for (const s of c.sessions.values()) expect(s.seq.log.size).toBeLessThanOrEqual(RETRANSMIT_FRAMES);
+  await until(() => Array.from(core.sessions.values()).every((s) => s.seq.log.size === 0), "the server's buffer to drain");
   await conn.close();
   for (const c of cores) await c.close();
   // Sessions a new core continued: taken over from a live old one, or restored from the store.
