@@ -8,7 +8,8 @@ import { backoffDelay } from "../session/backoff.js";
 import type { Transport } from "../transport/transport.js";
 import { decodeIncoming, type NewerFrameEnvelope } from "../wire/decode.js";
 import { encodeEnvelope } from "../wire/encode.js";
-import { RetransmitBuffer } from "../session/retransmit-buffer.js";
+import { Heartbeat } from "../session/heartbeat.js";
+import { Sequencer } from "../session/sequencer.js";
 import type { Envelope, ErrorFrame, Frame, Resumed, Subscribed, Welcome } from "../wire/envelope.js";
 import { AsyncQueue } from "./async-queue.js";
 import { Emitter } from "./emitter.js";
@@ -108,14 +109,13 @@ class ConnectionImpl implements Connection {
   private handshaking = false;
   /** The session to resume on the next connection; undefined before the first Welcome. */
   private resumable: { id: string; token: string } | undefined;
-  private outSeq = 0;
-  private inSeq = 0;
   private readonly negotiator: TransportNegotiator;
   /** The transport of the current connection. */
   private kind: TransportKind | "custom" | undefined;
-  /** Sequenced frames sent and not yet acknowledged, resent after a resume. */
-  private readonly log: RetransmitBuffer<Frame>;
-  private ackedToPeer = 0;
+  /** Both directions' numbering; sent frames wait in its log until acknowledged (session/sequencer.ts). */
+  private readonly seq: Sequencer<Frame>;
+  /** Watches the server's traffic: silence past ping interval + timeout drops the connection. */
+  private readonly heartbeat: Heartbeat;
   private nextId = 1;
   private attempt = 0;
   private readonly pending = new Map<number, Pending>();
@@ -124,8 +124,6 @@ class ConnectionImpl implements Connection {
   private readonly knownToSession = new Set<SubscriptionImpl<DescMessage>>();
   private readonly streams = new Map<string, Set<PushReader>>();
   private timers = { reconnect: undefined as Timer, open: undefined as Timer, ack: undefined as Timer, probe: undefined as Timer, watch: undefined as Interval };
-  private lastSeenAt = 0;
-  private silenceLimitMs = 0;
   private minNextDelayMs = 0;
   /** Why the connection closed for good; undefined while it lives or after close(). */
   private closeError: ProtocastError | undefined;
@@ -138,7 +136,9 @@ class ConnectionImpl implements Connection {
     private readonly url: string,
     private readonly o: ResolvedConnectOptions,
   ) {
-    this.log = new RetransmitBuffer(o.retransmit);
+    this.seq = new Sequencer(o.retransmit);
+    // The real times come with Welcome or Resumed; these are the protocol's defaults.
+    this.heartbeat = new Heartbeat("watcher", { intervalMs: 25_000, timeoutMs: 10_000 }, o.now());
     this.negotiator = new TransportNegotiator(o);
     const g = globalThis as { addEventListener?: (t: string, l: () => void) => void };
     if (o.watchNetwork && typeof g.addEventListener === "function") {
@@ -203,7 +203,7 @@ class ConnectionImpl implements Connection {
     this.transport = transport;
     this.handshaking = true;
     this.o.debug?.(`${this.kind ?? "transport"} open, sending ${this.resumable === undefined ? "Hello" : "Resume"}`);
-    this.ackedToPeer = 0;
+    this.seq.ackSent(0);
     transport.attach({
       onMessage: (data) => {
         if (g === this.gen) this.onMessage(data);
@@ -212,12 +212,12 @@ class ConnectionImpl implements Connection {
         if (g === this.gen) this.onDown(code, reason);
       },
     });
-    this.lastSeenAt = this.o.now();
+    this.heartbeat.heard(this.o.now());
     const r = this.resumable;
     if (r === undefined) {
       this.sendRaw({ seq: 0, ackSeq: 0, frame: { case: "hello", value: { version: 1, client: this.o.clientName } } });
     } else {
-      const value = { version: 1, sessionId: r.id, resumeToken: r.token, lastSeq: this.inSeq, client: this.o.clientName };
+      const value = { version: 1, sessionId: r.id, resumeToken: r.token, lastSeq: this.seq.inSeq, client: this.o.clientName };
       this.sendRaw({ seq: 0, ackSeq: 0, frame: { case: "resume", value } });
     }
   }
@@ -281,8 +281,7 @@ class ConnectionImpl implements Connection {
   private onWelcome(w: Welcome): void {
     const hadSession = this.resumable !== undefined;
     this.resumable = { id: w.sessionId, token: w.resumeToken };
-    this.outSeq = this.inSeq = 0;
-    this.log.clear();
+    this.seq.reset();
     const failed: number[] = [];
     for (const [id, p] of this.pending) {
       if (p.sent && !p.retry) {
@@ -312,9 +311,13 @@ class ConnectionImpl implements Connection {
 
   /** The session continues: resend what the server lacks, then carry on. */
   private onResumed(r: Resumed): void {
+    const frames = this.seq.resumeFrom(r.lastSeq);
+    if (frames === undefined) {
+      this.drop(CloseCode.ProtocolViolation, `the server resumed from seq ${r.lastSeq}, beyond the ${this.seq.outSeq} this client sent`);
+      return;
+    }
     this.opened_(r.sessionId, this.principal, r.pingIntervalMs, r.pingTimeoutMs);
-    this.log.ack(r.lastSeq);
-    for (const f of this.log.all()) this.sendRaw({ seq: f.seq, ackSeq: this.inSeq, frame: f.item });
+    for (const f of frames) this.sendRaw({ seq: f.seq, ackSeq: this.seq.inSeq, frame: f.item });
     this.afterOpen();
   }
 
@@ -325,11 +328,11 @@ class ConnectionImpl implements Connection {
     this.lastError = undefined;
     this.sessionId = sessionId;
     this.principal = principal;
-    this.silenceLimitMs = pingIntervalMs + pingTimeoutMs;
+    this.heartbeat.reset({ intervalMs: pingIntervalMs, timeoutMs: pingTimeoutMs }, this.o.now());
     clearInterval(this.timers.watch);
     this.scheduleUpgradeProbe();
     this.timers.watch = setInterval(() => {
-      if (this.o.now() - this.lastSeenAt > this.silenceLimitMs) this.drop(CloseCode.HeartbeatTimeout, "no traffic from the server");
+      if (this.heartbeat.check(this.o.now()) === "timeout") this.drop(CloseCode.HeartbeatTimeout, "no traffic from the server");
     }, Math.max(100, Math.floor(pingTimeoutMs / 2)));
     this.setState("open");
   }
@@ -406,19 +409,18 @@ class ConnectionImpl implements Connection {
   // ---- frames --------------------------------------------------------------------------
 
   private sendRaw(env: Envelope): void {
-    this.ackedToPeer = env.ackSeq;
+    this.seq.ackSent(env.ackSeq);
     this.transport?.send(encodeEnvelope(env));
   }
 
   private sendSequenced(frame: Frame): void {
-    const seq = ++this.outSeq;
     // The size is an estimate: what bounds the buffer is the number of frames and payload bytes.
-    this.log.push(seq, frame, "payload" in frame.value ? frame.value.payload.byteLength + 32 : 32);
-    this.sendRaw({ seq, ackSeq: this.inSeq, frame });
+    const seq = this.seq.number(frame, "payload" in frame.value ? frame.value.payload.byteLength + 32 : 32);
+    this.sendRaw({ seq, ackSeq: this.seq.inSeq, frame });
   }
 
   private onMessage(data: Uint8Array): void {
-    this.lastSeenAt = this.o.now();
+    this.heartbeat.heard(this.o.now());
     let env: Envelope | NewerFrameEnvelope;
     try {
       env = decodeIncoming(data);
@@ -427,12 +429,17 @@ class ConnectionImpl implements Connection {
       this.drop(code, "undecodable frame from the server");
       return;
     }
-    this.log.ack(env.ackSeq);
-    if (env.seq !== 0) {
-      if (env.seq <= this.inSeq) return; // already seen
-      this.inSeq = env.seq;
-      this.scheduleAck();
+    let arrival;
+    try {
+      this.seq.acknowledged(env.ackSeq);
+      arrival = this.seq.arrived(env.seq);
+    } catch (e) {
+      // An ack of something never sent, or a gap: the server is broken (PROTOCOL.md 4.2, 4.3).
+      this.drop(CloseCode.ProtocolViolation, e instanceof Error ? e.message : String(e));
+      return;
     }
+    if (arrival === "duplicate") return; // already seen; its ack_seq counted
+    if (arrival === "next") this.scheduleAck();
     const f = env.frame;
     if (f === undefined) return; // a frame kind newer than this client: ignored
     switch (f.case) {
@@ -476,7 +483,7 @@ class ConnectionImpl implements Connection {
         return;
       }
       case "ping":
-        this.sendRaw({ seq: 0, ackSeq: this.inSeq, frame: { case: "pong", value: { sentAtMs: f.value.sentAtMs } } });
+        this.sendRaw({ seq: 0, ackSeq: this.seq.inSeq, frame: { case: "pong", value: { sentAtMs: f.value.sentAtMs } } });
         return;
       case "authExpiring":
         void this.refreshCredential();
@@ -526,25 +533,37 @@ class ConnectionImpl implements Connection {
       return; // the server closes with 4005 at expiry; the reconnect asks for a token again
     }
     if (g !== this.gen || this.transport === undefined) return;
-    this.sendRaw({ seq: 0, ackSeq: this.inSeq, frame: { case: "authRefresh", value: { id: this.takeId(), token } } });
+    this.sendRaw({ seq: 0, ackSeq: this.seq.inSeq, frame: { case: "authRefresh", value: { id: this.takeId(), token } } });
   }
 
   private scheduleAck(): void {
+    if (this.seq.ackUrgent) {
+      // Many frames waiting: acknowledge now rather than after the delay (PROTOCOL.md 4.3).
+      clearTimeout(this.timers.ack);
+      this.timers.ack = undefined;
+      this.flushAck();
+      return;
+    }
     if (this.timers.ack !== undefined) return;
     this.timers.ack = setTimeout(() => {
       this.timers.ack = undefined;
-      if (this.transport === undefined || this.handshaking) return;
-      const channels = [];
-      for (const sub of this.subs.values()) {
-        if (sub.active && sub.def.rules.delivery !== "at-most-once" && sub.position.offset > sub.ackedOffset) {
-          channels.push({ channel: sub.channel, epoch: sub.position.epoch, offset: sub.position.offset });
-          sub.ackedOffset = sub.position.offset;
-        }
-      }
-      if (channels.length > 0 || this.ackedToPeer < this.inSeq) {
-        this.sendRaw({ seq: 0, ackSeq: this.inSeq, frame: { case: "ack", value: { channels } } });
-      }
+      this.flushAck();
     }, this.o.ackDelayMs);
+  }
+
+  /** A standalone Ack with the channel positions not yet reported, if there is anything to say. */
+  private flushAck(): void {
+    if (this.transport === undefined || this.handshaking) return;
+    const channels = [];
+    for (const sub of this.subs.values()) {
+      if (sub.active && sub.def.rules.delivery !== "at-most-once" && sub.position.offset > sub.ackedOffset) {
+        channels.push({ channel: sub.channel, epoch: sub.position.epoch, offset: sub.position.offset });
+        sub.ackedOffset = sub.position.offset;
+      }
+    }
+    if (channels.length > 0 || this.seq.ackOwed) {
+      this.sendRaw({ seq: 0, ackSeq: this.seq.inSeq, frame: { case: "ack", value: { channels } } });
+    }
   }
 
   private settle(id: number, fn: (p: Pending) => void): boolean {
@@ -583,7 +602,7 @@ class ConnectionImpl implements Connection {
   }
 
   private backlogFull(): ProtocastError {
-    return new ProtocastError(Code.ResourceExhausted, `${this.log.size} frames (${this.log.bytes} bytes) wait for the server's acknowledgement`, {
+    return new ProtocastError(Code.ResourceExhausted, `${this.seq.log.size} frames (${this.seq.log.bytes} bytes) wait for the server's acknowledgement`, {
       reason: "client_backlog_full",
     });
   }
@@ -604,7 +623,7 @@ class ConnectionImpl implements Connection {
 
   call<I extends DescMessage, O extends DescMessage>(def: CallDef<I, O, any>, request: MessageInitShape<I>, options: CallOptions = {}): Promise<MessageShape<O>> {
     if (this.state === "closed" || this.state === "closing") return Promise.reject(new ProtocastError(Code.Unavailable, "connection is closed"));
-    if (this.log.overflowing) return Promise.reject(this.backlogFull());
+    if (this.seq.log.overflowing) return Promise.reject(this.backlogFull());
     const payload = def.inputCodec.encode(request);
     const id = this.takeId();
     const timeoutMs = options.timeoutMs ?? def.rules.timeoutMs;
@@ -618,7 +637,7 @@ class ConnectionImpl implements Connection {
         const p = this.pending.get(id);
         if (p === undefined) return;
         this.pending.delete(id);
-        if (p.sent && this.transport !== undefined) this.sendRaw({ seq: 0, ackSeq: this.inSeq, frame: { case: "cancel", value: { id } } });
+        if (p.sent && this.transport !== undefined) this.sendRaw({ seq: 0, ackSeq: this.seq.inSeq, frame: { case: "cancel", value: { id } } });
         p.onError(err);
       };
       const timer = setTimeout(() => giveUp(this.deadlineError(`${def.path} got no answer within ${timeoutMs} ms`)), timeoutMs);
@@ -699,7 +718,7 @@ class ConnectionImpl implements Connection {
 
   publish<M extends DescMessage>(def: ChannelDef<any, M, any>, params: object, message: MessageInitShape<M>, options: PublishOptions = {}): Promise<void> {
     if (this.state === "closed" || this.state === "closing") return Promise.reject(new ProtocastError(Code.Unavailable, "connection is closed"));
-    if (this.log.overflowing) return Promise.reject(this.backlogFull());
+    if (this.seq.log.overflowing) return Promise.reject(this.backlogFull());
     const channel = def.topic(params);
     const payload = def.messageCodec.encode(message);
     const reliable = def.rules.delivery !== "at-most-once";

@@ -11,6 +11,7 @@ import { TokenBucket } from "../session/token-bucket.js";
 import { bump } from "./counters.js";
 import { randomId } from "./ids.js";
 import type { ServerCore } from "./server-core.js";
+import { Heartbeat } from "../session/heartbeat.js";
 import { judgeResume, type ResumeAsk } from "../session/resume.js";
 import { Cluster } from "./cluster.js";
 
@@ -46,11 +47,8 @@ export class ServerConnection implements TransportHandler {
   /** Id of the session this connection served, kept for logs after it closes. */
   sessionId = "";
   readonly acceptedAt: number;
-  /** Last time any frame arrived; the heartbeat tick reads it. */
-  lastSeenAt: number;
-  /** When the outstanding Ping was sent; 0 when none is outstanding. */
-  pingSentAt = 0;
-  lastPingAt: number;
+  /** Pings every interval; the server's shared tick asks it what is due (session/heartbeat.ts). */
+  readonly heartbeat: Heartbeat;
   /** When this connection is told to go (max lifetime); then when it gets closed if still here. */
   rotateAt: number;
   goawaySentAt = 0;
@@ -78,7 +76,8 @@ export class ServerConnection implements TransportHandler {
     public principal: Principal,
     readonly remoteAddress: string,
   ) {
-    this.acceptedAt = this.lastSeenAt = this.lastPingAt = core.now();
+    this.acceptedAt = core.now();
+    this.heartbeat = new Heartbeat("pinger", { intervalMs: core.limits.pingIntervalMs, timeoutMs: core.limits.pingTimeoutMs }, this.acceptedAt);
     const l = core.limits;
     this.messageBucket = new TokenBucket(l.rateMessagesPerSecond, l.rateMessagesBurst, this.acceptedAt);
     this.byteBucket = new TokenBucket(l.rateBytesPerSecond, l.rateBytesBurst, this.acceptedAt);
@@ -245,8 +244,8 @@ export class ServerConnection implements TransportHandler {
 
   onMessage(data: Uint8Array): void {
     if (this.state === "closed") return;
-    this.lastSeenAt = this.core.now();
-    this.pingSentAt = 0;
+    // Any frame answers an outstanding Ping: the peer is alive.
+    this.heartbeat.ponged(this.core.now());
     this.bytesIn += data.byteLength;
     const c = this.core.counters;
     c.messagesIn++;

@@ -607,12 +607,9 @@ export class ServerCore {
           conn.goaway("max_lifetime", now);
           continue;
         }
-        if (conn.pingSentAt !== 0) {
-          if (now - conn.pingSentAt >= l.pingTimeoutMs) conn.close(CloseCode.HeartbeatTimeout, "no pong in time");
-        } else if (now - conn.lastPingAt >= l.pingIntervalMs) {
-          conn.pingSentAt = conn.lastPingAt = now;
-          conn.ping(now);
-        }
+        const due = conn.heartbeat.check(now);
+        if (due === "timeout") conn.close(CloseCode.HeartbeatTimeout, "no pong in time");
+        else if (due === "ping") conn.ping(now);
       }
     }
   }
