@@ -16,5 +16,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: "forks",
+    // Most suites wait on sockets, timers and brokers rather than the CPU: four workers on this
+    // two-core machine halve the wall time. Timing bounds in tests are generous for that load.
+    maxWorkers: 4,
   },
 });

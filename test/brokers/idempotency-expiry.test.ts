@@ -29,9 +29,11 @@ const redisDown = skipReason("Redis", await probe(redisUrl));
 describe.skipIf(redisDown !== undefined)("Redis idempotency records expire in Redis", () => {
   const prefix = `${uniqueName("pcidemx:")}:`;
   const admin = new Redis(redisUrl, { lazyConnect: true });
-  const ttlMs = 300;
+  // Long enough that the keys are still there when the test lists them on a loaded machine.
+  const ttlMs = 1_500;
   const store = createRedisIdempotencyStore({ url: redisUrl, keyPrefix: prefix, ttlMs, pollMs: 5 });
-  const keys = async (): Promise<string[]> => (await admin.scan("0", "MATCH", `${prefix}*`, "COUNT", 1_000))[1];
+  // KEYS, not one SCAN call: a single SCAN page may miss keys of a large keyspace.
+  const keys = async (): Promise<string[]> => await admin.keys(`${prefix}*`);
 
   afterAll(async () => {
     await store.close();
@@ -54,12 +56,13 @@ describe.skipIf(redisDown !== undefined)("Redis idempotency records expire in Re
     for (const k of present) {
       const pttl = await admin.pttl(k);
       expect(pttl).toBeGreaterThan(0); // every key carries an expiry in Redis
-      expect(pttl).toBeLessThanOrEqual(1_000); // forgotten records are held 1 s for waiting duplicates
+      // At most the ttl, or the lease plus the ttl for the abandoned running record.
+      expect(pttl).toBeLessThanOrEqual(100 + ttlMs);
     }
     // EXISTS answers as Redis sees the key: an expired key is gone whether or not the active
     // expiry cycle has reclaimed it yet.
-    const gone = await eventually(async () => (await admin.exists(...present)) === 0, "every key to expire", 5_000);
-    expect(gone).toBeLessThan(3_000);
+    const gone = await eventually(async () => (await admin.exists(...present)) === 0, "every key to expire", 10_000);
+    expect(gone).toBeLessThan(100 + ttlMs + 3_000);
   });
 });
 
