@@ -9,6 +9,7 @@ import type { Transport } from "../transport/transport.js";
 import { decodeIncoming, type NewerFrameEnvelope } from "../wire/decode.js";
 import { encodeEnvelope } from "../wire/encode.js";
 import { Heartbeat } from "../session/heartbeat.js";
+import { CONNECTION_TRANSITIONS, allows, type ConnectionState } from "../session/states.js";
 import { Sequencer } from "../session/sequencer.js";
 import type { Envelope, ErrorFrame, Frame, Resumed, Subscribed, Welcome } from "../wire/envelope.js";
 import { AsyncQueue } from "./async-queue.js";
@@ -27,7 +28,7 @@ import type { CallOptions, EventStream, PublishOptions, SubscribeOptions, Subscr
  *       │                    │                  │
  *       └──────── close() or a no-reconnect code or attempts used up ──▶ closed
  */
-export type ConnectionState = "connecting" | "open" | "reconnecting" | "closing" | "closed";
+export type { ConnectionState };
 
 export interface ConnectionEvents {
   state: { readonly oldState: ConnectionState; readonly newState: ConnectionState };
@@ -172,6 +173,8 @@ class ConnectionImpl implements Connection {
   private setState(next: ConnectionState, cause?: ProtocastError): void {
     const prev = this.state;
     if (prev === next) return;
+    // The table of session/states.ts (PROTOCOL.md 8.7); the tests hold every move to it.
+    if (!allows(CONNECTION_TRANSITIONS, prev, next)) this.o.debug?.(`unexpected state change ${prev} -> ${next}`);
     this.state = next;
     this.o.debug?.(`state ${prev} -> ${next}`, cause === undefined ? undefined : describe(cause));
     this.emitter.emit("state", { oldState: prev, newState: next });

@@ -26,6 +26,8 @@ export interface ServerCounters {
   /** Requests refused by a limit, by limit name. */
   limitHits: Record<string, number>;
   authFailures: number;
+  /** Session state changes outside PROTOCOL.md 8.7's table: a bug, by "from->to". Normally empty. */
+  stateViolations: Record<string, number>;
 }
 
 export function createCounters(): ServerCounters {
@@ -45,6 +47,7 @@ export function createCounters(): ServerCounters {
     closeCodes: {},
     limitHits: {},
     authFailures: 0,
+    stateViolations: {},
   };
 }
 

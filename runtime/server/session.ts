@@ -5,6 +5,7 @@ import type { ChannelDef } from "../service/define.js";
 import { hashBytes } from "../session/hash.js";
 import type { Outcome } from "../session/idempotency-window.js";
 import { Sequencer } from "../session/sequencer.js";
+import { SESSION_TRANSITIONS, allows, type SessionPhase } from "../session/states.js";
 import { RunningCall } from "./running-call.js";
 import type { NewerFrameEnvelope } from "../wire/decode.js";
 import { encodeEnvelope } from "../wire/encode.js";
@@ -99,6 +100,8 @@ export class ServerSession {
   conn: ServerConnection | undefined;
   /** When the session lost its connection; 0 while attached. */
   detachedAt = 0;
+  /** Where the session is in SESSION_TRANSITIONS (session/states.ts, PROTOCOL.md 8.7). */
+  private phase: SessionPhase = "new";
   /** Set when frames were lost while detached; a Resume then fails with "overflow". */
   lost = false;
   ended = false;
@@ -161,6 +164,7 @@ export class ServerSession {
    * (the new node speaks for it), and answers of calls still running here are forwarded.
    */
   moveTo(node: string): void {
+    this.enter("moved");
     this.movedTo = node;
     for (const [channel, sub] of Array.from(this.subs)) {
       this.subs.delete(channel);
@@ -255,12 +259,24 @@ export class ServerSession {
 
   // ---- attachment ----------------------------------------------------------------------
 
+  get state(): SessionPhase {
+    return this.phase;
+  }
+
+  /** Moves to `next`; a move the table does not allow is counted, as the bug it is. */
+  private enter(next: SessionPhase): void {
+    if (!allows(SESSION_TRANSITIONS, this.phase, next)) bump(this.core.counters.stateViolations, `${this.phase}->${next}`);
+    this.phase = next;
+  }
+
   attach(conn: ServerConnection): void {
+    this.enter("attached");
     this.conn = conn;
     this.detachedAt = 0;
   }
 
   detach(now: number): void {
+    this.enter("detached");
     this.conn = undefined;
     this.detachedAt = now;
     // Until the re-sync that follows a resume, live events are held back, so that they never
@@ -286,6 +302,7 @@ export class ServerSession {
   /** Ends the session: leaves channels (leave events go out), aborts calls, frees buffers. */
   end(): void {
     if (this.ended) return;
+    this.enter("ended");
     this.ended = true;
     // An exactly-once call keeps running to its deadline: its outcome is recorded under its
     // idempotency key, so the client's retry on a new session gets it instead of a second run.

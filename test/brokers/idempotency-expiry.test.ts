@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code } from "protocast";
 import { createNatsIdempotencyStore } from "../../runtime/adapters/nats/nats-idempotency.js";
 import { createRedisIdempotencyStore } from "../../runtime/adapters/redis/redis-idempotency.js";
-import { hostPort, natsUrl, probe, redisUrl, skipReason, sleep, uniqueName } from "./services.js";
+import { hostPort, natsUrl, probe, redisUrl, skipReason, sleep, uniqueName, until } from "./services.js";
 
 // The shared stores leave expiry to the engine: a record must be gone from Redis or NATS once
 // its ttl has passed, with no further call from anybody.
@@ -14,15 +14,7 @@ const fp = { target: "chat.v1.Chat/Send", digest: 42 };
 const reply = { kind: "reply", payload: Uint8Array.of(1) } as const;
 const transient = { kind: "error", code: Code.Unavailable, message: "shutting down", reason: "" } as const;
 
-/** Polls `check` until it holds; fails naming `what` after `timeoutMs`. */
-async function eventually(check: () => Promise<boolean>, what: string, timeoutMs: number): Promise<number> {
-  const start = Date.now();
-  while (!(await check())) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(20);
-  }
-  return Date.now() - start;
-}
+const eventually = until;
 
 const redisDown = skipReason("Redis", await probe(redisUrl));
 

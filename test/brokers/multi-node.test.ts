@@ -6,6 +6,7 @@ import { ChatService } from "../../generated/acme/chat/v1/chat_protocast.js";
 import type { RoomEventsResponse } from "../../generated/acme/chat/v1/chat_pb.js";
 import { startBalancer } from "../support/tcp-balancer.js";
 import { freePort, probe, redisUrl, skipReason, uniqueName } from "./services.js";
+import { until } from "../support/wait.js";
 
 // Three chat server processes on one Redis behind a round-robin balancer without sticky
 // sessions. One is killed with SIGKILL mid-stream: its clients come back through the balancer
@@ -176,10 +177,7 @@ describe.skipIf(redisDown !== undefined)("three nodes on Redis, one killed", () 
   }, 90_000);
 });
 
-async function waitFor(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+/** Cross-process events take longer than in-process ones: ten seconds by default. */
+function waitFor(check: () => boolean, what: string, timeoutMs = 10_000): Promise<number> {
+  return until(check, what, timeoutMs);
 }

@@ -76,7 +76,7 @@ const KNOWN_CLOSE_CODES = new Set<number>([...Object.values(CloseCode), 1005, 10
 
 const DEFAULT_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
-type LabelledCounter = "resumeFailures" | "drops" | "closeCodes" | "limitHits";
+type LabelledCounter = "resumeFailures" | "drops" | "closeCodes" | "limitHits" | "stateViolations";
 type PlainCounter = Exclude<keyof ServerCounters, LabelledCounter>;
 
 export function createMetrics(options: MetricsOptions = {}): ProtocastMetrics {
@@ -159,6 +159,7 @@ export function createMetrics(options: MetricsOptions = {}): ProtocastMetrics {
   labelled("drops_total", "Channel frames not delivered to a slow subscriber, by overflow policy.", "policy", "drops");
   labelled("closes_total", "Connections closed, by close code.", "code", "closeCodes");
   labelled("limit_hits_total", "Requests refused by a limit, by limit name.", "limit", "limitHits");
+  labelled("state_violations_total", "Session state changes outside the protocol's table (a bug; normally absent), by from->to.", "transition", "stateViolations");
 
   const rpc = new Histogram({
     name: `${prefix}rpc_duration_seconds`,
