@@ -10,10 +10,11 @@ import type { Principal } from "./context.js";
 import { TokenBucket } from "../session/token-bucket.js";
 import { bump } from "./counters.js";
 import { randomId } from "./ids.js";
-import type { ServerCore } from "./server-core.js";
 import { Heartbeat } from "../session/heartbeat.js";
 import { judgeResume, type ResumeAsk } from "../session/resume.js";
-import { Cluster } from "./cluster.js";
+import { Cluster, type TakeRequest } from "./cluster.js";
+import type { DecodeLimits } from "../wire/limits.js";
+import type { SessionHost } from "./session-host.js";
 
 /** Frames a connection holds while its session comes over from another node. */
 const MAX_WAITING_FRAMES = 1_000;
@@ -23,6 +24,22 @@ interface HeldFrame {
   readonly frame: Uint8Array;
   readonly channel: string;
   readonly key: string;
+}
+
+/**
+ * What a connection needs of the server it belongs to. The server core implements it; the
+ * connection does not import the core, so the two do not import each other.
+ */
+export interface ConnectionHost extends SessionHost<ServerSession> {
+  readonly decodeLimits: DecodeLimits;
+  readonly sessions: ReadonlyMap<string, ServerSession>;
+  addSession(session: ServerSession): void;
+  endSession(session: ServerSession, keepStored?: boolean): void;
+  wasExpired(sessionId: string): boolean;
+  /** The connection closed: the server forgets it. */
+  forget(conn: ServerConnection, code: number, reason: string): void;
+  /** Takes a session over from another node or the store; the reason when it cannot. */
+  adopt(request: TakeRequest): Promise<ServerSession | string>;
 }
 
 /** handshake: waiting for Hello/Resume; open: serving a session; closed: gone. */
@@ -71,7 +88,7 @@ export class ServerConnection implements TransportHandler {
   private readonly heldPerChannel = new Map<string, number>();
 
   constructor(
-    private readonly core: ServerCore,
+    private readonly core: ConnectionHost,
     private readonly transport: Transport,
     public principal: Principal,
     readonly remoteAddress: string,

@@ -1,5 +1,13 @@
 import type { SessionStore, SessionWrite } from "../broker/session-store.js";
-import type { ServerSession } from "./session.js";
+
+/** What the keeper needs of a session: its pending write, and how the write went. */
+export interface KeptSession {
+  readonly storable: boolean;
+  takeWrite(): SessionWrite;
+  stored(write: SessionWrite): void;
+  unwritten(write: SessionWrite): void;
+  disowned(): void;
+}
 
 /**
  * Writes this node's sessions to a shared session store. Frames addressed to a session wait
@@ -8,7 +16,7 @@ import type { ServerSession } from "./session.js";
  * carries many frames for the price of one round trip.
  */
 export class SessionKeeper {
-  private readonly dirty = new Set<ServerSession>();
+  private readonly dirty = new Set<KeptSession>();
   private readonly ended = new Set<string>();
   private writing = false;
   private queued = false;
@@ -22,7 +30,7 @@ export class SessionKeeper {
     readonly owner: string,
     /** How long the store keeps a session nobody writes to: beyond the grace period. */
     readonly ttlMs: number,
-    private readonly sessions: () => Iterable<ServerSession>,
+    private readonly sessions: () => Iterable<KeptSession>,
     private readonly onError: (e: unknown) => void,
   ) {
     // Sessions with nothing to write still need their records kept alive.
@@ -34,7 +42,7 @@ export class SessionKeeper {
   }
 
   /** The session has something to store. */
-  mark(session: ServerSession): void {
+  mark(session: KeptSession): void {
     this.dirty.add(session);
     this.schedule();
   }

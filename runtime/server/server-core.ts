@@ -32,8 +32,7 @@ const MAX_MOVED = 100_000;
 /** How long a node with a session store waits for a handover before it claims from the store. */
 const STORE_HANDOVER_WAIT_MS = 500;
 
-type CallHandler = (request: unknown, context: CallContext) => unknown;
-type PublishHook = (params: object, message: unknown, context: PublishContext) => unknown;
+import type { CallHandler, PublishHook, SessionHost } from "./session-host.js";
 
 /** A connection-level log record. Never carries a credential. */
 export interface ConnectionLogRecord {
@@ -49,7 +48,7 @@ export interface ConnectionLogRecord {
  * The transport-independent server: method registry, connections, channels, heartbeats.
  * Adapters (WebSocket, in-memory) hand it authenticated transports through accept().
  */
-export class ServerCore {
+export class ServerCore implements SessionHost<ServerSession> {
   readonly limits: ServerLimits;
   /** Decoder limits, resolved once: the envelope size limit is the server's. */
   readonly decodeLimits: DecodeLimits;

@@ -10,13 +10,12 @@ import { RunningCall } from "./running-call.js";
 import type { NewerFrameEnvelope } from "../wire/decode.js";
 import { encodeEnvelope } from "../wire/encode.js";
 import type { Call, Envelope, Frame, Member, Publish, Subscribe, Unsubscribe } from "../wire/envelope.js";
-import type { ServerConnection } from "./connection.js";
 import type { AuthorizeRequest, CallContext, Principal } from "./context.js";
 import type { HubMember } from "./hub.js";
 import { bump } from "./counters.js";
 import { randomId } from "./ids.js";
 import { hasScope } from "./scopes.js";
-import type { ServerCore } from "./server-core.js";
+import type { SessionHost, SessionLink } from "./session-host.js";
 import { fromBase64, toBase64, type SessionState } from "./cluster.js";
 import type { SessionWrite, StoredSession } from "../broker/session-store.js";
 import type { ResumeCandidate } from "../session/resume.js";
@@ -97,7 +96,7 @@ export class ServerSession {
   get clientId(): string {
     return this.id;
   }
-  conn: ServerConnection | undefined;
+  conn: SessionLink | undefined;
   /** When the session lost its connection; 0 while attached. */
   detachedAt = 0;
   /** Where the session is in SESSION_TRANSITIONS (session/states.ts, PROTOCOL.md 8.7). */
@@ -134,7 +133,7 @@ export class ServerSession {
   private readonly inflight = new Map<number, RunningCall>();
 
   constructor(
-    private readonly core: ServerCore,
+    private readonly core: SessionHost<ServerSession>,
     public principal: Principal,
     restored?: { readonly id: string; readonly token: string },
   ) {
@@ -269,7 +268,7 @@ export class ServerSession {
     this.phase = next;
   }
 
-  attach(conn: ServerConnection): void {
+  attach(conn: SessionLink): void {
     this.enter("attached");
     this.conn = conn;
     this.detachedAt = 0;

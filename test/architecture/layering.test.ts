@@ -83,6 +83,34 @@ describe("layering", () => {
     expect(problems).toEqual([]);
   });
 
+  it("no file of the runtime imports itself back through others (no import cycles, types included)", () => {
+    const graph = new Map<string, string[]>();
+    for (const file of runtimeFiles) {
+      graph.set(
+        file,
+        imports(file)
+          .filter((spec) => spec.startsWith("."))
+          .map((spec) => join(file, "..", spec).replace(/\.js$/, ".ts")),
+      );
+    }
+    const cycles: string[] = [];
+    const state = new Map<string, "open" | "done">();
+    const path: string[] = [];
+    const visit = (file: string): void => {
+      state.set(file, "open");
+      path.push(file);
+      for (const next of graph.get(file) ?? []) {
+        const s = state.get(next);
+        if (s === "open") cycles.push([...path.slice(path.indexOf(next)), next].map((f) => relative(join(ROOT, "runtime"), f)).join(" -> "));
+        else if (s === undefined && graph.has(next)) visit(next);
+      }
+      path.pop();
+      state.set(file, "done");
+    };
+    for (const file of graph.keys()) if (!state.has(file)) visit(file);
+    expect(cycles).toEqual([]);
+  });
+
   it("codegen never imports the runtime", () => {
     const problems: string[] = [];
     for (const file of files(join(ROOT, "codegen"))) {
