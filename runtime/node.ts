@@ -4,6 +4,7 @@
 export * from "./index.node.js";
 export { createServer, type ProtocastServer, type ServerOptions, type UpgradeRequest, type AuthFailureRecord, type ServerStats } from "./adapters/ws/ws-server.js";
 export type { ConnectionLogRecord } from "./server/server-core.js";
+export type { ServerApi } from "./server/server-api.js";
 export type { ServerCounters, ServerObserver } from "./server/counters.js";
 export { ServerCore } from "./server/server-core.js";
 export { defaultServerLimits } from "./server/options.js";

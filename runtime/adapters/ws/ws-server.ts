@@ -4,12 +4,10 @@ import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
 import { Code } from "../../errors/code.js";
 import { ProtocastError } from "../../errors/protocast-error.js";
-import type { DescMessage, MessageInitShape } from "@bufbuild/protobuf";
-import type { ChannelDef, EventDef, ServiceDefinition } from "../../service/define.js";
-import type { Principal, PublishResult } from "../../server/context.js";
-import type { ChannelMember } from "../../service/member.js";
+import type { Principal } from "../../server/context.js";
 import type { ServerCoreOptions } from "../../server/options.js";
 import { ServerCore, type ConnectionLogRecord } from "../../server/server-core.js";
+import { serverApi, type ServerApi, type ServerStats } from "../../server/server-api.js";
 import { bump, type ServerCounters, type ServerObserver } from "../../server/counters.js";
 import { SUBPROTOCOL } from "../../wire/protocol.js";
 import { CloseCode } from "../../errors/close-codes.js";
@@ -17,7 +15,7 @@ import { formatCloseReason } from "../../errors/close-reason.js";
 import { STATUS_TEXT, Refusal, admit, type AdmissionOptions, type UpgradeRequest } from "../shared/admission.js";
 import { defaultRefusalLog, type RefusalRecord } from "../shared/refusal-log.js";
 
-export type { UpgradeRequest, RefusalRecord };
+export type { UpgradeRequest, RefusalRecord, ServerStats };
 import { WsTransport } from "./ws-transport.js";
 import { createHttpFallback } from "../http/http-fallback.js";
 
@@ -59,48 +57,11 @@ export interface ServerOptions extends ServerCoreOptions {
   readonly logger?: (record: ConnectionLogRecord | RefusalRecord) => void;
 }
 
-export interface ServerStats {
-  readonly connections: number;
-  /** Sessions attached or in their grace period. */
-  readonly sessions: number;
-  /** Channels with members on this node. */
-  readonly channels: number;
-  /** Idempotency records held, all principals together. */
-  readonly idempotencyRecords: number;
-  /** Sequenced frames sent and not yet acknowledged, all sessions together. */
-  readonly acksPending: number;
-  /** Other live nodes on the same broker (0 for a node on its own). */
-  readonly clusterNodes: number;
-  /** Running totals since the server started. */
-  readonly counters: Readonly<ServerCounters>;
-}
-
 /** A refused attempt; the name predates refusals other than authentication ones. */
 export type AuthFailureRecord = RefusalRecord;
 
-/** A Protocast server on WebSocket. */
-export interface ProtocastServer {
-  implement<H>(service: ServiceDefinition<H, unknown, unknown, unknown>, handlers: H): void;
-  publish<P extends object, M extends DescMessage>(channel: ChannelDef<P, M, any>, params: P, message: MessageInitShape<M>): Promise<PublishResult>;
-  push<M extends DescMessage>(event: EventDef<M, any>, principalId: string, message: MessageInitShape<M>): number;
-  /**
-   * Who is in a channel, on every node of the cluster (presence channels), or on this node
-   * alone when it has no other nodes.
-   */
-  presence<P extends object>(channel: ChannelDef<P, DescMessage, any>, params: P): Promise<ChannelMember[]>;
-  /** Live connections of a named principal, on every node of the cluster as last reported. */
-  connectionsOf(principalId: string): number;
-  /**
-   * Where a named principal is connected: per node, its sessions (attached or in their grace
-   * period) and live connections. Other nodes' figures are as they last reported them.
-   */
-  locate(principalId: string): { node: string; sessions: number; connections: number }[];
-  /** This node's id in its cluster; session ids start with it. */
-  readonly nodeId: string;
-  /** Other nodes of the cluster that are alive (empty for a node on its own). */
-  nodes(): string[];
-  /** Channels of one method that have members on this node, with their parameters and members. */
-  channels<P extends object>(channel: ChannelDef<P, DescMessage, any>): { channel: string; params: P; members: ChannelMember[] }[];
+/** A Protocast server on WebSocket, with the HTTP fallback: the server API plus listening. */
+export interface ProtocastServer extends ServerApi {
   /**
    * Serves the HTTP fallback transport's requests ({path}/stream, {path}/send) and returns
    * true, or returns false for other requests. A server given `options.http` calls it from
@@ -111,15 +72,6 @@ export interface ProtocastServer {
   listen(port?: number, host?: string): Promise<AddressInfo>;
   /** The underlying HTTP server (given or own). */
   readonly http: HttpServer;
-  readonly connectionCount: number;
-  /** Counts of what the server holds right now; all zero after every client left for good. */
-  stats(): ServerStats;
-  /**
-   * Removes sessions from a channel at once (they get Unsubscribed with PERMISSION_DENIED):
-   * every member, or only those of one principal, on every node of the cluster. Returns how
-   * many were removed on this node.
-   */
-  kick<P extends object>(channel: ChannelDef<P, DescMessage, any>, params: P, options?: { principalId?: string; reason?: string }): number;
   /**
    * Stops accepting connections, sends every client a Goaway, lets running calls finish for up
    * to `deadlineMs` (default 10 000; 0 closes at once), then closes the rest with 1001 and the
@@ -277,34 +229,9 @@ export function createServer(options: ServerOptions = {}): ProtocastServer {
   };
   http.on("upgrade", onUpgrade);
 
-  const server: ProtocastServer = {
+  const server: ProtocastServer = Object.assign(serverApi(core), {
     http,
-    implement: (service, handlers) => core.implement(service, handlers),
-    publish: (channel, params, message) => core.publish(channel, params, message),
-    push: (event, principalId, message) => core.push(event, principalId, message),
-    presence: (channel, params) => core.presence(channel.topic(params)),
-    connectionsOf: (principalId) => core.connectionsOf(principalId),
-    locate: (principalId) => core.locate(principalId),
-    nodeId: core.nodeId,
-    nodes: () => core.cluster?.liveNodes() ?? [],
-    channels: (def) =>
-      core.hub.census(def as unknown as ChannelDef).flatMap((c) => {
-        const params = def.parse(c.channel);
-        return params === undefined ? [] : [{ channel: c.channel, params, members: c.members }];
-      }),
-    get connectionCount() {
-      return core.connections.size;
-    },
-    stats: () => ({
-      connections: core.connections.size,
-      sessions: core.sessions.size,
-      channels: core.hub.census().length,
-      idempotencyRecords: core.idempotency.size ?? 0,
-      acksPending: Array.from(core.sessions.values()).reduce((n, s) => n + s.seq.log.size, 0),
-      clusterNodes: core.cluster?.liveNodes().length ?? 0,
-      counters: core.counters,
-    }),
-    listen(port = 0, host = "127.0.0.1") {
+    listen(port = 0, host = "127.0.0.1"): Promise<AddressInfo> {
       if (!ownHttp) return Promise.reject(new ProtocastError(Code.FailedPrecondition, "listen() is for servers without options.http"));
       return new Promise((resolve, reject) => {
         http.once("error", reject);
@@ -314,15 +241,14 @@ export function createServer(options: ServerOptions = {}): ProtocastServer {
         });
       });
     },
-    handleHttp(req, res) {
+    handleHttp(req: IncomingMessage, res: ServerResponse): boolean {
       if (fallback?.handle(req, res) === true) return true;
       // A plain request to the endpoint itself (PROTOCOL.md 2.1).
       if (new URL(req.url ?? "/", "http://localhost").pathname !== path || req.headers.upgrade !== undefined) return false;
       res.writeHead(426, { "content-type": "text/plain", upgrade: "websocket", connection: "Upgrade" }).end(`this endpoint speaks WebSocket (${SUBPROTOCOL})\n`);
       return true;
     },
-    kick: (channel, params, o = {}) => core.kick(channel.topic(params), o.principalId, o.reason ?? "kicked"),
-    async close(o = {}) {
+    async close(o: { deadlineMs?: number } = {}) {
       await core.close(o.deadlineMs ?? 10_000);
       http.off("upgrade", onUpgrade);
       fallback?.close();
@@ -332,6 +258,6 @@ export function createServer(options: ServerOptions = {}): ProtocastServer {
         await new Promise<void>((resolve) => http.close(() => resolve()));
       }
     },
-  };
+  });
   return server;
 }
