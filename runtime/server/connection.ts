@@ -12,6 +12,8 @@ import { bump } from "./counters.js";
 import { randomId } from "./ids.js";
 import { Heartbeat } from "../session/heartbeat.js";
 import { judgeResume, type ResumeAsk } from "../session/resume.js";
+import { checkSequencing } from "../session/sequencing.js";
+import { checkOpeningFields } from "./field-limits.js";
 import { Cluster, type TakeRequest } from "./cluster.js";
 import type { DecodeLimits } from "../wire/limits.js";
 import type { SessionHost } from "./session-host.js";
@@ -285,6 +287,8 @@ export class ServerConnection implements TransportHandler {
       return;
     }
     try {
+      // seq 0 on a request, or a seq on a connection-level frame, is a broken client (3.7).
+      if (env.frame !== undefined) checkSequencing(env.frame.case, env.seq);
       if (this.state === "handshake") this.handshake(env);
       else if (this.withinRate(env, data.byteLength)) this.session?.receive(env);
     } catch (e) {
@@ -331,6 +335,7 @@ export class ServerConnection implements TransportHandler {
         closeCode: CloseCode.UnsupportedVersion,
       });
     }
+    checkOpeningFields(frame);
     this.state = "open";
     if (frame.case === "resume") this.resume(frame.value);
     else this.welcome(frame.value, undefined);

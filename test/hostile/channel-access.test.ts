@@ -40,8 +40,8 @@ describe("subscribing to a channel one may not read", () => {
   async function intruder(token: string): Promise<RawSession> {
     const s = await openSession(h.port, { headers: [["Authorization", `Bearer ${token}`]] });
     // Ask for the live channel and its whole history, and for the typing channel of the room too.
-    s.sendFrame({ case: "subscribe", value: { id: 1, method: ROOM, channel: SECRET, recover: true, epoch: "", offset: 0 } });
-    s.sendFrame({ case: "subscribe", value: { id: 2, method: TYPING, channel: "typing/secret", recover: false, epoch: "", offset: 0 } });
+    s.sendFrame({ case: "subscribe", value: { id: 1, method: ROOM, channel: SECRET, recover: true, epoch: "", offset: 0 } }, 1);
+    s.sendFrame({ case: "subscribe", value: { id: 2, method: TYPING, channel: "typing/secret", recover: false, epoch: "", offset: 0 } }, 2);
     return s;
   }
 
