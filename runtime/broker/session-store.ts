@@ -1,3 +1,4 @@
+import type { SessionSnapshot } from "../session/snapshot.js";
 /**
  * Where sessions are kept so that they outlive the node serving them. With a shared store
  * (Redis), a node writes every frame addressed to a session before it sends it; when the node
@@ -44,18 +45,8 @@ export interface SessionWrite {
   readonly calls?: string | undefined;
 }
 
-export interface StoredSession {
-  readonly id: string;
-  readonly token: string;
-  /** The principal, as the JSON text the owner wrote. */
-  readonly principal: string;
-  readonly outSeq: number;
-  readonly inSeq: number;
-  /** Unacknowledged frames, seq increasing. */
-  readonly frames: readonly (readonly [number, Uint8Array])[];
-  readonly subs: string;
-  readonly calls: string;
-}
+/** A session as the store keeps it: the one snapshot shape of session/snapshot.ts. */
+export type StoredSession = SessionSnapshot;
 
 interface Entry {
   owner: string;

@@ -3,6 +3,7 @@ import { Code } from "../errors/code.js";
 import { ProtocastError } from "../errors/protocast-error.js";
 import type { Member } from "../wire/envelope.js";
 import { randomId } from "./ids.js";
+import type { SessionSnapshot } from "../session/snapshot.js";
 
 /**
  * How the nodes that share a broker know about each other. Everything travels through the
@@ -33,19 +34,17 @@ const CLUSTER_CHANNEL = "protocast.cluster";
 const nodeChannel = (node: string): string => `protocast.node/${node}`;
 const presenceChannel = (channel: string): string => `protocast.presence/${channel}`;
 
-/** A session as it moves from one node to another (PROTOCOL.md, scale-out). */
-export interface SessionState {
-  readonly id: string;
-  readonly token: string;
-  readonly principal: { id: string; scopes: string[]; expiresAtMs?: number; anonymous?: boolean; claims?: Record<string, unknown> };
-  readonly outSeq: number;
-  readonly inSeq: number;
-  /** Unacknowledged frames: [seq, base64 of the encoded envelope]. */
-  readonly log: [number, string][];
-  /** Subscriptions: [channel, channel method path, epoch, acknowledged offset]. */
-  readonly subs: [string, string, string, number][];
-  /** Requests not yet answered (tracked with a session store), as JSON; answers of calls still running on the old node are forwarded. */
-  readonly requests: string;
+/** A session snapshot as it travels between nodes in JSON: its frames in base64. */
+interface SnapshotOnWire extends Omit<SessionSnapshot, "frames"> {
+  readonly frames: [number, string][];
+}
+
+function snapshotToWire(s: SessionSnapshot): SnapshotOnWire {
+  return { ...s, frames: s.frames.map(([seq, bytes]): [number, string] => [seq, toBase64(bytes)]) };
+}
+
+function snapshotFromWire(w: SnapshotOnWire): SessionSnapshot {
+  return { ...w, frames: w.frames.map(([seq, b64]) => [seq, fromBase64(b64)] as const) };
 }
 
 export interface TakeRequest {
@@ -56,7 +55,8 @@ export interface TakeRequest {
   readonly lastSeq: number;
 }
 
-export type TakeResult = { readonly kind: "taken"; readonly state: SessionState } | { readonly kind: "refused"; readonly reason: string };
+export type TakeResult = { readonly kind: "taken"; readonly state: SessionSnapshot } | { readonly kind: "refused"; readonly reason: string };
+type TakeResultOnWire = { readonly kind: "taken"; readonly state: SnapshotOnWire } | { readonly kind: "refused"; readonly reason: string };
 
 /** What the cluster needs from its server core. */
 export interface ClusterHost {
@@ -101,7 +101,7 @@ type NodeMessage =
   | { t: "sync"; n: string }
   | { t: "pm"; n: string; ch: string[] }
   | { t: "take"; n: string; r: string; q: TakeRequest }
-  | { t: "took"; n: string; r: string; x: TakeResult }
+  | { t: "took"; n: string; r: string; x: TakeResultOnWire }
   | { t: "fwd"; n: string; s: string; f: string }
   | { t: "push"; n: string; p: string; m: string; b: string };
 
@@ -448,11 +448,11 @@ export class Cluster {
             } else void this.send(nodeChannel(x.node), { t: "take", n: m.n, r: m.r, q: m.q });
             return;
           }
-          void this.send(nodeChannel(m.n), { t: "took", n: this.nodeId, r: m.r, x });
+          void this.send(nodeChannel(m.n), { t: "took", n: this.nodeId, r: m.r, x: x.kind === "taken" ? { kind: "taken", state: snapshotToWire(x.state) } : x });
           return;
         }
         case "took":
-          this.takes.get(m.r)?.(m.x);
+          this.takes.get(m.r)?.(m.x.kind === "taken" ? { kind: "taken", state: snapshotFromWire(m.x.state) } : m.x);
           return;
         case "fwd":
           this.host.forwarded(m.s, fromBase64(m.f));

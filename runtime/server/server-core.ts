@@ -445,8 +445,8 @@ export class ServerCore implements SessionHost<ServerSession> {
       const result = await this.cluster.take(owner, request, wait);
       if (result.kind === "taken") {
         const st = result.state;
-        const session = new ServerSession(this, { ...st.principal }, { id: st.id, token: st.token });
-        session.restore(st);
+        const session = new ServerSession(this, JSON.parse(st.principal) as Principal, { id: st.id, token: st.token });
+        session.restore(st, "node");
         if (keeper !== undefined) {
           // The old node may not have stored its last frames: they are written from here.
           const stored = await keeper.store.claim(st.id, this.nodeId, keeper.ttlMs).catch(() => undefined);
@@ -475,7 +475,7 @@ export class ServerCore implements SessionHost<ServerSession> {
       return "unknown";
     }
     const session = new ServerSession(this, principal, { id: stored.id, token: stored.token });
-    session.restoreStored(stored);
+    session.restore(stored, "store");
     const verdict = judgeResume(session.asResumeCandidate(stored.outSeq), request);
     if (verdict.kind !== "resume") {
       // Overflow or beyond what was sent: the stored session cannot go on; others keep it.

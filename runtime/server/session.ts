@@ -16,8 +16,8 @@ import { bump } from "./counters.js";
 import { randomId } from "./ids.js";
 import { hasScope } from "./scopes.js";
 import type { SessionHost, SessionLink } from "./session-host.js";
-import { fromBase64, toBase64, type SessionState } from "./cluster.js";
-import type { SessionWrite, StoredSession } from "../broker/session-store.js";
+import type { SessionWrite } from "../broker/session-store.js";
+import type { SessionSnapshot } from "../session/snapshot.js";
 import type { ResumeCandidate } from "../session/resume.js";
 
 /** A request the client is owed an answer for, as the session store keeps it. */
@@ -43,7 +43,7 @@ function parseList<T>(json: string): T[] {
 }
 
 /** The principal as JSON can carry it. */
-export function principalRecord(p: Principal): SessionState["principal"] {
+export function principalRecord(p: Principal): Principal {
   return {
     id: p.id,
     scopes: Array.from(p.scopes),
@@ -145,16 +145,16 @@ export class ServerSession {
   // ---- moving between nodes ------------------------------------------------------------
 
   /** Everything another node needs to continue this session. */
-  export(): SessionState {
+  export(): SessionSnapshot {
     return {
       id: this.id,
       token: this.resumeToken,
-      principal: principalRecord(this.principal),
+      principal: JSON.stringify(principalRecord(this.principal)),
       outSeq: this.seq.outSeq,
       inSeq: this.seq.inSeq,
-      log: this.seq.log.all().map((f): [number, string] => [f.seq, toBase64(f.item)]),
-      subs: Array.from(this.subs, ([channel, sub]): [string, string, string, number] => [channel, sub.def.path, sub.epoch, sub.ackedOffset]),
-      requests: JSON.stringify(Array.from(this.requests.values())),
+      frames: this.seq.log.all().map((f) => [f.seq, f.item] as const),
+      subs: JSON.stringify(this.subRecords()),
+      calls: JSON.stringify(Array.from(this.requests.values())),
     };
   }
 
@@ -173,24 +173,27 @@ export class ServerSession {
     this.conn = undefined;
   }
 
-  /** Continues a session that another node handed over; call before attach(). */
-  restore(state: SessionState): void {
-    for (const r of parseList<PendingRequest>(state.requests)) this.requests.set(r.id, r);
-    this.seq.restore(
-      state.outSeq,
-      state.inSeq,
-      state.log.map(([seq, b64]) => {
-        const bytes = fromBase64(b64);
-        return [seq, bytes, bytes.byteLength] as const;
-      }),
-    );
-    for (const [channel, path, epoch, ackedOffset] of state.subs) {
+  /**
+   * Continues a session from a snapshot, call before attach(): one another node handed over,
+   * or one claimed from the session store after its node died. Frames, counters, channels and
+   * the requests still unanswered come back; from the store, the store already has all of it.
+   */
+  restore(snapshot: SessionSnapshot, from: "node" | "store"): void {
+    this.seq.restore(snapshot.outSeq, snapshot.inSeq, snapshot.frames.map(([seq, bytes]) => [seq, bytes, bytes.byteLength] as const));
+    for (const [channel, path, epoch, ackedOffset] of parseList<[string, string, string, number]>(snapshot.subs)) {
       const def = this.core.lookup(path);
       if (def === undefined || def.kind !== "channel" || def.parse(channel) === undefined) continue;
       const sub = this.newSub(def);
       sub.epoch = epoch;
       sub.ackedOffset = ackedOffset;
       this.subs.set(channel, sub);
+    }
+    for (const r of parseList<PendingRequest>(snapshot.calls)) this.requests.set(r.id, r);
+    if (from === "store") {
+      this.fromStore = true;
+      this.storedSeq = snapshot.outSeq;
+      this.storedInSeq = snapshot.inSeq;
+      this.needsCreate = false;
     }
   }
 
@@ -451,26 +454,7 @@ export class ServerSession {
     if (id !== 0 && this.requests.delete(id)) this.requestsChanged = true;
   }
 
-  /**
-   * Continues a session from the store after its node died: frames, counters, channels, and
-   * the requests that were still unanswered.
-   */
-  restoreStored(st: StoredSession): void {
-    this.fromStore = true;
-    this.storedSeq = st.outSeq;
-    this.storedInSeq = st.inSeq;
-    this.needsCreate = false;
-    this.seq.restore(st.outSeq, st.inSeq, st.frames.map(([seq, bytes]) => [seq, bytes, bytes.byteLength] as const));
-    for (const [channel, path, epoch, ackedOffset] of parseList<[string, string, string, number]>(st.subs)) {
-      const def = this.core.lookup(path);
-      if (def === undefined || def.kind !== "channel" || def.parse(channel) === undefined) continue;
-      const sub = this.newSub(def);
-      sub.epoch = epoch;
-      sub.ackedOffset = ackedOffset;
-      this.subs.set(channel, sub);
-    }
-    for (const r of parseList<PendingRequest>(st.calls)) this.requests.set(r.id, r);
-  }
+
 
   /**
    * After a restore from the store, once attached: requests the dead node never answered.
