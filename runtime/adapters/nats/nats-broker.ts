@@ -1,4 +1,4 @@
-import { connectNats } from "./connect.js";
+import { connectNats, readyOrClosed } from "./connect.js";
 import { randomBytes } from "node:crypto";
 import { headers, nanos, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { DiscardPolicy, JetStreamApiError, StorageType, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
@@ -83,13 +83,7 @@ export async function createNatsBroker(options: NatsBrokerOptions = {}): Promise
     allow_direct: true,
     duplicate_window: nanos(duplicateWindowMs),
   });
-  try {
-    await broker.ensureStream();
-  } catch (e) {
-    await broker.close();
-    throw ProtocastError.from(e, Code.Unavailable);
-  }
-  return broker;
+  return readyOrClosed(broker, () => broker.ensureStream());
 }
 
 /** Channels whose last message a publisher remembers, to skip a read before each publish. */

@@ -1,4 +1,4 @@
-import { connectNats } from "./connect.js";
+import { connectNats, readyOrClosed } from "./connect.js";
 import { randomBytes } from "node:crypto";
 import { headers, type NatsConnection } from "@nats-io/transport-node";
 import { JetStreamApiError, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
@@ -58,13 +58,7 @@ export async function createNatsIdempotencyStore(options: NatsIdempotencyOptions
   const nc = options.connection ?? (await connectNats(options.servers, o.outageWaitMs));
   const timeout = Math.max(100, Math.min(2_000, o.outageWaitMs));
   const store = new NatsIdempotencyStore(nc, options.connection === undefined, await jetstreamManager(nc, { timeout }), jetstream(nc, { timeout }), bucket, o);
-  try {
-    await store.ensureBucket();
-  } catch (e) {
-    await store.close();
-    throw ProtocastError.from(e, Code.Unavailable);
-  }
-  return store;
+  return readyOrClosed(store, () => store.ensureBucket());
 }
 
 const State = { Running: 0, Done: 1, Forgotten: 2 } as const;

@@ -1,4 +1,4 @@
-import { connectNats } from "./connect.js";
+import { connectNats, readyOrClosed } from "./connect.js";
 import { ClosedConnectionError, RequestError, headers, type NatsConnection } from "@nats-io/transport-node";
 import { JetStreamApiError, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { SessionStore, SessionWrite, StoredSession } from "../../broker/session-store.js";
@@ -52,13 +52,7 @@ export async function createNatsSessionStore(options: NatsSessionStoreOptions = 
   const nc = options.connection ?? (await connectNats(options.servers, outageWaitMs));
   const timeout = Math.max(100, Math.min(2_000, outageWaitMs));
   const store = new NatsSessionStore(nc, options.connection === undefined, await jetstreamManager(nc, { timeout }), jetstream(nc, { timeout }), bucket, ttlMs, outageWaitMs);
-  try {
-    await store.ensureBucket();
-  } catch (e) {
-    await store.close();
-    throw ProtocastError.from(e, Code.Unavailable);
-  }
-  return store;
+  return readyOrClosed(store, () => store.ensureBucket());
 }
 
 /** What the bucket holds of a session. */
