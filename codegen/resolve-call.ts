@@ -36,6 +36,19 @@ export function resolveCall(
     delivery = named;
   }
   const retried = delivery !== "at-most-once";
+  if (delivery === "at-least-once" && idempotentDeclared !== true) {
+    // PROTOCOL.md 7.2: an at-least-once call may run twice, which only the schema's author can
+    // declare safe; the generator does not assume it (nor that the client should send a key).
+    const said = idempotentDeclared === false ? "idempotent: false" : "no idempotent: true";
+    problems.push(
+      problemAt(
+        method,
+        `call is at-least-once but ${said}; at-least-once calls are sent again after a lost session and may run twice.`,
+        `add idempotent: true if the method is safe to run twice, or set delivery: DELIVERY_AT_MOST_ONCE.`,
+      ),
+    );
+    return undefined;
+  }
   if (retried && idempotentDeclared === false) {
     problems.push(
       problemAt(

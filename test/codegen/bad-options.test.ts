@@ -115,6 +115,9 @@ describe("conflicting delivery settings", () => {
   it("rejects an at-least-once call that is not idempotent", () => {
     expectProblem("delivery_conflicts", `${svc}.AtLeastOnceNotIdempotent`, "at-least-once but idempotent: false", "DELIVERY_AT_MOST_ONCE");
   });
+  it("rejects an at-least-once call that does not declare idempotent: true (PROTOCOL.md 7.2)", () => {
+    expectProblem("delivery_conflicts", `${svc}.AtLeastOnceUndeclared`, "at-least-once but no idempotent: true", "add idempotent: true");
+  });
   it("rejects an at-least-once channel that drops the newest frames", () => {
     expectProblem("delivery_conflicts", `${svc}.AtLeastOnceDropNewest`, "at-least-once but its overflow policy drop-newest drops frames", "OVERFLOW_DISCONNECT");
   });

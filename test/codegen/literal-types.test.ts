@@ -73,7 +73,7 @@ describe("ShowcaseService rules: every default path", () => {
   it("exactly-once implies idempotent; method timeout beats the service's", () => {
     expect(call("putItem")).toEqual({ ...base, delivery: "exactly-once", idempotent: true, timeoutMs: 3000 });
   });
-  it("at-least-once implies idempotent", () => {
+  it("at-least-once, declared idempotent", () => {
     expect(call("touchItem")).toEqual({ ...base, delivery: "at-least-once", idempotent: true });
   });
   it("idempotent: true implies exactly-once", () => {

@@ -52,7 +52,7 @@ describe("resolveCall", () => {
     ["idempotent: false", { idempotent: false }, { delivery: "at-most-once", idempotent: false }],
     ["at-most-once", { delivery: Delivery.AT_MOST_ONCE }, { delivery: "at-most-once", idempotent: false }],
     ["at-most-once, idempotent", { delivery: Delivery.AT_MOST_ONCE, idempotent: true }, { delivery: "at-most-once", idempotent: true }],
-    ["at-least-once", { delivery: Delivery.AT_LEAST_ONCE }, { delivery: "at-least-once", idempotent: true }],
+    ["at-least-once, idempotent", { delivery: Delivery.AT_LEAST_ONCE, idempotent: true }, { delivery: "at-least-once", idempotent: true }],
     ["exactly-once", { delivery: Delivery.EXACTLY_ONCE }, { delivery: "exactly-once", idempotent: true }],
     ["exactly-once, idempotent", { delivery: Delivery.EXACTLY_ONCE, idempotent: true }, { delivery: "exactly-once", idempotent: true }],
   ] as const)("%s", (_, init, expected) => {
@@ -72,6 +72,12 @@ describe("resolveCall", () => {
   it("takes the scope of the method, then the service, then none", () => {
     expect(resolveCall(sendMessage, declaredCall({ scope: "own" }), service, [])?.scope).toBe("own");
     expect(resolveCall(sendMessage, undefined, { scope: "", timeoutMs: 0 }, [])?.scope).toBe("");
+  });
+
+  it("rejects an at-least-once call that does not declare idempotent: true (PROTOCOL.md 7.2)", () => {
+    const problems: Problem[] = [];
+    expect(resolveCall(sendMessage, declaredCall({ delivery: Delivery.AT_LEAST_ONCE }), service, problems)).toBeUndefined();
+    expectOneProblem(problems, /at-least-once but no idempotent: true/, "acme.chat.v1.ChatService.SendMessage");
   });
 
   it.each([Delivery.EXACTLY_ONCE, Delivery.AT_LEAST_ONCE])("rejects delivery %i with idempotent: false", (delivery) => {

@@ -95,7 +95,8 @@ export interface ShowcaseServiceHandlers {
    */
   putItem(request: PutItemRequest, context: CallContext): MessageInitShape<typeof PutItemResponseSchema> | Promise<MessageInitShape<typeof PutItemResponseSchema>>;
   /**
-   * Marks an item as seen. At-least-once makes it idempotent.
+   * Marks an item as seen. Safe to run twice, so it may be retried at-least-once; an
+   * at-least-once call must say so with idempotent: true (PROTOCOL.md 7.2).
    *
    * Call, at-least-once, idempotent; times out after 7000 ms; needs scope "showcase".
    */
@@ -149,7 +150,8 @@ export interface ShowcaseServiceClient {
    */
   putItem(request: MessageInitShape<typeof PutItemRequestSchema>, options?: CallOptions): Promise<PutItemResponse>;
   /**
-   * Marks an item as seen. At-least-once makes it idempotent.
+   * Marks an item as seen. Safe to run twice, so it may be retried at-least-once; an
+   * at-least-once call must say so with idempotent: true (PROTOCOL.md 7.2).
    *
    * Call, at-least-once, idempotent; times out after 7000 ms; needs scope "showcase".
    */
