@@ -23,7 +23,10 @@ export const file_protocast_v1_envelope: GenFile = /*@__PURE__*/
 export type Envelope = Message<"protocast.v1.Envelope"> & {
   /**
    * Per-session, per-direction sequence number of a frame addressed to one session
-   * (call, reply, error, publish, push). 0 means the frame is not sequenced.
+   * (PROTOCOL.md 4.1). Always sequenced: call, reply, error, subscribe, subscribed,
+   * unsubscribe, unsubscribed, publish. Sequenced when reliable: push of an at-least-once or
+   * exactly-once event. 0 means the frame is not sequenced; 0 on an always-sequenced kind,
+   * or a seq on any other kind but push, is a violation (close 4500).
    *
    * @generated from field: uint64 seq = 1;
    */
@@ -256,7 +259,7 @@ export type Welcome = Message<"protocast.v1.Welcome"> & {
   pingTimeoutMs: number;
 
   /**
-   * Largest Envelope, in bytes, the server accepts.
+   * Largest Envelope, in bytes, the server accepts and sends; the client accepts up to it too.
    *
    * @generated from field: uint32 max_envelope_bytes = 6;
    */
@@ -303,7 +306,8 @@ export type SessionLost = Message<"protocast.v1.SessionLost"> & {
   previousSessionId: string;
 
   /**
-   * Machine-readable reason: "expired", "unknown", "overflow", "bad_token".
+   * Machine-readable reason: "expired", "unknown", "node_lost", "overflow", "bad_token"
+   * (PROTOCOL.md 8.5). A client treats any other value like "unknown".
    *
    * @generated from field: string reason = 2;
    */
@@ -466,7 +470,8 @@ export const CallSchema: GenMessage<Call> = /*@__PURE__*/
   messageDesc(file_protocast_v1_envelope, 6);
 
 /**
- * Server to client: successful result of a Call, or confirmation of a Publish with an id.
+ * Server to client: successful result of a Call, or confirmation of a Publish with an id
+ * (its payload is then a ChannelPosition, or empty when the server does not report it).
  *
  * @generated from message protocast.v1.Reply
  */
@@ -490,7 +495,8 @@ export const ReplySchema: GenMessage<Reply> = /*@__PURE__*/
   messageDesc(file_protocast_v1_envelope, 7);
 
 /**
- * Failure of a Call, Subscribe, Publish or AuthRefresh; id 0 is a connection-level error.
+ * Failure of a Call, Subscribe, Unsubscribe, Publish or AuthRefresh; id 0 is a
+ * connection-level notice that fails no request.
  *
  * @generated from message protocast.v1.Error
  */
@@ -644,7 +650,8 @@ export type Subscribed = Message<"protocast.v1.Subscribed"> & {
   gap?: Gap | undefined;
 
   /**
-   * Members present at the time of joining, for channels with presence.
+   * Members present at the time of joining, for channels with presence. A list that does
+   * not fit one envelope continues in Presence frames (joined) right after this frame.
    *
    * @generated from field: repeated protocast.v1.Member members = 7;
    */

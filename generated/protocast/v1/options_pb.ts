@@ -52,9 +52,10 @@ export const ServiceRulesSchema: GenMessage<ServiceRules> = /*@__PURE__*/
  */
 export type CallRules = Message<"protocast.v1.CallRules"> & {
   /**
-   * AT_MOST_ONCE: never retried after a dropped connection. AT_LEAST_ONCE: retried on
-   * reconnect and needs idempotent. EXACTLY_ONCE: retried with an idempotency key that the
-   * server deduplicates. Default: EXACTLY_ONCE when idempotent, AT_MOST_ONCE otherwise.
+   * AT_MOST_ONCE: never retried after a dropped connection. AT_LEAST_ONCE: sent again on a
+   * new session and may run twice; it must also declare idempotent: true, or the generator
+   * refuses the schema (PROTOCOL.md 7.2). EXACTLY_ONCE: retried with an idempotency key that
+   * the server deduplicates. Default: EXACTLY_ONCE when idempotent, AT_MOST_ONCE otherwise.
    *
    * @generated from field: protocast.v1.Delivery delivery = 1;
    */
@@ -287,7 +288,9 @@ export enum Overflow {
   DROP_NEWEST = 1,
 
   /**
-   * Discard the oldest queued frame of the channel for that subscriber.
+   * Queue the frame in the subscriber's hold queue; when the queue holds more than the
+   * high-water mark, discard its oldest frames, whichever channel they belong to
+   * (PROTOCOL.md 7.4).
    *
    * @generated from enum value: OVERFLOW_DROP_OLDEST = 2;
    */
