@@ -14,6 +14,8 @@ import type { AuthorizeRequest, CallContext, Principal } from "./context.js";
 import type { HubMember } from "./hub.js";
 import { bump } from "./counters.js";
 import { randomId } from "./ids.js";
+import { encodeChannelPosition, splitMembers } from "./answer-size.js";
+import { requestFieldProblem } from "./field-limits.js";
 import { hasScope } from "./scopes.js";
 import type { SessionHost, SessionLink } from "./session-host.js";
 import type { SessionWrite } from "../broker/session-store.js";
@@ -101,6 +103,11 @@ export class ServerSession {
   detachedAt = 0;
   /** Where the session is in SESSION_TRANSITIONS (session/states.ts, PROTOCOL.md 8.7). */
   private phase: SessionPhase = "new";
+  /**
+   * Since when the client owes an acknowledgement: the oldest unacknowledged frame was sent, or
+   * the acknowledgement last advanced, at this time; 0 when nothing waits (PROTOCOL.md 4.5).
+   */
+  ackWaitSince = 0;
   /** Set when frames were lost while detached; a Resume then fails with "overflow". */
   lost = false;
   ended = false;
@@ -275,6 +282,8 @@ export class ServerSession {
     this.enter("attached");
     this.conn = conn;
     this.detachedAt = 0;
+    // A new connection starts the ack timeout afresh for the frames it is about to resend.
+    this.ackWaitSince = this.seq.log.size > 0 ? this.core.now() : 0;
   }
 
   detach(now: number): void {
@@ -325,7 +334,15 @@ export class ServerSession {
     }
     if (this.ended) return;
     const seq = this.seq.outSeq + 1;
-    const bytes = encodeEnvelope({ seq, ackSeq: this.seq.inSeq, frame });
+    let bytes = encodeEnvelope({ seq, ackSeq: this.seq.inSeq, frame });
+    if (bytes.byteLength > this.core.limits.maxEnvelopeBytes && frame.case === "reply") {
+      // The client could not take it (PROTOCOL.md 3.5): it gets an Error in the Reply's place.
+      const message = `the reply is ${bytes.byteLength} bytes; the limit is ${this.core.limits.maxEnvelopeBytes}`;
+      const value = { id: frame.value.id, code: Code.ResourceExhausted, message, reason: "reply_too_large", retryAfterMs: 0 };
+      frame = { case: "error", value };
+      bytes = encodeEnvelope({ seq, ackSeq: this.seq.inSeq, frame });
+    }
+    if (this.ackWaitSince === 0) this.ackWaitSince = this.core.now();
     const keeper = this.core.keeper;
     if (keeper !== undefined) this.answered(frame);
     else this.seq.ackSent();
@@ -508,13 +525,22 @@ export class ServerSession {
 
   /** Handles one frame of the open session. Throws a ProtocastError for a violation. */
   receive(env: Envelope | NewerFrameEnvelope): void {
+    const ackedBefore = this.seq.log.acked;
     this.seq.acknowledged(env.ackSeq);
+    if (this.seq.log.acked !== ackedBefore) this.ackWaitSince = this.seq.log.size > 0 ? this.core.now() : 0;
     const arrival = this.seq.arrived(env.seq);
     if (arrival === "duplicate") return; // a retransmitted frame already processed
     if (arrival === "next") this.core.scheduleAck(this);
     const frame = env.frame;
     // A frame kind newer than this server: its seq and ack counted, the frame is ignored.
     if (frame === undefined) return;
+    const tooLong = requestFieldProblem(frame);
+    if (tooLong !== undefined) {
+      // Answered before any other check (PROTOCOL.md 12); a fire-and-forget Publish is dropped.
+      const id = (frame.value as { id?: number }).id ?? 0;
+      if (id !== 0) this.sendError(id, tooLong, true);
+      return;
+    }
     switch (frame.case) {
       case "call":
         if (this.core.keeper !== undefined) this.requested({ k: "call", id: frame.value.id });
@@ -574,11 +600,11 @@ export class ServerSession {
     const def = this.core.lookup(call.method);
     const handler = this.core.handlerFor(call.method);
     if (def === undefined || def.kind !== "call" || handler === undefined) {
-      this.sendError(id, new ProtocastError(Code.Unimplemented, `method ${call.method} is not implemented`), true);
+      this.sendError(id, new ProtocastError(Code.Unimplemented, `method ${call.method} is not implemented`, { reason: "unknown_method" }), true);
       return;
     }
     if (!hasScope(this.principal, def.rules.scope)) {
-      this.sendError(id, new ProtocastError(Code.PermissionDenied, `${call.method} needs scope "${def.rules.scope}"`), true);
+      this.sendError(id, new ProtocastError(Code.PermissionDenied, `${call.method} needs scope "${def.rules.scope}"`, { reason: "missing_scope" }), true);
       return;
     }
     const limit = this.core.limits.maxInflightCalls;
@@ -591,7 +617,7 @@ export class ServerSession {
     try {
       request = def.inputCodec.decode(call.payload);
     } catch (e) {
-      this.sendError(id, new ProtocastError(Code.InvalidArgument, `request of ${call.method} does not decode: ${String(e)}`), true);
+      this.sendError(id, new ProtocastError(Code.InvalidArgument, `request of ${call.method} does not decode: ${String(e)}`, { reason: "bad_payload" }), true);
       return;
     }
     const dedupe = def.rules.delivery === "exactly-once";
@@ -726,12 +752,12 @@ export class ServerSession {
     const def = this.core.lookup(s.method);
     let sub = this.subs.get(s.channel);
     try {
-      if (def === undefined || def.kind !== "channel") throw new ProtocastError(Code.NotFound, `no channel method ${s.method}`);
+      if (def === undefined || def.kind !== "channel") throw new ProtocastError(Code.NotFound, `no channel method ${s.method}`, { reason: "unknown_method" });
       if (def.parse(s.channel) === undefined) {
-        throw new ProtocastError(Code.InvalidArgument, `channel "${s.channel}" does not match pattern "${def.rules.pattern}"`);
+        throw new ProtocastError(Code.InvalidArgument, `channel "${s.channel}" does not match pattern "${def.rules.pattern}"`, { reason: "bad_channel" });
       }
       if (!hasScope(this.principal, def.rules.readScope)) {
-        throw new ProtocastError(Code.PermissionDenied, `reading ${s.channel} needs scope "${def.rules.readScope}"`);
+        throw new ProtocastError(Code.PermissionDenied, `reading ${s.channel} needs scope "${def.rules.readScope}"`, { reason: "missing_scope" });
       }
       if (sub === undefined) {
         const l = this.core.limits;
@@ -889,11 +915,19 @@ export class ServerSession {
     recover: boolean,
     gap: { fromOffset: number; toOffset: number; reason: string } | undefined,
   ): void {
-    const members = sub.def.rules.presence ? this.core.hub.members(channel) : [];
-    this.sendSequenced({
-      case: "subscribed",
-      value: { id, channel, epoch, offset, recovered: recover && gap === undefined, gap: recover ? gap : undefined, members },
-    });
+    const all = sub.def.rules.presence ? this.core.hub.members(channel) : [];
+    const value = { id, channel, epoch, offset, recovered: recover && gap === undefined, gap: recover ? gap : undefined, members: all };
+    // A member list that does not fit one envelope continues in Presence frames (joined only)
+    // right behind the Subscribed, before any Event (PROTOCOL.md 6.9).
+    const { members, rest } = splitMembers(value, this.core.limits.maxEnvelopeBytes);
+    this.sendSequenced({ case: "subscribed", value: { ...value, members } });
+    if (rest.length === 0) return;
+    const send = (): void => {
+      for (const joined of rest) this.conn?.sendBytes(encodeEnvelope({ seq: 0, ackSeq: 0, frame: { case: "presence", value: { channel, joined, left: [] } } }));
+    };
+    const stored = this.whenStored();
+    if (stored === undefined) send();
+    else void stored.then(send);
   }
 
   private onUnsubscribe(u: Unsubscribe): void {
@@ -911,12 +945,12 @@ export class ServerSession {
   private async onPublish(p: Publish): Promise<void> {
     try {
       const def = this.core.lookup(p.method);
-      if (def === undefined || def.kind !== "channel") throw new ProtocastError(Code.NotFound, `no channel method ${p.method}`);
-      if (!def.rules.clientPublish) throw new ProtocastError(Code.PermissionDenied, `clients may not publish to ${def.rules.pattern}`);
+      if (def === undefined || def.kind !== "channel") throw new ProtocastError(Code.NotFound, `no channel method ${p.method}`, { reason: "unknown_method" });
+      if (!def.rules.clientPublish) throw new ProtocastError(Code.PermissionDenied, `clients may not publish to ${def.rules.pattern}`, { reason: "client_publish_disabled" });
       const params = def.parse(p.channel);
-      if (params === undefined) throw new ProtocastError(Code.InvalidArgument, `channel "${p.channel}" does not match pattern "${def.rules.pattern}"`);
+      if (params === undefined) throw new ProtocastError(Code.InvalidArgument, `channel "${p.channel}" does not match pattern "${def.rules.pattern}"`, { reason: "bad_channel" });
       if (!hasScope(this.principal, def.rules.publishScope)) {
-        throw new ProtocastError(Code.PermissionDenied, `publishing to ${p.channel} needs scope "${def.rules.publishScope}"`);
+        throw new ProtocastError(Code.PermissionDenied, `publishing to ${p.channel} needs scope "${def.rules.publishScope}"`, { reason: "missing_scope" });
       }
       if (!(await this.authorized({ principal: this.principal, action: "publish", method: p.method, channel: p.channel, params }))) {
         throw new ProtocastError(Code.PermissionDenied, `not allowed to publish to ${p.channel}`);
@@ -928,7 +962,7 @@ export class ServerSession {
       try {
         message = def.messageCodec.decode(p.payload);
       } catch (e) {
-        throw new ProtocastError(Code.InvalidArgument, `message for ${p.channel} does not decode: ${String(e)}`);
+        throw new ProtocastError(Code.InvalidArgument, `message for ${p.channel} does not decode: ${String(e)}`, { reason: "bad_payload" });
       }
       const run = async (): Promise<Uint8Array> => {
         let payload = p.payload;
@@ -937,8 +971,8 @@ export class ServerSession {
           const replaced = await hook(params, message, { principal: this.principal, sessionId: this.id, channel: p.channel });
           if (replaced !== undefined) payload = def.messageCodec.encode(replaced as never);
         }
-        await this.core.publishBytes(def, p.channel, payload);
-        return new Uint8Array(0);
+        // The Reply names where the event landed (PROTOCOL.md 3.4, Reply).
+        return encodeChannelPosition(await this.core.publishBytes(def, p.channel, payload));
       };
       const target = `${p.method} ${p.channel}`;
       const outcome = dedupe
