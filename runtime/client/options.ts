@@ -1,3 +1,6 @@
+import { expectBoolean, expectFunction, expectListOf, expectString, rejectUnknownOptions } from "../errors/check-options.js";
+import { Code } from "../errors/code.js";
+import { ProtocastError } from "../errors/protocast-error.js";
 import { defaultBackoff, type BackoffOptions } from "../session/backoff.js";
 import { defaultRetransmitLimits, type RetransmitLimits } from "../session/retransmit-buffer.js";
 import type { Transport } from "../transport/transport.js";
@@ -72,7 +75,51 @@ export interface ResolvedConnectOptions {
   readonly random: () => number;
 }
 
+/** Every option of connect(): a key missing here fails to compile (see the check below). */
+const CONNECT_OPTION_KEYS = [
+  "token",
+  "webSocket",
+  "transport",
+  "transports",
+  "webSocketOpenTimeoutMs",
+  "upgradeProbeMs",
+  "fetch",
+  "retransmit",
+  "reconnect",
+  "openTimeoutMs",
+  "ackDelayMs",
+  "clientName",
+  "watchNetwork",
+  "debug",
+  "now",
+  "random",
+] as const satisfies readonly (keyof ConnectOptions)[];
+type Unlisted = Exclude<keyof ConnectOptions, (typeof CONNECT_OPTION_KEYS)[number]>;
+const everyKeyListed: [Unlisted] extends [never] ? true : Unlisted = true;
+void everyKeyListed;
+
+/** Checks connect()'s options, naming the option at fault (INVALID_ARGUMENT, reason bad_option). */
+function checkConnectOptions(options: ConnectOptions): void {
+  const where = "connect";
+  rejectUnknownOptions(where, options, CONNECT_OPTION_KEYS);
+  if (options.token !== undefined && typeof options.token !== "string") expectFunction(where, "token", options.token);
+  for (const name of ["webSocket", "transport", "fetch", "now", "random"] as const) expectFunction(where, name, options[name]);
+  if (typeof options.debug !== "boolean") expectFunction(where, "debug", options.debug);
+  expectListOf(where, "transports", options.transports, ["websocket", "http"]);
+  expectBoolean(where, "watchNetwork", options.watchNetwork);
+  expectString(where, "clientName", options.clientName);
+  for (const name of ["webSocketOpenTimeoutMs", "upgradeProbeMs", "openTimeoutMs", "ackDelayMs"] as const) {
+    const v = options[name];
+    if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new ProtocastError(Code.InvalidArgument, `${where}: option ${name} must be a positive integer of milliseconds, got ${String(v)}`, { reason: "bad_option" });
+  }
+  if (options.reconnect !== undefined && options.reconnect !== false) {
+    rejectUnknownOptions(`${where} reconnect`, options.reconnect, ["baseMs", "factor", "capMs", "maxAttempts"]);
+  }
+  if (options.retransmit !== undefined) rejectUnknownOptions(`${where} retransmit`, options.retransmit, ["maxFrames", "maxBytes"]);
+}
+
 export function resolveConnectOptions(options: ConnectOptions): ResolvedConnectOptions {
+  checkConnectOptions(options);
   const token = options.token;
   const ctor = (globalThis as { WebSocket?: new (url: string, protocols: string[]) => unknown }).WebSocket;
   const webSocket =

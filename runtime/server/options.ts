@@ -1,4 +1,5 @@
 import { ProtocastError } from "../errors/protocast-error.js";
+import { expectFunction, expectMethods, rejectUnknownOptions } from "../errors/check-options.js";
 import { Code } from "../errors/code.js";
 import type { Broker } from "../broker/broker.js";
 import type { IdempotencyStore } from "../broker/idempotency-store.js";
@@ -173,4 +174,37 @@ export function resolveLimits(options: Partial<ServerLimits>): ServerLimits {
     throw new ProtocastError(Code.InvalidArgument, `server option maxEnvelopeBytes must be at least 256, got ${limits.maxEnvelopeBytes}`);
   }
   return limits;
+}
+
+/** Every option of the server core: a key missing here fails to compile (see the check below). */
+export const SERVER_CORE_OPTION_KEYS = [
+  ...(Object.keys(defaultServerLimits) as (keyof ServerLimits)[]),
+  "broker",
+  "idempotency",
+  "authorize",
+  "reauthenticate",
+  "sessions",
+  "cluster",
+  "now",
+] as const satisfies readonly (keyof ServerCoreOptions)[];
+type Unlisted = Exclude<keyof ServerCoreOptions, (typeof SERVER_CORE_OPTION_KEYS)[number]>;
+const everyKeyListed: [Unlisted] extends [never] ? true : Unlisted = true;
+void everyKeyListed;
+
+/** Checks the objects and functions among the options; limits are checked by resolveLimits. */
+export function checkCoreOptions(where: string, options: ServerCoreOptions): void {
+  expectMethods(where, "broker", options.broker, ["publish", "subscribe", "position", "history", "close"]);
+  expectMethods(where, "idempotency", options.idempotency, ["begin", "complete", "forget", "close"]);
+  expectMethods(where, "sessions", options.sessions, ["write", "claim", "remove", "close"]);
+  expectFunction(where, "authorize", options.authorize);
+  expectFunction(where, "reauthenticate", options.reauthenticate);
+  expectFunction(where, "now", options.now);
+  const cluster: unknown = options.cluster;
+  if (cluster !== undefined && cluster !== false) {
+    if (typeof cluster !== "object" || cluster === null) throw new ProtocastError(Code.InvalidArgument, `${where}: option cluster must be false or an object, got ${String(cluster)}`, { reason: "bad_option" });
+    rejectUnknownOptions(`${where} cluster`, cluster, ["heartbeatMs", "nodeTimeoutMs", "requestTimeoutMs"]);
+    for (const [k, v] of Object.entries(cluster)) {
+      if (v !== undefined && (!Number.isInteger(v) || (v as number) < 1)) throw new ProtocastError(Code.InvalidArgument, `${where}: option cluster.${k} must be a positive integer, got ${String(v)}`, { reason: "bad_option" });
+    }
+  }
 }

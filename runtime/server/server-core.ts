@@ -24,7 +24,7 @@ import { decodeEnvelope } from "../wire/decode.js";
 import type { Member } from "../wire/envelope.js";
 import { hasScope } from "./scopes.js";
 import { resolveDecodeLimits, type DecodeLimits } from "../wire/limits.js";
-import { resolveLimits, type ServerCoreOptions, type ServerLimits } from "./options.js";
+import { checkCoreOptions, resolveLimits, type ServerCoreOptions, type ServerLimits } from "./options.js";
 
 /** Sessions handed to other nodes that a node remembers, to send later Resumes after them. */
 const MAX_MOVED = 100_000;
@@ -94,6 +94,7 @@ export class ServerCore implements SessionHost<ServerSession> {
   storeError: ((error: unknown) => void) | undefined;
 
   constructor(options: ServerCoreOptions = {}) {
+    checkCoreOptions("server", options);
     this.limits = resolveLimits(options);
     this.decodeLimits = resolveDecodeLimits({ maxEnvelopeBytes: this.limits.maxEnvelopeBytes });
     this.now = options.now ?? Date.now;

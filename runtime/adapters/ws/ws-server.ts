@@ -5,7 +5,8 @@ import { WebSocketServer } from "ws";
 import { Code } from "../../errors/code.js";
 import { ProtocastError } from "../../errors/protocast-error.js";
 import type { Principal } from "../../server/context.js";
-import type { ServerCoreOptions } from "../../server/options.js";
+import { SERVER_CORE_OPTION_KEYS, type ServerCoreOptions } from "../../server/options.js";
+import { expectBoolean, expectFunction, expectListOf, expectMethods, expectString, rejectUnknownOptions } from "../../errors/check-options.js";
 import { ServerCore, type ConnectionLogRecord } from "../../server/server-core.js";
 import { serverApi, type ServerApi, type ServerStats } from "../../server/server-api.js";
 import { bump, type ServerCounters, type ServerObserver } from "../../server/counters.js";
@@ -80,12 +81,55 @@ export interface ProtocastServer extends ServerApi {
   close(options?: { deadlineMs?: number }): Promise<void>;
 }
 
+/** Every option of createServer: a key missing here fails to compile (see the check below). */
+const SERVER_OPTION_KEYS = [
+  ...SERVER_CORE_OPTION_KEYS,
+  "http",
+  "path",
+  "authenticate",
+  "allowedOrigins",
+  "transports",
+  "maxHeaders",
+  "allowQueryToken",
+  "observer",
+  "logger",
+] as const satisfies readonly (keyof ServerOptions)[];
+type Unlisted = Exclude<keyof ServerOptions, (typeof SERVER_OPTION_KEYS)[number]>;
+const everyKeyListed: [Unlisted] extends [never] ? true : Unlisted = true;
+void everyKeyListed;
+
+/** Checks what createServer was given beyond the core's options, naming the option at fault. */
+function checkServerOptions(options: ServerOptions): void {
+  const where = "createServer";
+  if (typeof options !== "object" || options === null) throw new ProtocastError(Code.InvalidArgument, `${where}: options must be an object`, { reason: "bad_option" });
+  rejectUnknownOptions(where, options, SERVER_OPTION_KEYS);
+  expectMethods(where, "http", options.http, ["on", "listen", "close"]);
+  expectString(where, "path", options.path, (p) => (p.startsWith("/") && !p.includes("?") ? undefined : 'must start with "/" and hold no query'));
+  expectFunction(where, "authenticate", options.authenticate);
+  expectFunction(where, "logger", options.logger);
+  expectBoolean(where, "allowQueryToken", options.allowQueryToken);
+  expectListOf(where, "transports", options.transports, ["websocket", "http"]);
+  if (options.allowedOrigins !== undefined) {
+    if (!Array.isArray(options.allowedOrigins)) throw new ProtocastError(Code.InvalidArgument, `${where}: option allowedOrigins must be a list of origins such as "https://app.example.com"`, { reason: "bad_option" });
+    for (const o of options.allowedOrigins) {
+      expectString(where, "allowedOrigins[]", o, (s) => (/^https?:\/\/[^/?#\s]+$/.test(s) ? undefined : 'must be an origin: scheme and host, such as "https://app.example.com", with no path'));
+    }
+  }
+  if (options.maxHeaders !== undefined && (!Number.isInteger(options.maxHeaders) || options.maxHeaders < 1)) {
+    throw new ProtocastError(Code.InvalidArgument, `${where}: option maxHeaders must be a positive integer, got ${String(options.maxHeaders)}`, { reason: "bad_option" });
+  }
+  if (options.observer !== undefined && (typeof options.observer !== "object" || options.observer === null)) {
+    throw new ProtocastError(Code.InvalidArgument, `${where}: option observer must be an object (createMetrics().observer)`, { reason: "bad_option" });
+  }
+}
+
 let anonymous = 0;
 
 /** A version subprotocol ("protocast.v1"), not a credential one ("protocast.token.…"). */
 const VERSION_PROTOCOL = /^protocast\.v\d+$/;
 
 export function createServer(options: ServerOptions = {}): ProtocastServer {
+  checkServerOptions(options);
   const path = options.path ?? "/protocast";
   const authenticateHook = options.authenticate;
   // By default a refreshed credential is checked by the same hook as the first one.
