@@ -55,6 +55,18 @@ export interface ServerApi {
    * many were removed on this node.
    */
   kick<P extends object>(channel: ChannelDef<P, DescMessage, any>, params: P, options?: { principalId?: string; reason?: string }): number;
+  /**
+   * Sends Goaway to the client of one session (its id is CallContext.sessionId): it should
+   * reconnect and resume after `reconnectAfterMs`; the server closes the connection with 4000
+   * after `closeInMs` (default 5 000). False when the session has no connection on this node.
+   */
+  goaway(sessionId: string, options?: { reason?: string; reconnectAfterMs?: number; closeInMs?: number }): boolean;
+  /**
+   * Removes a named principal's clients from this node for good: each connection is closed
+   * with 4503, which ends its session and tells the client not to reconnect (PROTOCOL.md
+   * 10.2). Returns how many connections were closed.
+   */
+  disconnect(principalId: string, options?: { reason?: string }): number;
 }
 
 /** The application's view of a server core. */
@@ -86,5 +98,7 @@ export function serverApi(core: ServerCore): ServerApi {
       counters: core.counters,
     }),
     kick: (channel, params, o = {}) => core.kick(channel.topic(params), o.principalId, o.reason ?? "kicked"),
+    goaway: (sessionId, o = {}) => core.goaway(sessionId, o.reason ?? "rebalance", o.reconnectAfterMs ?? 0, o.closeInMs ?? core.limits.goawayCloseMs),
+    disconnect: (principalId, o = {}) => core.disconnect(principalId, o.reason ?? "disconnected"),
   };
 }

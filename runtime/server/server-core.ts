@@ -224,6 +224,32 @@ export class ServerCore implements SessionHost<ServerSession> {
   }
 
   /**
+   * Sends Goaway on the live connection of one session; the connection is closed with 4000
+   * after `closeInMs` if the client is still there. False when the session has no connection here.
+   */
+  goaway(sessionId: string, reason: string, reconnectAfterMs: number, closeInMs: number): boolean {
+    const conn = this.sessions.get(sessionId)?.conn;
+    if (conn === undefined) return false;
+    (conn as ServerConnection).goawayNow(reason, reconnectAfterMs, closeInMs);
+    return true;
+  }
+
+  /**
+   * Removes a named principal's clients from this node: each live connection is closed with
+   * 4503, which ends its session and tells the client not to reconnect (PROTOCOL.md 10.2).
+   * Returns how many connections were closed.
+   */
+  disconnect(principalId: string, reason: string): number {
+    let n = 0;
+    for (const conn of Array.from(this.connections)) {
+      if (conn.principal.id !== principalId || conn.principal.anonymous === true || conn.state === "closed") continue;
+      conn.close(CloseCode.Forbidden, reason);
+      n++;
+    }
+    return n;
+  }
+
+  /**
    * Removes sessions from a channel at once: every one, or those of one principal, on this node
    * and (in a cluster) on every other. Returns how many were removed here.
    */
@@ -605,6 +631,13 @@ export class ServerCore implements SessionHost<ServerSession> {
         }
         if (now >= conn.rotateAt) {
           conn.goaway("max_lifetime", now);
+          continue;
+        }
+        // Ack timeout (PROTOCOL.md 4.5): a client that answers Pings but acknowledges nothing
+        // for as long as the watchdog's silence limit has a dead session layer.
+        const waitingSince = conn.session?.ackWaitSince ?? 0;
+        if (waitingSince !== 0 && now - waitingSince > l.pingIntervalMs + l.pingTimeoutMs) {
+          conn.close(CloseCode.HeartbeatTimeout, "ack timeout");
           continue;
         }
         const due = conn.heartbeat.check(now);
