@@ -282,6 +282,7 @@ class ConnectionImpl implements Connection {
 
   /** A new session: after the first Hello, or when a Resume could not be honoured. */
   private onWelcome(w: Welcome): void {
+    this.maxEnvelopeBytes = w.maxEnvelopeBytes;
     const hadSession = this.resumable !== undefined;
     this.resumable = { id: w.sessionId, token: w.resumeToken };
     this.seq.reset();
@@ -314,6 +315,7 @@ class ConnectionImpl implements Connection {
 
   /** The session continues: resend what the server lacks, then carry on. */
   private onResumed(r: Resumed): void {
+    this.maxEnvelopeBytes = r.maxEnvelopeBytes;
     const frames = this.seq.resumeFrom(r.lastSeq);
     if (frames === undefined) {
       this.drop(CloseCode.ProtocolViolation, `the server resumed from seq ${r.lastSeq}, beyond the ${this.seq.outSeq} this client sent`);
@@ -616,8 +618,29 @@ class ConnectionImpl implements Connection {
     return id;
   }
 
+  /** Largest envelope the server accepts, from Welcome or Resumed; 0 before the first. */
+  private maxEnvelopeBytes = 0;
+
+  /**
+   * The local failure for a request the server could not accept (PROTOCOL.md 3.5): sending it
+   * would only close the connection with 1009. Measured exactly only when it could be close.
+   */
+  private tooLarge(frame: Frame): ProtocastError | undefined {
+    const max = this.maxEnvelopeBytes;
+    if (max === 0 || !("payload" in frame.value) || frame.value.payload.byteLength + 4_096 < max) return undefined;
+    const size = encodeEnvelope({ seq: this.seq.outSeq + 1, ackSeq: this.seq.inSeq, frame }).byteLength;
+    if (size <= max) return undefined;
+    return new ProtocastError(Code.ResourceExhausted, `the request is ${size} bytes; the server accepts at most ${max}`, { reason: "request_too_large" });
+  }
+
   private sendPending(p: Pending): void {
     if (this.state !== "open" || this.transport === undefined) return;
+    const tooLarge = this.tooLarge(p.frame);
+    if (tooLarge !== undefined) {
+      this.pending.delete(p.id);
+      p.onError(tooLarge);
+      return;
+    }
     p.sent = true;
     this.sendSequenced(p.frame);
   }
@@ -728,6 +751,9 @@ class ConnectionImpl implements Connection {
     const confirm = options.confirm ?? reliable;
     const key = def.rules.delivery === "exactly-once" ? randomKey() : "";
     if (!confirm) {
+      const frame: Frame = { case: "publish", value: { id: 0, method: def.path, channel, payload, idempotencyKey: key } };
+      const tooLarge = this.tooLarge(frame);
+      if (tooLarge !== undefined) return Promise.reject(tooLarge);
       if (this.state === "open") this.sendSequenced({ case: "publish", value: { id: 0, method: def.path, channel, payload, idempotencyKey: key } });
       return Promise.resolve();
     }
