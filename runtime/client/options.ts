@@ -5,6 +5,8 @@ import { defaultBackoff, type BackoffOptions } from "../session/backoff.js";
 import { defaultRetransmitLimits, type RetransmitLimits } from "../session/retransmit-buffer.js";
 import type { Transport } from "../transport/transport.js";
 import type { FetchLike } from "./http-transport.js";
+import { resolveOutbox, type OutboxOptions, type ResolvedOutbox } from "./outbox-options.js";
+import type { OutboxStore } from "./outbox-store.js";
 import type { WebSocketFactory } from "./websocket-transport.js";
 
 /** The ways a client can reach a server. */
@@ -48,6 +50,15 @@ export interface ConnectOptions {
    * its fields. Credentials are never logged. Default false.
    */
   readonly debug?: boolean | DebugLogger;
+  /**
+   * Keeps exactly-once and idempotent at-least-once calls in a store until their outcome is
+   * delivered, so that a client started after a reload or a crash sends them again under the
+   * same keys and reports their outcomes (Connection.outbox, a generated client's
+   * $recovered()). A store (indexedDbOutbox(name), memoryOutbox(), fileOutbox(path) from
+   * "protocast/node", or an OutboxStore of your own), or `{ store, maxRecords, maxBytes,
+   * maxAgeMs }`. Default none: calls live in memory only.
+   */
+  readonly outbox?: OutboxStore | OutboxOptions;
   /** Clock and randomness, injectable for tests. */
   readonly now?: () => number;
   readonly random?: () => number;
@@ -71,6 +82,7 @@ export interface ResolvedConnectOptions {
   readonly clientName: string;
   readonly watchNetwork: boolean;
   readonly debug: DebugLogger | undefined;
+  readonly outbox: ResolvedOutbox | undefined;
   readonly now: () => number;
   readonly random: () => number;
 }
@@ -91,6 +103,7 @@ const CONNECT_OPTION_KEYS = [
   "clientName",
   "watchNetwork",
   "debug",
+  "outbox",
   "now",
   "random",
 ] as const satisfies readonly (keyof ConnectOptions)[];
@@ -143,6 +156,7 @@ export function resolveConnectOptions(options: ConnectOptions): ResolvedConnectO
     clientName: options.clientName ?? "protocast-js/0.1",
     watchNetwork: options.watchNetwork ?? true,
     debug: resolveDebug(options.debug),
+    outbox: resolveOutbox("connect", options.outbox),
     now: options.now ?? Date.now,
     random: options.random ?? Math.random,
   };

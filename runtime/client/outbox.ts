@@ -1,0 +1,388 @@
+import { Code } from "../errors/code.js";
+import { ProtocastError } from "../errors/protocast-error.js";
+import { Emitter } from "./emitter.js";
+import type { ResolvedOutbox } from "./outbox-options.js";
+import { isRecordProblem, readRecord, recordBytes, type OutboxRecord } from "./outbox-store.js";
+
+/**
+ * The outbox of a connection (opt-in, ConnectOptions.outbox). Every call it keeps (exactly-once,
+ * or idempotent at-least-once) is written to the store before it is sent, and its record is
+ * deleted just before its outcome reaches the application. Whatever is left in the store when
+ * a page reloads or a process dies is read by the next client over the same store:
+ *
+ *   store.list() ── age > maxAgeMs ─────────────────────────────▶ outcome "expired"
+ *        │
+ *        └── wait for open ── resend, same key and bytes ──▶ outcome "reply" / "error"
+ *                                   ▲           │ transient failure (connection, deadline)
+ *                                   └─ backoff ─┘ up to RESEND_ATTEMPTS times
+ *
+ * The server's idempotency window (PROTOCOL.md 5.3) answers a resend of a call it already ran
+ * with the recorded outcome, so each call runs once however often it is sent within the window.
+ * Outcomes wait in memory until the application reads them from recovered().
+ */
+
+/** What a recovered call ended with. */
+export type OutboxOutcome<R> =
+  | { readonly kind: "reply"; readonly response: R }
+  /** The server's answer was an error (recorded in its window, or final). */
+  | { readonly kind: "error"; readonly error: ProtocastError }
+  /** Stored longer ago than maxAgeMs: not sent again; whether it ran is unknown. */
+  | { readonly kind: "expired"; readonly error: ProtocastError };
+
+/** A call of an earlier client, found in the store and answered (or expired). */
+export interface OutboxRecovered {
+  readonly idempotencyKey: string;
+  /** Method path, "package.Service/Method". */
+  readonly method: string;
+  /** The encoded request. */
+  readonly request: Uint8Array;
+  /** When the earlier client stored it, ms since the epoch. */
+  readonly storedAt: number;
+  readonly outcome: OutboxOutcome<Uint8Array>;
+}
+
+/** Options of Outbox.recovered(). */
+export interface RecoveredReadOptions<T> {
+  /** Only calls of these method paths; others are left for another reader. Default all. */
+  readonly methods?: readonly string[];
+  /** Turns each item into what the reader yields; a throw reports the record as corrupt and drops it. */
+  readonly map?: (item: OutboxRecovered) => T;
+}
+
+export interface OutboxEvents {
+  /**
+   * Something in the store could not be used or written: a corrupt or foreign entry (skipped;
+   * a corrupt one of this outbox is deleted), a store that cannot be read or written. Never
+   * thrown: the connection goes on without the entry.
+   */
+  error: ProtocastError;
+}
+
+export interface Outbox {
+  /** Whether connect() was given a store. Without one, recovered() ends at once. */
+  readonly enabled: boolean;
+  /** Calls held now: stored and unanswered, or recovered with an outcome not read yet. */
+  readonly held: { readonly records: number; readonly bytes: number };
+  /**
+   * Outcomes of the calls an earlier client left in the store, each yielded once; its record
+   * is deleted just before it is yielded. Ends when every stored call has been handed over,
+   * or when the connection closes (what is left stays for the next client).
+   */
+  recovered(): AsyncIterableIterator<OutboxRecovered>;
+  recovered<T>(options: RecoveredReadOptions<T>): AsyncIterableIterator<T>;
+  on<K extends keyof OutboxEvents>(event: K, listener: (data: OutboxEvents[K]) => void): () => void;
+}
+
+/** What the outbox needs of its connection. */
+export interface OutboxHost {
+  now(): number;
+  /** True once the connection is closing or closed. */
+  readonly closed: boolean;
+  /** Resolves when the connection is open; rejects when it closed for good. */
+  opened(): Promise<void>;
+  /** Sends a stored call again, with its key and bytes; resolves with the reply payload. */
+  resend(record: OutboxRecord): Promise<Uint8Array>;
+}
+
+/** Resends of one recovered call that fail for a passing reason, before the failure is its outcome. */
+const RESEND_ATTEMPTS = 5;
+/** Recovered calls in flight at once: well under the server's default 256 running calls, leaving room for the application's own. */
+const RESEND_CONCURRENCY = 100;
+
+/** Failures that say nothing about the call itself: the server keeps no record of them (PROTOCOL.md 5.3 rule 6). */
+function passing(e: ProtocastError): boolean {
+  if (e.code === Code.ResourceExhausted) return e.reason !== "reply_too_large";
+  return e.code === Code.Unavailable || e.code === Code.DeadlineExceeded || e.code === Code.Aborted || e.code === Code.Canceled;
+}
+
+/** Whether a call of these rules goes through the outbox: the ones that carry an idempotency key and are retried. */
+export function keptByOutbox(rules: { readonly delivery: string; readonly idempotent: boolean }): boolean {
+  return rules.idempotent && rules.delivery !== "at-most-once";
+}
+
+export function createOutbox(config: ResolvedOutbox | undefined, host: OutboxHost): OutboxImpl {
+  return new OutboxImpl(config, host);
+}
+
+interface Held {
+  /** Live calls plus the recovered entry (0 or 1) that use the key. */
+  holders: number;
+  readonly bytes: number;
+}
+
+export class OutboxImpl implements Outbox {
+  private readonly emitter = new Emitter<OutboxEvents>();
+  private readonly holds = new Map<string, Held>();
+  private heldBytes = 0;
+  /** Recovered calls whose outcome is not known yet, by key. */
+  private readonly waiting = new Map<string, OutboxRecord>();
+  /** Recovered outcomes not handed over yet, oldest first. */
+  private readonly ready: OutboxRecovered[] = [];
+  private loading: boolean;
+  private wakeUps: (() => void)[] = [];
+  private readonly timers = new Set<ReturnType<typeof setTimeout>>();
+
+  constructor(
+    private readonly config: ResolvedOutbox | undefined,
+    private readonly host: OutboxHost,
+  ) {
+    this.loading = config !== undefined;
+    if (config !== undefined) void this.load(config);
+  }
+
+  get enabled(): boolean {
+    return this.config !== undefined;
+  }
+
+  get held(): { readonly records: number; readonly bytes: number } {
+    return { records: this.holds.size, bytes: this.heldBytes };
+  }
+
+  on<K extends keyof OutboxEvents>(event: K, listener: (data: OutboxEvents[K]) => void): () => void {
+    return this.emitter.on(event, listener);
+  }
+
+  // ---- live calls ----------------------------------------------------------------------
+
+  /**
+   * Runs a call through the outbox: stores it, sends it (`run`), and deletes the record before
+   * the outcome is returned. When the call fails because the connection closed, the record
+   * stays for the next client.
+   */
+  async track<T>(call: { key: string; method: string; request: Uint8Array; timeoutMs: number }, run: () => Promise<T>): Promise<T> {
+    const config = this.config;
+    if (config === undefined) return run();
+    const record: OutboxRecord = { version: 1, ...call, storedAt: this.host.now() };
+    this.hold(record, config);
+    try {
+      await config.store.put(record);
+    } catch (e) {
+      this.release(record.key);
+      throw new ProtocastError(Code.Unavailable, `${call.method} was not sent: the outbox could not store it: ${ProtocastError.from(e).rawMessage}`, { reason: "outbox_write_failed", cause: e });
+    }
+    let result: T;
+    try {
+      result = await run();
+    } catch (e) {
+      if (this.host.closed) this.release(record.key);
+      else await this.forget(record.key);
+      throw e;
+    }
+    await this.forget(record.key);
+    return result;
+  }
+
+  /** Counts a record against the bounds; throws RESOURCE_EXHAUSTED "outbox_full" past them. */
+  private hold(record: OutboxRecord, config: ResolvedOutbox): void {
+    const h = this.holds.get(record.key);
+    if (h !== undefined) {
+      h.holders++;
+      return;
+    }
+    const bytes = recordBytes(record);
+    const { maxRecords, maxBytes } = config.limits;
+    if (this.holds.size + 1 > maxRecords || this.heldBytes + bytes > maxBytes) {
+      const what = `the outbox holds ${this.holds.size} calls (${this.heldBytes} bytes) and ${record.method} needs ${bytes} bytes more; maxRecords ${maxRecords}, maxBytes ${maxBytes}`;
+      throw new ProtocastError(Code.ResourceExhausted, what, { reason: "outbox_full" });
+    }
+    this.holds.set(record.key, { holders: 1, bytes });
+    this.heldBytes += bytes;
+  }
+
+  /** Stops counting one holder of the key; the stored record is left alone. Returns whether it was the last. */
+  private release(key: string): boolean {
+    const h = this.holds.get(key);
+    if (h === undefined) return false;
+    if (--h.holders > 0) return false;
+    this.holds.delete(key);
+    this.heldBytes -= h.bytes;
+    return true;
+  }
+
+  /** Releases the key and, when nothing else holds it, deletes its record. Failures are reported, not thrown. */
+  private async forget(key: string): Promise<void> {
+    const config = this.config;
+    if (!this.release(key) || config === undefined) return;
+    try {
+      await config.store.delete(key);
+    } catch (e) {
+      this.report(new ProtocastError(Code.Unavailable, `the outbox could not delete the record of key ${key}; a later client may report its outcome again: ${ProtocastError.from(e).rawMessage}`, { reason: "outbox_write_failed", cause: e }));
+    }
+  }
+
+  private report(e: ProtocastError): void {
+    this.emitter.emit("error", e);
+  }
+
+  // ---- recovery ------------------------------------------------------------------------
+
+  private async load(config: ResolvedOutbox): Promise<void> {
+    let entries: readonly unknown[] = [];
+    try {
+      const listed = await config.store.list();
+      if (!Array.isArray(listed)) throw new Error(`list() gave ${typeof listed}, not a list`);
+      entries = listed;
+    } catch (e) {
+      this.report(new ProtocastError(Code.Unavailable, `the outbox store could not be read; no earlier calls are recovered: ${ProtocastError.from(e).rawMessage}`, { reason: "outbox_unreadable", cause: e }));
+    }
+    const toSend: OutboxRecord[] = [];
+    for (const entry of entries) {
+      const r = readRecord(entry);
+      if (isRecordProblem(r)) {
+        const what = r.kind === "foreign" ? "is not an outbox record; skipped and left in the store" : "is damaged; skipped and deleted";
+        this.report(new ProtocastError(Code.DataLoss, `an entry of the outbox store${r.key === undefined ? "" : ` (key ${r.key})`} ${what}: ${r.detail}`, { reason: r.kind === "foreign" ? "outbox_record_foreign" : "outbox_record_corrupt" }));
+        if (r.kind === "corrupt" && r.key !== undefined) await this.deleteQuietly(config, r.key);
+        continue;
+      }
+      // A call of this client that was stored while the list was read: it is live, not recovered.
+      if (this.holds.has(r.key) || this.waiting.has(r.key)) continue;
+      // Recovered records count against the bounds, but never fail: they are already stored.
+      this.holds.set(r.key, { holders: 1, bytes: recordBytes(r) });
+      this.heldBytes += recordBytes(r);
+      const age = this.host.now() - r.storedAt;
+      if (age > config.limits.maxAgeMs) {
+        const error = new ProtocastError(Code.Unavailable, `${r.method} was stored ${Math.round(age / 1000)} s ago, past the outbox's maxAgeMs of ${config.limits.maxAgeMs} ms; not sent again, it may or may not have run`, { reason: "outbox_expired" });
+        this.ready.push(recovered(r, { kind: "expired", error }));
+      } else {
+        this.waiting.set(r.key, r);
+        toSend.push(r);
+      }
+    }
+    this.loading = false;
+    this.wake();
+    if (toSend.length > 0) await this.resendAll(toSend, config);
+  }
+
+  private async deleteQuietly(config: ResolvedOutbox, key: string): Promise<void> {
+    try {
+      await config.store.delete(key);
+    } catch {
+      // Reported once already as corrupt; it will be reported again next start.
+    }
+  }
+
+  private async resendAll(records: OutboxRecord[], config: ResolvedOutbox): Promise<void> {
+    try {
+      await this.host.opened();
+    } catch {
+      return this.wake(); // closed before it ever opened: everything stays for the next client
+    }
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < records.length && !this.host.closed) await this.resendOne(records[next++]!, config);
+    };
+    await Promise.all(Array.from({ length: Math.min(RESEND_CONCURRENCY, records.length) }, worker));
+    this.wake();
+  }
+
+  private async resendOne(r: OutboxRecord, config: ResolvedOutbox): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      if (this.host.closed) return;
+      const age = this.host.now() - r.storedAt;
+      if (age > config.limits.maxAgeMs) {
+        const error = new ProtocastError(Code.Unavailable, `${r.method} got no answer within the outbox's maxAgeMs of ${config.limits.maxAgeMs} ms; it may or may not have run`, { reason: "outbox_expired" });
+        return this.settle(r, { kind: "expired", error });
+      }
+      try {
+        const payload = await this.host.resend(r);
+        return this.settle(r, { kind: "reply", response: payload });
+      } catch (e) {
+        const error = ProtocastError.from(e);
+        if (this.host.closed) return;
+        if (!passing(error) || attempt >= RESEND_ATTEMPTS) return this.settle(r, { kind: "error", error });
+        await this.pause(Math.min(5_000, 250 * 2 ** attempt));
+        try {
+          await this.host.opened();
+        } catch {
+          return;
+        }
+      }
+    }
+  }
+
+  private settle(r: OutboxRecord, outcome: OutboxOutcome<Uint8Array>): void {
+    if (!this.waiting.delete(r.key)) return;
+    this.ready.push(recovered(r, outcome));
+    this.wake();
+  }
+
+  /** A delay that ends early when the connection closes. */
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.timers.delete(t);
+        resolve();
+      }, ms);
+      this.timers.add(t);
+    });
+  }
+
+  /** The connection closed: readers end after what is ready; the rest stays in the store. */
+  closed(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    this.wake();
+  }
+
+  private wake(): void {
+    const w = this.wakeUps;
+    this.wakeUps = [];
+    for (const f of w) f();
+  }
+
+  private changed(): Promise<void> {
+    return new Promise((resolve) => this.wakeUps.push(resolve));
+  }
+
+  // ---- readers -------------------------------------------------------------------------
+
+  recovered(): AsyncIterableIterator<OutboxRecovered>;
+  recovered<T>(options: RecoveredReadOptions<T>): AsyncIterableIterator<T>;
+  recovered<T>(options: RecoveredReadOptions<T> = {}): AsyncIterableIterator<T | OutboxRecovered> {
+    const paths = options.methods === undefined ? undefined : new Set(options.methods);
+    const map = options.map ?? ((item: OutboxRecovered) => item);
+    const wanted = (method: string): boolean => paths === undefined || paths.has(method);
+    let done = false;
+    const finished = (): boolean => {
+      if (this.loading) return false;
+      if (this.host.closed) return true;
+      for (const r of this.waiting.values()) if (wanted(r.method)) return false;
+      return true;
+    };
+    const iterator: AsyncIterableIterator<T | OutboxRecovered> = {
+      next: async () => {
+        while (!done) {
+          const i = this.ready.findIndex((r) => wanted(r.method));
+          if (i >= 0) {
+            const item = this.ready.splice(i, 1)[0]!;
+            let value: T | OutboxRecovered;
+            try {
+              value = map(item);
+            } catch (e) {
+              this.report(new ProtocastError(Code.DataLoss, `the recovered call ${item.method} (key ${item.idempotencyKey}) could not be read; dropped: ${ProtocastError.from(e).rawMessage}`, { reason: "outbox_record_corrupt", cause: e }));
+              await this.forget(item.idempotencyKey);
+              continue;
+            }
+            // Deleted before the application sees it: an outcome it has seen is never recovered again.
+            await this.forget(item.idempotencyKey);
+            return { value, done: false };
+          }
+          if (finished()) break;
+          await this.changed();
+        }
+        done = true;
+        return { value: undefined, done: true };
+      },
+      return: () => {
+        done = true;
+        return Promise.resolve({ value: undefined, done: true });
+      },
+      [Symbol.asyncIterator]: () => iterator,
+    };
+    return iterator;
+  }
+}
+
+function recovered(r: OutboxRecord, outcome: OutboxOutcome<Uint8Array>): OutboxRecovered {
+  return { idempotencyKey: r.key, method: r.method, request: r.request, storedAt: r.storedAt, outcome };
+}
