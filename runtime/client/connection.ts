@@ -17,6 +17,7 @@ import { Emitter } from "./emitter.js";
 import { TransportNegotiator } from "./negotiate.js";
 import { checkServerUrl, isFinal, safeUrl } from "./failures.js";
 import { resolveConnectOptions, type ConnectOptions, type ResolvedConnectOptions, type TransportKind } from "./options.js";
+import { createOutbox, keptByOutbox, type Outbox, type OutboxImpl } from "./outbox.js";
 import { DEFAULT_SUBSCRIPTION_BUFFER, SubscriptionImpl } from "./subscription.js";
 import type { CallOptions, EventStream, PublishOptions, SubscribeOptions, Subscription } from "./types.js";
 
@@ -62,6 +63,8 @@ export interface Connection {
   readonly sessionId: string;
   /** Principal id the server authenticated, once open. */
   readonly principal: string;
+  /** The persistent outbox (ConnectOptions.outbox): outcomes of calls an earlier client left unanswered. */
+  readonly outbox: Outbox;
   on<K extends keyof ConnectionEvents>(event: K, listener: (data: ConnectionEvents[K]) => void): () => void;
   /** Resolves when the connection is open; rejects with the cause if it closes for good first. */
   opened(): Promise<void>;
@@ -132,6 +135,7 @@ class ConnectionImpl implements Connection {
   private lastError: ProtocastError | undefined;
   private readonly onOnline = (): void => this.retryNow();
   private readonly onOffline = (): void => this.drop(CloseCode.Abnormal, "network went offline");
+  readonly outbox: OutboxImpl;
 
   constructor(
     private readonly url: string,
@@ -141,6 +145,16 @@ class ConnectionImpl implements Connection {
     // The real times come with Welcome or Resumed; these are the protocol's defaults.
     this.heartbeat = new Heartbeat("watcher", { intervalMs: 25_000, timeoutMs: 10_000 }, o.now());
     this.negotiator = new TransportNegotiator(o);
+    const self = this;
+    this.outbox = createOutbox(o.outbox, {
+      now: o.now,
+      get closed() {
+        return self.state === "closed" || self.state === "closing";
+      },
+      opened: () => this.opened(),
+      // Same key, same bytes (PROTOCOL.md 5.2); kept across reconnects like any idempotent call.
+      resend: (r) => this.request(r.method, r.request, r.key, r.timeoutMs, true),
+    });
     const g = globalThis as { addEventListener?: (t: string, l: () => void) => void };
     if (o.watchNetwork && typeof g.addEventListener === "function") {
       g.addEventListener("online", this.onOnline);
@@ -392,6 +406,7 @@ class ConnectionImpl implements Connection {
     this.subs.clear();
     for (const set of this.streams.values()) for (const r of set) r.end();
     this.streams.clear();
+    this.outbox.closed();
     if (error !== undefined) this.emitter.emit("error", error);
     this.emitter.clear();
   }
@@ -651,13 +666,29 @@ class ConnectionImpl implements Connection {
     if (this.state === "closed" || this.state === "closing") return Promise.reject(new ProtocastError(Code.Unavailable, "connection is closed"));
     if (this.seq.log.overflowing) return Promise.reject(this.backlogFull());
     const payload = def.inputCodec.encode(request);
-    const id = this.takeId();
     const timeoutMs = options.timeoutMs ?? def.rules.timeoutMs;
     const idempotencyKey = def.rules.idempotent ? (options.idempotencyKey ?? randomKey()) : "";
-    return new Promise<MessageShape<O>>((resolve, reject) => {
+    // Sent again on a new session unless the method is at-most-once (PROTOCOL.md 7.3).
+    const send = (): Promise<Uint8Array> => this.request(def.path, payload, idempotencyKey, timeoutMs, def.rules.delivery !== "at-most-once", options.signal);
+    // With an outbox, the call is stored before it is sent (outbox.ts).
+    const answered = this.outbox.enabled && keptByOutbox(def.rules) ? this.outbox.track({ key: idempotencyKey, method: def.path, request: payload, timeoutMs }, send) : send();
+    return answered.then((bytes) => {
+      try {
+        return def.outputCodec.decode(bytes);
+      } catch (e) {
+        throw new ProtocastError(Code.DataLoss, `reply of ${def.path} does not decode`, { cause: e });
+      }
+    });
+  }
+
+  /** Sends one Call and resolves with the reply's payload; the deadline, cancel and retry rules of PROTOCOL.md 3.5. */
+  private request(method: string, payload: Uint8Array, idempotencyKey: string, timeoutMs: number, retry: boolean, signal?: AbortSignal): Promise<Uint8Array> {
+    if (this.state === "closed" || this.state === "closing") return Promise.reject(new ProtocastError(Code.Unavailable, "connection is closed"));
+    const id = this.takeId();
+    return new Promise<Uint8Array>((resolve, reject) => {
       const cleanup = (): void => {
         clearTimeout(timer);
-        options.signal?.removeEventListener("abort", onAbort);
+        signal?.removeEventListener("abort", onAbort);
       };
       const giveUp = (err: ProtocastError): void => {
         const p = this.pending.get(id);
@@ -666,33 +697,28 @@ class ConnectionImpl implements Connection {
         if (p.sent && this.transport !== undefined) this.sendRaw({ seq: 0, ackSeq: this.seq.inSeq, frame: { case: "cancel", value: { id } } });
         p.onError(err);
       };
-      const timer = setTimeout(() => giveUp(this.deadlineError(`${def.path} got no answer within ${timeoutMs} ms`)), timeoutMs);
-      const onAbort = (): void => giveUp(new ProtocastError(Code.Canceled, `${def.path} was canceled`));
+      const timer = setTimeout(() => giveUp(this.deadlineError(`${method} got no answer within ${timeoutMs} ms`)), timeoutMs);
+      const onAbort = (): void => giveUp(new ProtocastError(Code.Canceled, `${method} was canceled`));
       const p: Pending = {
         id,
-        // Sent again on a new session unless the method is at-most-once (PROTOCOL.md 7.3).
-        retry: def.rules.delivery !== "at-most-once",
+        retry,
         sent: false,
-        frame: { case: "call", value: { id, method: def.path, payload, timeoutMs, idempotencyKey } },
+        frame: { case: "call", value: { id, method, payload, timeoutMs, idempotencyKey } },
         onReply: (bytes) => {
           cleanup();
-          try {
-            resolve(def.outputCodec.decode(bytes));
-          } catch (e) {
-            reject(new ProtocastError(Code.DataLoss, `reply of ${def.path} does not decode`, { cause: e }));
-          }
+          resolve(bytes);
         },
         onError: (e) => {
           cleanup();
           reject(e);
         },
       };
-      if (options.signal?.aborted === true) {
+      if (signal?.aborted === true) {
         cleanup();
-        reject(new ProtocastError(Code.Canceled, `${def.path} was canceled`));
+        reject(new ProtocastError(Code.Canceled, `${method} was canceled`));
         return;
       }
-      options.signal?.addEventListener("abort", onAbort, { once: true });
+      signal?.addEventListener("abort", onAbort, { once: true });
       this.pending.set(id, p);
       this.sendPending(p);
     });
