@@ -41,3 +41,10 @@ export { payloadCodec, type PayloadCodecParts } from "./codec/payload-codec.js";
 export type { PayloadReader, UnknownField } from "./codec/payload-reader.js";
 export type { PayloadWriter } from "./codec/payload-writer.js";
 export { sizeVarint, sizeInt32, sizeSint32, sizeUtf8, sizeInt64, sizeUint64, sizeSint64, sizeUnknown, toBytes } from "./codec/payload-size.js";
+
+// The client outbox: calls that survive a page reload or a restart (ConnectOptions.outbox).
+export { memoryOutbox, type OutboxStore, type OutboxRecord } from "./client/outbox-store.js";
+export { indexedDbOutbox, type IndexedDbOutboxOptions } from "./client/outbox-indexeddb.js";
+export { defaultOutboxLimits, type OutboxLimits, type OutboxOptions } from "./client/outbox-options.js";
+export type { Outbox, OutboxEvents, OutboxOutcome, OutboxRecovered, RecoveredReadOptions } from "./client/outbox.js";
+export type { RecoveredCall } from "./client/outbox-recovered.js";

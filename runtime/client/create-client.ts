@@ -1,9 +1,12 @@
 import type { ServiceDefinition } from "../service/define.js";
 import type { Connection } from "./connection.js";
+import { outboxCalls, recoveredCalls } from "./outbox-recovered.js";
 
 /**
  * Builds the typed client of a service on a connection. Several services may share one
- * connection; an application may also open one connection per feature.
+ * connection; an application may also open one connection per feature. A service with
+ * exactly-once or idempotent at-least-once calls also gets `$recovered()`: the outbox's
+ * recovered calls of this service, decoded (see Outbox.recovered).
  */
 export function createClient<C>(service: ServiceDefinition<unknown, C, unknown, unknown>, connection: Connection): C {
   const client: Record<string, unknown> = {};
@@ -24,5 +27,8 @@ export function createClient<C>(service: ServiceDefinition<unknown, C, unknown, 
         break;
     }
   }
+  // Named with a "$" so that it can never meet a method's name (proto names have no "$").
+  const kept = outboxCalls(Object.values(service.calls));
+  if (kept.length > 0) client["$recovered"] = () => recoveredCalls(connection.outbox, kept);
   return client as C;
 }
