@@ -10,7 +10,12 @@ export * from "./index.js";
 
 /** Node's `ws` as a WebSocket factory; maxPayload matches the server's default envelope limit. */
 export const nodeWebSocket: WebSocketFactory = (url, protocols) =>
-  new WebSocket(url, protocols, { maxPayload: 64 * 1024, perMessageDeflate: false }) as unknown as WebSocketLike;
+  // Offers permessage-deflate, as browsers do; a server without compression ignores the offer.
+  // Each message is compressed on its own (no context kept), and only above 1 KiB.
+  new WebSocket(url, protocols, {
+    maxPayload: 64 * 1024,
+    perMessageDeflate: { serverNoContextTakeover: true, clientNoContextTakeover: true, threshold: 1024 },
+  }) as unknown as WebSocketLike;
 
 /** connect() for Node: uses `ws` unless options.webSocket says otherwise. */
 export function connect(url: string, options: ConnectOptions = {}): Connection {

@@ -8,4 +8,5 @@ export type { ServerApi } from "./server/server-api.js";
 export type { ServerCounters, ServerObserver } from "./server/counters.js";
 export { ServerCore } from "./server/server-core.js";
 export { defaultServerLimits } from "./server/options.js";
+export type { CompressionOptions } from "./adapters/ws/compression.js";
 export { defaultRefusalLog, type RefusalRecord, type RefusalLogOptions } from "./adapters/shared/refusal-log.js";

@@ -18,6 +18,7 @@ import { defaultRefusalLog, type RefusalRecord } from "../shared/refusal-log.js"
 
 export type { UpgradeRequest, RefusalRecord, ServerStats };
 import { WsTransport } from "./ws-transport.js";
+import { resolveCompression, wsDeflateOption, type CompressionOptions } from "./compression.js";
 import { createHttpFallback } from "../http/http-fallback.js";
 
 
@@ -56,6 +57,13 @@ export interface ServerOptions extends ServerCoreOptions {
    * (see defaultRefusalLog); pass `() => {}` to silence them.
    */
   readonly logger?: (record: ConnectionLogRecord | RefusalRecord) => void;
+  /**
+   * permessage-deflate for clients that offer it (browsers do; the Node client does): `true`
+   * or settings (threshold, level, client window). Off by default: it costs CPU per message
+   * and pays only for large, repetitive payloads. A channel event is compressed once per
+   * publish, not once per subscriber. See compression.ts.
+   */
+  readonly compression?: boolean | CompressionOptions;
 }
 
 /** A refused attempt; the name predates refusals other than authentication ones. */
@@ -93,6 +101,7 @@ const SERVER_OPTION_KEYS = [
   "allowQueryToken",
   "observer",
   "logger",
+  "compression",
 ] as const satisfies readonly (keyof ServerOptions)[];
 type Unlisted = Exclude<keyof ServerOptions, (typeof SERVER_OPTION_KEYS)[number]>;
 const everyKeyListed: [Unlisted] extends [never] ? true : Unlisted = true;
@@ -165,6 +174,7 @@ export function createServer(options: ServerOptions = {}): ProtocastServer {
     timeoutMs: core.limits.handshakeTimeoutMs,
   };
   const transports = options.transports ?? ["websocket", "http"];
+  const compression = resolveCompression(options.compression);
   const maxHeaders = options.maxHeaders ?? 100;
   const logRefusal = log ?? defaultRefusalLog();
   /** Counts and logs a refusal; `closeCode` 0 when it was answered with a plain HTTP status. */
@@ -188,7 +198,7 @@ export function createServer(options: ServerOptions = {}): ProtocastServer {
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: core.limits.maxEnvelopeBytes,
-    perMessageDeflate: false,
+    perMessageDeflate: wsDeflateOption(compression),
     clientTracking: false,
     // A refusal selects the version the client offered, even one this server does not speak:
     // the client then reads the close code instead of failing on a missing subprotocol.
@@ -265,7 +275,7 @@ export function createServer(options: ServerOptions = {}): ProtocastServer {
       (principal) => {
         if (socket.destroyed) return;
         wss.handleUpgrade(req, socket, head, (ws) => {
-          core.accept(new WsTransport(ws), principal, req.socket.remoteAddress ?? "");
+          core.accept(new WsTransport(ws, compression), principal, req.socket.remoteAddress ?? "");
         });
       },
       (e: unknown) => refuseAfterUpgrade(req, socket, head, e instanceof Refusal ? e : new Refusal(401, CloseCode.Unauthorized, "unauthenticated", String(e))),

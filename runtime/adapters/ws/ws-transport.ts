@@ -2,6 +2,7 @@ import type { Socket } from "node:net";
 import * as wsModule from "ws";
 import type { WebSocket } from "ws";
 import type { Transport, TransportHandler } from "../../transport/transport.js";
+import { deflateMessage, type CompressionSettings } from "./compression.js";
 
 /**
  * Complete WebSocket frames of shared envelopes (channel events), built once per envelope and
@@ -9,25 +10,39 @@ import type { Transport, TransportHandler } from "../../transport/transport.js";
  * hub creates once per event; entries go when the event is no longer referenced.
  */
 const framed = new WeakMap<Uint8Array, Buffer>();
+/** The same, compressed, for sockets that negotiated permessage-deflate. */
+const framedDeflated = new WeakMap<Uint8Array, Buffer>();
 
 /** ws's frame builder (present at run time, missing from its type declarations). */
 const Sender = (wsModule as unknown as {
   Sender: { frame(data: Buffer, options: { fin: boolean; opcode: number; mask: boolean; readOnly: boolean; rsv1: boolean }): Buffer[] };
 }).Sender;
 
+/** A complete binary frame of `payload`; rsv1 marks a compressed message. */
+function frame(payload: Uint8Array, rsv1: boolean): Buffer {
+  const parts = Sender.frame(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), { fin: true, opcode: 2, mask: false, readOnly: true, rsv1 });
+  return parts.length === 1 && parts[0] !== undefined ? parts[0] : Buffer.concat(parts);
+}
+
 function frameOnce(data: Uint8Array): Buffer {
   let f = framed.get(data);
   if (f === undefined) {
-    const parts = Sender.frame(Buffer.from(data.buffer, data.byteOffset, data.byteLength), {
-      fin: true,
-      opcode: 2,
-      mask: false,
-      readOnly: true,
-      rsv1: false,
-    });
-    const whole = parts.length === 1 && parts[0] !== undefined ? parts[0] : Buffer.concat(parts);
-    framed.set(data, whole);
-    return whole;
+    f = frame(data, false);
+    framed.set(data, f);
+  }
+  return f;
+}
+
+/**
+ * The compressed frame of a shared envelope, made once per envelope. Every compressing socket
+ * gets the same bytes: the server compresses with no context takeover and the full window,
+ * which any client accepts unless it asked for a smaller server window (then it gets its own).
+ */
+function deflatedFrameOnce(data: Uint8Array, level: number): Buffer {
+  let f = framedDeflated.get(data);
+  if (f === undefined) {
+    f = frame(deflateMessage(data, level, 15), true);
+    framedDeflated.set(data, f);
   }
   return f;
 }
@@ -53,9 +68,23 @@ function cork(socket: Socket): void {
 export class WsTransport implements Transport {
   private errorCode: number | undefined;
   private readonly socket: Socket | undefined;
+  /** Set when this socket negotiated permessage-deflate: how to compress for it. */
+  private readonly deflate: { readonly threshold: number; readonly level: number; readonly windowBits: number } | undefined;
 
-  constructor(private readonly ws: WebSocket) {
+  constructor(
+    private readonly ws: WebSocket,
+    compression?: CompressionSettings,
+  ) {
     this.socket = (ws as unknown as { _socket?: Socket })._socket;
+    const params = (ws as unknown as { _extensions?: Record<string, { params?: { server_max_window_bits?: number } } | undefined> })._extensions?.["permessage-deflate"]?.params;
+    if (compression !== undefined && params !== undefined && this.socket !== undefined) {
+      this.deflate = { threshold: compression.threshold, level: compression.level, windowBits: params.server_max_window_bits ?? 15 };
+    }
+  }
+
+  /** Whether this connection compresses (it negotiated permessage-deflate with a server that offers it). */
+  get compressing(): boolean {
+    return this.deflate !== undefined;
   }
 
   get bufferedAmount(): number {
@@ -83,20 +112,31 @@ export class WsTransport implements Transport {
 
   send(data: Uint8Array): void {
     if (this.ws.readyState !== 1) return;
+    const d = this.deflate;
+    if (d !== undefined && this.socket !== undefined) {
+      // Every frame of a compressing socket is written here, in call order: ws would compress
+      // asynchronously and could reorder its frames with the shared ones written below.
+      cork(this.socket);
+      this.socket.write(data.byteLength >= d.threshold ? frame(deflateMessage(data, d.level, d.windowBits), true) : frame(data, false));
+      return;
+    }
     if (this.socket !== undefined) cork(this.socket);
     this.ws.send(data, { binary: true });
   }
 
   /**
-   * Sends an envelope shared by many connections: its frame is built once and written straight
-   * to the socket. Safe because compression is off, so ws never queues frames of its own and
-   * writes stay in call order.
+   * Sends an envelope shared by many connections: its frame is built once (and compressed once,
+   * for the sockets that compress) and written straight to the socket. Safe because ws never
+   * compresses or queues frames of its own here, so writes stay in call order.
    */
   sendShared(data: Uint8Array): void {
     const socket = this.socket;
     if (this.ws.readyState !== 1 || socket === undefined) return;
     cork(socket);
-    socket.write(frameOnce(data));
+    const d = this.deflate;
+    if (d === undefined || data.byteLength < d.threshold) socket.write(frameOnce(data));
+    else if (d.windowBits === 15) socket.write(deflatedFrameOnce(data, d.level));
+    else socket.write(frame(deflateMessage(data, d.level, d.windowBits), true));
   }
 
   close(code: number, reason: string): void {
