@@ -23,6 +23,7 @@ export function printService(f: GeneratedFile, resolved: ResolvedService, codecs
   printRules(f, resolved, names);
   for (const channel of channels) printParams(f, channel);
   printHandlers(f, resolved, names, sym);
+  printRecovered(f, resolved, sym);
   printClient(f, resolved, names, sym);
 
   f.print(f.jsDoc(`Channels of ${resolved.service.name}, for publishing from the server.`));
@@ -115,7 +116,39 @@ function printClient(f: GeneratedFile, { service, methods }: ResolvedService, na
         break;
     }
   }
+  if (outboxCalls(methods).length > 0) {
+    f.print(
+      f.jsDoc(
+        `Calls of ${service.name} that an earlier client left unanswered in the outbox (ConnectOptions.outbox),\n` +
+          `with their outcomes, each once. Ends when every one has been handed over, or the connection closes.`,
+        "  ",
+      ),
+    );
+    f.print("  $recovered(): AsyncIterableIterator<", recoveredName(service.name), ">;");
+  }
   f.print("}");
+  f.print();
+}
+
+/** The calls a client keeps in its outbox: exactly-once, or idempotent at-least-once (runtime/client/outbox.ts keptByOutbox). */
+function outboxCalls(methods: ResolvedService["methods"]): ResolvedCall[] {
+  return methods.filter((m): m is ResolvedCall => m.kind === "call" && m.rules.idempotent && m.rules.delivery !== "at-most-once");
+}
+
+function recoveredName(serviceName: string): string {
+  return `${serviceName}Recovered`;
+}
+
+/** A union over the outbox calls of the service, discriminated by method name, for $recovered(). */
+function printRecovered(f: GeneratedFile, { service, methods }: ResolvedService, sym: Symbols): void {
+  const calls = outboxCalls(methods);
+  if (calls.length === 0) return;
+  f.print(f.jsDoc(`A call of ${service.name} recovered from the outbox after a reload or a restart; \`method\` tells which.`));
+  f.print(f.export("type", recoveredName(service.name)), " =");
+  calls.forEach(({ method }, i) => {
+    const end = i === calls.length - 1 ? ";" : "";
+    f.print("  | ", sym.RecoveredCall, "<", f.string(method.localName), ", ", f.importShape(method.input), ", ", f.importShape(method.output), ">", end);
+  });
   f.print();
 }
 
@@ -146,6 +179,7 @@ function symbols(f: GeneratedFile) {
     EventStream: type("EventStream"),
     PublishContext: type("PublishContext"),
     PublishOptions: type("PublishOptions"),
+    RecoveredCall: type("RecoveredCall"),
     ServiceDefinition: type("ServiceDefinition"),
     SubscribeOptions: type("SubscribeOptions"),
     Subscription: type("Subscription"),

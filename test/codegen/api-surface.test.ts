@@ -85,7 +85,12 @@ describe("chat_protocast.ts", () => {
       subscribe("typing", "TypingParams", "TypingResponse"),
       publish("publishTyping", "TypingParams", "TypingResponse"),
       event("notices", "NoticesResponse"),
+      "$recovered(): AsyncIterableIterator<ChatServiceRecovered>",
     ]);
+    // The outbox's recovered calls, one member per exactly-once or idempotent at-least-once call.
+    expect(chat.getTypeAliasOrThrow("ChatServiceRecovered").getTypeNodeOrThrow().getText().replace(/\s+/g, " ")).toBe(
+      `| RecoveredCall<"sendMessage", SendMessageRequest, SendMessageResponse>`,
+    );
   });
 
   it("declares channel parameters, channels and events", () => {
@@ -154,7 +159,12 @@ describe("showcase_protocast.ts", () => {
       event("alerts", "AlertsResponse"),
       event("receipts", "ReceiptsResponse"),
       event("nudges", "NudgesResponse"),
+      "$recovered(): AsyncIterableIterator<ShowcaseServiceRecovered>",
     ]);
+    // putItem (exactly-once), touchItem (at-least-once, idempotent), renameItem (idempotent, so exactly-once); not the at-most-once ones.
+    expect(showcase.getTypeAliasOrThrow("ShowcaseServiceRecovered").getTypeNodeOrThrow().getText().replace(/\s+/g, " ")).toBe(
+      `| RecoveredCall<"putItem", PutItemRequest, PutItemResponse> | RecoveredCall<"touchItem", TouchItemRequest, TouchItemResponse> | RecoveredCall<"renameItem", RenameItemRequest, RenameItemResponse>`,
+    );
   });
 
   it("declares one parameter interface per channel, fields in pattern order", () => {
