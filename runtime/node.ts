@@ -10,3 +10,6 @@ export { ServerCore } from "./server/server-core.js";
 export { defaultServerLimits } from "./server/options.js";
 export type { CompressionOptions } from "./adapters/ws/compression.js";
 export { defaultRefusalLog, type RefusalRecord, type RefusalLogOptions } from "./adapters/shared/refusal-log.js";
+
+// The client outbox in a JSON file, for Node clients (ConnectOptions.outbox).
+export { fileOutbox } from "./adapters/file/file-outbox.js";
