@@ -22,6 +22,13 @@ export interface Broker {
    * remains after the gap.
    */
   history(channel: string, since: BrokerPosition, limit: number): Promise<HistoryResult>;
+  /**
+   * Whether some node receives the channel's live events right now; undefined when the engine
+   * cannot tell. A process that dies stops listening as soon as the engine sees its connection
+   * close, seconds before it would miss a heartbeat, so the cluster asks this to tell a dead
+   * node from a slow one.
+   */
+  listening?(channel: string): Promise<boolean | undefined>;
   close(): Promise<void>;
 }
 
@@ -39,10 +46,15 @@ export interface BrokerEvent extends BrokerPosition {
 export interface BrokerGap {
   readonly channel: string;
   readonly epoch: string;
-  /** 0 when the epoch changed: how much of the old epoch was lost cannot be known. */
+  /** 0 when the epoch changed: the range is then the new epoch's offsets missing from history. */
   readonly fromOffset: number;
   readonly toOffset: number;
-  /** "history_expired", "history_disabled" or "epoch_changed". */
+  /**
+   * "history_expired", "history_disabled", or for a new epoch "epoch_reset" (nothing of the old
+   * epoch is known lost) or "epoch_changed" (how much of it was lost is not known). When the
+   * broker knows the old epoch went further than the node got, a gap in the old epoch
+   * ("epoch_changed", fromOffset > 0) names those offsets first (broker/epoch-change.ts).
+   */
   readonly reason: string;
 }
 
@@ -57,4 +69,10 @@ export interface HistoryResult {
   readonly position: BrokerPosition;
   readonly events: readonly BrokerEvent[];
   readonly gap: { readonly fromOffset: number; readonly toOffset: number; readonly reason: string } | undefined;
+  /**
+   * When `since` is of another epoch: the epoch the channel had before the current one and the
+   * last offset of it any node is known to have published or received; undefined when the
+   * broker does not remember it.
+   */
+  readonly previous?: BrokerPosition | undefined;
 }

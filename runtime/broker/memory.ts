@@ -91,6 +91,10 @@ class MemoryBroker implements Broker {
     });
   }
 
+  listening(channel: string): Promise<boolean> {
+    return Promise.resolve((this.channels.get(channel)?.listeners.size ?? 0) > 0);
+  }
+
   position(channel: string): Promise<BrokerPosition> {
     const s = this.channels.get(channel);
     return Promise.resolve({ epoch: this.epoch, offset: s?.offset ?? 0 });

@@ -64,10 +64,13 @@ export class SubscriptionImpl<M extends DescMessage> implements Subscription<Mes
     if (s.gap !== undefined) {
       // The server may count from an older position than ours (it re-syncs from what we
       // acknowledged): only the part of the gap we do not already have is lost.
-      const sameEpoch = s.epoch === this.position.epoch && s.gap.reason !== "epoch_changed";
+      // A gap from offset 0 starts a new epoch (or restarts ours, when our position is past
+      // the channel's end); any other names offsets of the epoch it comes with.
+      const sameEpoch = s.epoch === this.position.epoch && s.gap.fromOffset > 0;
       const from = sameEpoch ? Math.max(s.gap.fromOffset, this.position.offset + 1) : s.gap.fromOffset;
       if (!sameEpoch || from <= s.gap.toOffset) {
-        this.emitter.emit("gap", { fromOffset: from, toOffset: s.gap.toOffset, reason: s.gap.reason });
+        const previous = s.gap.fromOffset === 0 && this.position.epoch !== "" ? { previous: { ...this.position } } : {};
+        this.emitter.emit("gap", { fromOffset: from, toOffset: s.gap.toOffset, reason: s.gap.reason, epoch: s.epoch, ...previous });
         this.position = { epoch: s.epoch, offset: s.gap.toOffset };
       }
     } else if (!s.recovered) {
@@ -95,7 +98,7 @@ export class SubscriptionImpl<M extends DescMessage> implements Subscription<Mes
     if (epoch === this.position.epoch && offset <= this.position.offset) return; // duplicate
     const reliable = this.def.rules.delivery !== "at-most-once";
     if (reliable && epoch === this.position.epoch && offset > this.position.offset + 1 && this.position.offset > 0) {
-      this.emitter.emit("gap", { fromOffset: this.position.offset + 1, toOffset: offset - 1, reason: "dropped" });
+      this.emitter.emit("gap", { fromOffset: this.position.offset + 1, toOffset: offset - 1, reason: "dropped", epoch });
     }
     this.position = { epoch, offset };
     let message: MessageShape<M>;

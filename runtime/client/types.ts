@@ -32,8 +32,21 @@ export type { ChannelMember };
 export interface SubscriptionEvents {
   /** Members joined or left (channels with presence). */
   presence: { readonly joined: readonly ChannelMember[]; readonly left: readonly ChannelMember[] };
-  /** Events between from and to were lost for good; they will never arrive. */
-  gap: { readonly fromOffset: number; readonly toOffset: number; readonly reason: string };
+  /**
+   * Events between from and to of `epoch` were lost for good; they will never arrive. Reasons
+   * (PROTOCOL.md 6.4): "history_expired", "history_disabled", "dropped"; for a new epoch
+   * (fromOffset 0, the range is then the new epoch's missing start, usually empty)
+   * "epoch_reset" when nothing of the old epoch is known lost and "epoch_changed" when that is
+   * not known, with `previous`, the last position the subscription had in the old epoch. Old-epoch
+   * offsets the server knows were lost come first as their own "epoch_changed" gap in that epoch.
+   */
+  gap: {
+    readonly fromOffset: number;
+    readonly toOffset: number;
+    readonly reason: string;
+    readonly epoch: string;
+    readonly previous?: { readonly epoch: string; readonly offset: number };
+  };
 }
 
 /**

@@ -177,6 +177,18 @@ export class Cluster {
     return at === undefined ? Infinity : this.now() - at;
   }
 
+  /**
+   * Whether a node is gone for good: the broker says nothing listens on its node channel any
+   * more (a killed process loses its broker connection at once), or, when the broker cannot
+   * tell, the node was already counted dead. A node that is merely slow is not gone.
+   */
+  async gone(node: string): Promise<boolean> {
+    if (node === this.nodeId) return false;
+    const listening = await this.broker.listening?.(nodeChannel(node)).catch(() => undefined);
+    if (listening !== undefined) return !listening;
+    return !this.nodes.has(node) && this.departed.has(node);
+  }
+
   private heard(node: string): void {
     if (node === this.nodeId) return;
     const known = this.nodes.has(node);
@@ -320,6 +332,8 @@ export class Cluster {
       void this.send(nodeChannel(owner), { t: "take", n: this.nodeId, r, q: request }).then((sent) => {
         if (!sent) this.takes.get(r)?.({ kind: "refused", reason: "node_lost" });
       });
+      // A node killed outright never answers: do not wait out the timeout for it.
+      void this.gone(owner).then((g) => g && this.takes.get(r)?.({ kind: "refused", reason: "node_lost" }));
     });
   }
 
@@ -376,10 +390,19 @@ export class Cluster {
         resolve();
       };
       const timer = setTimeout(done, this.requestTimeoutMs);
-      this.snapshots.set(r, { channel, pending, done });
+      const waiting = { channel, pending, done };
+      this.snapshots.set(r, waiting);
       void this.send(CLUSTER_CHANNEL, { t: "pq", n: this.nodeId, r, ch: channel }).then((sent) => {
         if (!sent) done();
       });
+      // A node that died since it was last heard from has no members to report, and no
+      // answer will come: it is not waited for (it is counted dead later, on its timeout).
+      for (const node of pending) {
+        void this.gone(node).then((g) => {
+          if (!g || !waiting.pending.delete(node)) return;
+          if (waiting.pending.size === 0) done();
+        });
+      }
     });
   }
 

@@ -19,6 +19,7 @@ import { requestFieldProblem } from "./field-limits.js";
 import { hasScope } from "./scopes.js";
 import type { SessionHost, SessionLink } from "./session-host.js";
 import type { SessionWrite } from "../broker/session-store.js";
+import { epochChangeGaps } from "../broker/epoch-change.js";
 import type { SessionSnapshot } from "../session/snapshot.js";
 import type { ResumeCandidate } from "../session/resume.js";
 
@@ -849,10 +850,24 @@ export class ServerSession {
         hist = await broker.history(channel, { epoch: `${epoch}\u0000stale`, offset: 0 }, page);
       }
       if (this.subs.get(channel) !== sub) return;
+      let answer = id;
+      if (hist.gap !== undefined && hist.position.epoch !== epoch) {
+        // A new epoch. When the broker knows the old one went past the client's position,
+        // those offsets are reported first, in the old epoch; the new epoch's gap follows as
+        // a re-sync (PROTOCOL.md 6.4).
+        const gaps = epochChangeGaps({ epoch, offset }, hist.position.epoch, hist.gap.toOffset, hist.previous);
+        if (gaps.length > 1) {
+          const { fromOffset, toOffset, reason } = gaps[0]!;
+          this.sendSubscribed(sub, channel, answer, epoch, toOffset, true, { fromOffset, toOffset, reason });
+          answer = 0;
+        }
+        const { fromOffset, toOffset, reason } = gaps.at(-1)!;
+        hist = { ...hist, gap: { fromOffset, toOffset, reason } };
+      }
       // The next event after Subscribed has offset + 1: the client's own position when all
       // it missed follows, the end of the gap otherwise (PROTOCOL.md 6.4).
       const from = hist.gap !== undefined ? hist.gap.toOffset : Math.min(offset, hist.position.offset);
-      this.sendSubscribed(sub, channel, id, hist.position.epoch, from, true, hist.gap);
+      this.sendSubscribed(sub, channel, answer, hist.position.epoch, from, true, hist.gap);
       // With a store, Subscribed waits for it; the replayed events must not overtake it.
       const stored = this.whenStored();
       if (stored !== undefined) await stored;

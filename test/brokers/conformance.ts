@@ -37,6 +37,11 @@ export interface BrokerEngine {
   readonly outageNode?: (outageWaitMs: number) => Promise<OutageNode>;
   /** Whether subscribers hear of gaps (onGap) and recover on their own. */
   readonly reportsGaps: boolean;
+  /**
+   * Whether a new epoch remembers the one before and how far nodes saw it go, so that a
+   * subscriber that had all of it hears "epoch_reset" and one that did not hears what it lost.
+   */
+  readonly remembersEpochs?: boolean;
   /** Tests this engine is known to fail: they run as expected failures, so a fix shows up. */
   readonly knownDeviations?: readonly string[];
   /** fast-check runs of the interleaving property. Default 8. */
@@ -276,11 +281,19 @@ export function describeBrokerConformance(engine: BrokerEngine): void {
       const fresh = await a!.broker.position(ch);
       expect(fresh.epoch).not.toBe(old.epoch);
       expect(fresh.offset).toBe(0);
+      // The node published all of the old epoch: a reader that had it all lost nothing of it,
+      // on an engine that remembers; one that had less lost the rest.
+      const remembers = engine.remembersEpochs === true;
+      const reset = remembers ? "epoch_reset" : "epoch_changed";
+      const previous = remembers ? { previous: old } : {};
       const empty = await a!.broker.history(ch, old, 10);
-      expect(empty).toEqual({ position: fresh, events: [], gap: { fromOffset: 0, toOffset: 0, reason: "epoch_changed" } });
+      expect(empty).toEqual({ position: fresh, events: [], gap: { fromOffset: 0, toOffset: 0, reason: reset }, ...previous });
+      const behind = await a!.broker.history(ch, { epoch: old.epoch, offset: 3 }, 10);
+      expect(behind).toEqual({ position: fresh, events: [], gap: { fromOffset: 0, toOffset: 0, reason: "epoch_changed" }, ...previous });
       for (let i = 1; i <= 3; i++) expect(await a!.broker.publish(ch, bytes(`n${i}`), keep)).toEqual({ epoch: fresh.epoch, offset: i });
       const after = await a!.broker.history(ch, old, 10);
-      expect(after.gap).toEqual({ fromOffset: 0, toOffset: 0, reason: "epoch_changed" });
+      expect(after.gap).toEqual({ fromOffset: 0, toOffset: 0, reason: reset });
+      expect(after.previous).toEqual(remembers ? old : undefined);
       expect(after.events.map((e) => [e.epoch, e.offset, str(e.payload)])).toEqual(range(1, 3).map((i) => [fresh.epoch, i, `n${i}`]));
     });
 
@@ -296,7 +309,9 @@ export function describeBrokerConformance(engine: BrokerEngine): void {
       const n2 = await b!.broker.publish(ch, bytes("n2"), keep);
       expect([n1.offset, n2.offset]).toEqual([1, 2]);
       await until(() => r.events.length === 5, "2 events of the new epoch");
-      expect(r.gaps).toEqual([{ channel: ch, epoch: n1.epoch, fromOffset: 0, toOffset: 0, reason: "epoch_changed" }]);
+      // It had every event of the old epoch: on an engine that remembers, nothing of it is lost.
+      const reason = engine.remembersEpochs === true ? "epoch_reset" : "epoch_changed";
+      expect(r.gaps).toEqual([{ channel: ch, epoch: n1.epoch, fromOffset: 0, toOffset: 0, reason }]);
       expect(r.events.slice(3).map((e) => [e.epoch, e.offset, str(e.payload)])).toEqual([
         [n1.epoch, 1, "n1"],
         [n1.epoch, 2, "n2"],
@@ -368,6 +383,31 @@ export function describeBrokerConformance(engine: BrokerEngine): void {
         expect(r.events.map((e) => str(e.payload))).toEqual(range(1, 12).map((i) => `e${i}`));
         expect(r.gaps).toEqual([]);
       });
+
+      if (engine.remembersEpochs === true) {
+        test("a node cut off while the old epoch went on hears which of its offsets were lost", async () => {
+          const sub = await track(outageNode(3_000));
+          const [pub] = await nodes(1);
+          const ch = channel();
+          const r = new Recorder();
+          await sub.broker.subscribe(ch, r.onEvent, r.onGap);
+          for (let i = 1; i <= 2; i++) await pub!.broker.publish(ch, bytes(`e${i}`), keep);
+          await until(() => r.events.length === 2, "2 events before the outage");
+          sub.down();
+          const old = await pub!.broker.publish(ch, bytes("e3"), keep);
+          await pub!.broker.publish(ch, bytes("e4"), keep);
+          await engine.loseHistory(ch);
+          const n1 = await pub!.broker.publish(ch, bytes("n1"), keep);
+          sub.up();
+          await until(() => r.events.length === 3, "the new epoch's event", 10_000);
+          // 3 and 4 went with the old epoch's history; the publisher knew of them.
+          expect(r.gaps).toEqual([
+            { channel: ch, epoch: old.epoch, fromOffset: 3, toOffset: 4, reason: "epoch_changed" },
+            { channel: ch, epoch: n1.epoch, fromOffset: 0, toOffset: 0, reason: "epoch_reset" },
+          ]);
+          expect(r.events.map((e) => str(e.payload))).toEqual(["e1", "e2", "n1"]);
+        });
+      }
 
       test("a publish during a short outage waits and succeeds", async () => {
         const node = await track(outageNode(4_000));

@@ -19,7 +19,7 @@ function model(count: number, spacing: readonly number[], trimmed: number, size:
   for (let offset = 1; offset <= count; offset++) {
     const prevSeq = seq;
     seq += 1 + spacing[offset % spacing.length]!;
-    messages.push({ seq, epoch: "E", offset, time: 1_000 + offset * 10, historySize: size, historyTtlMs: ttlMs, prevSeq, payload: Uint8Array.of(offset % 256) });
+    messages.push({ seq, epoch: "E", offset, time: 1_000 + offset * 10, historySize: size, historyTtlMs: ttlMs, prevSeq, origin: undefined, payload: Uint8Array.of(offset % 256) });
   }
   const kept = messages.slice(trimmed);
   const reads = { count: 0 };

@@ -58,6 +58,8 @@ describe.skipIf(down !== undefined)("NATS broker", () => {
       h.set("Protocast-Offset", String(offset));
       h.set("Protocast-History", `${o.historySize} ${o.historyTtlMs}`);
       h.set("Protocast-Prev", String(last.seq));
+      const origin = last.header.get("Protocast-Origin");
+      if (origin !== "") h.set("Protocast-Origin", origin);
       await jetstream(admin).publish(subject, payload, { headers: h, expect: { lastSubjectSequence: last.seq } });
       return { epoch, offset };
     },
@@ -76,6 +78,7 @@ describe.skipIf(down !== undefined)("NATS broker", () => {
       };
     },
     reportsGaps: true,
+    remembersEpochs: true,
     propertyRuns: 8,
     cleanup: () => Promise.resolve(),
   });

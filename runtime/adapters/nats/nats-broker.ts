@@ -97,6 +97,8 @@ class NatsBrokerImpl implements NatsBroker {
   private readonly feeds: ChannelFeeds;
   private readonly subs = new Map<string, Subscription>();
   private readonly tails = new Map<string, StoredEvent>();
+  /** The last position this node saw per channel, for the next epoch to record. */
+  private readonly known = new Map<string, BrokerPosition>();
   private readonly hints = new Map<string, SeqHint[]>();
   private readonly chains = new Map<string, Promise<unknown>>();
   /** Cancels of the attempts in flight, which a reconnect ends. */
@@ -169,11 +171,13 @@ class NatsBrokerImpl implements NatsBroker {
       }
       const epoch = tail?.epoch ?? randomEpoch();
       const offset = (tail?.offset ?? 0) + 1;
+      const origin = this.origin(channel, tail);
       const h = headers();
       h.set(H.epoch, epoch);
       h.set(H.offset, String(offset));
       h.set(H.history, `${size} ${ttl}`);
       h.set(H.prev, String(tail?.seq ?? 0));
+      if (origin !== undefined) h.set(H.origin, `${origin.epoch} ${origin.offset}`);
       try {
         const ack = await this.js.publish(subjects.history, payload, {
           msgID,
@@ -183,7 +187,7 @@ class NatsBrokerImpl implements NatsBroker {
         });
         // A duplicate is this publish stored by an earlier attempt whose answer was lost.
         const stored = ack.duplicate ? ((await this.reads.at(ack.seq)) ?? undefined) : undefined;
-        const at = stored ?? { seq: ack.seq, epoch, offset, time: Date.now(), historySize: size, historyTtlMs: ttl, prevSeq: tail?.seq ?? 0, payload };
+        const at = stored ?? { seq: ack.seq, epoch, offset, time: Date.now(), historySize: size, historyTtlMs: ttl, prevSeq: tail?.seq ?? 0, origin, payload };
         this.remember(channel, at);
         const fan = headers();
         fan.set(H.epoch, at.epoch);
@@ -225,6 +229,20 @@ class NatsBrokerImpl implements NatsBroker {
     return this.feeds.subscribe(channel, listener, onGap);
   }
 
+  /**
+   * A request on the channel's event subject: every node that listens answers it (onMessage),
+   * and NATS answers "no responders" at once when none does. No answer in time says nothing.
+   */
+  async listening(channel: string): Promise<boolean | undefined> {
+    if (this.closed || this.nc.isClosed()) return undefined;
+    try {
+      await this.nc.request(channelSubjects(this.prefix, channel).events, new Uint8Array(0), { timeout: 1_000 });
+      return true;
+    } catch (e) {
+      return (e as { isNoResponders?: () => boolean }).isNoResponders?.() === true ? false : undefined;
+    }
+  }
+
   /** The channel's last message; for a channel never used, a marker at offset 0 starts its epoch. */
   private lastOrCreate(channel: string): Promise<StoredEvent> {
     if (this.closed) return Promise.reject(brokerClosed());
@@ -233,13 +251,15 @@ class NatsBrokerImpl implements NatsBroker {
     return this.retrying("read", Date.now() + this.o.outageWaitMs, async () => {
       const last = await this.reads.last(subject);
       if (last !== null) return last;
+      const origin = this.origin(channel, undefined);
       const h = headers();
       h.set(H.epoch, epoch);
       h.set(H.offset, "0");
       h.set(H.history, "0 0");
+      if (origin !== undefined) h.set(H.origin, `${origin.epoch} ${origin.offset}`);
       try {
         const ack = await this.js.publish(subject, new Uint8Array(0), { msgID: `epoch-${epoch}`, headers: h, expect: { lastSubjectSequence: 0 } });
-        return { seq: ack.seq, epoch, offset: 0, time: Date.now(), historySize: 0, historyTtlMs: 0, prevSeq: 0, payload: new Uint8Array(0) };
+        return { seq: ack.seq, epoch, offset: 0, time: Date.now(), historySize: 0, historyTtlMs: 0, prevSeq: 0, origin, payload: new Uint8Array(0) };
       } catch (e) {
         if (e instanceof JetStreamApiError && e.code === 10071) throw new Conflict(); // another node made it
         throw e;
@@ -294,6 +314,29 @@ class NatsBrokerImpl implements NatsBroker {
     this.tails.delete(channel);
     this.tails.set(channel, at);
     if (this.tails.size > maxTails) this.tails.delete(this.tails.keys().next().value!);
+    this.saw(channel, at);
+  }
+
+  /** Notes the last position this node saw of a channel (published or received). */
+  private saw(channel: string, at: BrokerPosition): void {
+    const had = this.known.get(channel);
+    if (had !== undefined && had.epoch === at.epoch && had.offset >= at.offset) return;
+    this.known.delete(channel);
+    this.known.set(channel, { epoch: at.epoch, offset: at.offset });
+    if (this.known.size > maxTails) this.known.delete(this.known.keys().next().value!);
+  }
+
+  /**
+   * What a message written after `tail` records of the epoch before its own: the tail's record,
+   * raised to what this node saw of that epoch; for the first message of a new epoch, what
+   * this node saw last.
+   */
+  private origin(channel: string, tail: StoredEvent | undefined): BrokerPosition | undefined {
+    const known = this.known.get(channel);
+    if (tail === undefined) return known !== undefined && known.offset > 0 ? known : undefined;
+    const o = tail.origin;
+    if (o === undefined || known === undefined || known.epoch !== o.epoch || known.offset <= o.offset) return o;
+    return known;
   }
 
   private addHint(channel: string, hint: SeqHint): void {
@@ -325,6 +368,11 @@ class NatsBrokerImpl implements NatsBroker {
   }
 
   private onMessage(channel: string, msg: Msg): void {
+    // Fan-out never asks for a reply: this is listening() of another node.
+    if (msg.reply !== undefined && msg.reply !== "") {
+      msg.respond();
+      return;
+    }
     const h = msg.headers;
     if (h === undefined) return;
     const epoch = h.get(H.epoch);
@@ -332,6 +380,7 @@ class NatsBrokerImpl implements NatsBroker {
     const seq = Number(h.get(H.seq));
     if (epoch === "" || !Number.isSafeInteger(offset) || offset < 1) return;
     if (Number.isSafeInteger(seq) && seq > 0) this.addHint(channel, { epoch, offset, seq });
+    this.saw(channel, { epoch, offset });
     this.feeds.push({ channel, epoch, offset, payload: msg.data.slice() });
   }
 

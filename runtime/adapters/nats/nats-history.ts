@@ -1,4 +1,5 @@
 import type { BrokerEvent, BrokerPosition, HistoryResult } from "../../broker/broker.js";
+import { epochChangeReason } from "../../broker/epoch-change.js";
 
 /** One message of a channel's subject in the JetStream stream, with its Protocast headers. */
 export interface StoredEvent {
@@ -14,6 +15,8 @@ export interface StoredEvent {
   readonly historyTtlMs: number;
   /** Stream sequence of the channel's previous message (0: none), as the publish expected it. */
   readonly prevSeq: number;
+  /** The epoch before this one and the last offset of it known when this was written. */
+  readonly origin: BrokerPosition | undefined;
   readonly payload: Uint8Array;
 }
 
@@ -59,7 +62,7 @@ export async function readHistory(
   const same = since.epoch === last.epoch;
   const wanted = same ? since.offset + 1 : 1;
   const result = (events: BrokerEvent[], first: number): HistoryResult => {
-    if (!same) return { position, events, gap: { fromOffset: 0, toOffset: first - 1, reason: "epoch_changed" } };
+    if (!same) return { position, events, previous: last.origin, gap: { fromOffset: 0, toOffset: first - 1, reason: epochChangeReason(since, last.origin) } };
     if (wanted > last.offset || first <= wanted) return { position, events, gap: undefined };
     const reason = last.historySize === 0 ? "history_disabled" : "history_expired";
     return { position, events, gap: { fromOffset: wanted, toOffset: first - 1, reason } };

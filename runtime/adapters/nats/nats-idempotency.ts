@@ -1,6 +1,6 @@
 import { connectNats, readyOrClosed } from "./connect.js";
 import { randomBytes } from "node:crypto";
-import { headers, type NatsConnection } from "@nats-io/transport-node";
+import { headers, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { JetStreamApiError, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { BeginOptions, IdempotencyStore, StoreBeginResult } from "../../broker/idempotency-store.js";
 import { Code } from "../../errors/code.js";
@@ -15,6 +15,7 @@ import {
   decodeOutcome,
   encodeOutcome,
   pollBegin,
+  runToken,
   stringBytes,
   type Attempt,
   type SharedStoreOptions,
@@ -50,6 +51,11 @@ export interface NatsIdempotencyOptions extends SharedStoreOptions {
  * the next begin() replaces it) for ttlMs. The number of keys per principal is not bounded
  * here: the bucket holds what ttlMs lets live. Leases are compared with the local clock, so
  * nodes' clocks must agree to well within the lease margin.
+ *
+ * A node killed mid-request would hold its keys to the end of their leases. Each store answers
+ * requests on `_PROTOCAST.idem.<bucket>.<holder>` and names that holder in its run tokens; a
+ * duplicate whose request there meets "no responders" (NATS drops a connection's
+ * subscriptions as soon as it closes) takes the key over at once.
  */
 export async function createNatsIdempotencyStore(options: NatsIdempotencyOptions = {}): Promise<IdempotencyStore> {
   const o = checkStoreOptions(options);
@@ -58,7 +64,10 @@ export async function createNatsIdempotencyStore(options: NatsIdempotencyOptions
   const nc = options.connection ?? (await connectNats(options.servers, o.outageWaitMs));
   const timeout = Math.max(100, Math.min(2_000, o.outageWaitMs));
   const store = new NatsIdempotencyStore(nc, options.connection === undefined, await jetstreamManager(nc, { timeout }), jetstream(nc, { timeout }), bucket, o);
-  return readyOrClosed(store, () => store.ensureBucket());
+  return readyOrClosed(store, async () => {
+    await store.ensureBucket();
+    await store.showAlive();
+  });
 }
 
 const State = { Running: 0, Done: 1, Forgotten: 2 } as const;
@@ -99,6 +108,10 @@ class NatsIdempotencyStore implements IdempotencyStore {
   private readonly stream: string;
   /** Subject -> token of the request this store runs under it (see the Redis store). */
   private readonly running = new Map<string, string>();
+  /** This store's name in run tokens; undefined until its liveness subject is subscribed. */
+  private readonly holder = randomBytes(9).toString("base64url");
+  private liveUp = false;
+  private live: Subscription | undefined;
   private closed = false;
 
   constructor(
@@ -117,16 +130,42 @@ class NatsIdempotencyStore implements IdempotencyStore {
     return ensureKvBucket(this.jsm, this.bucket, this.o.ttlMs);
   }
 
+  /** Answers liveness probes from then on (the client renews the subscription after reconnects). */
+  async showAlive(): Promise<void> {
+    this.live = this.nc.subscribe(this.liveSubject(this.holder), {
+      callback: (err, msg) => {
+        if (err === null) msg.respond();
+      },
+    });
+    await this.nc.flush();
+    this.liveUp = true;
+  }
+
+  private liveSubject(holder: string): string {
+    return `_PROTOCAST.idem.${this.bucket}.${holder}`;
+  }
+
+  /** True when the store that holds a run is gone: its subject has no responders any more. */
+  private async holderGone(holder: string): Promise<boolean> {
+    if (holder === this.holder || this.nc.isClosed()) return false;
+    try {
+      await this.nc.request(this.liveSubject(holder), new Uint8Array(0), { timeout: 1_000 });
+      return false;
+    } catch (e) {
+      return (e as { isNoResponders?: () => boolean }).isNoResponders?.() === true;
+    }
+  }
+
   private subject(principal: string, key: string): string {
     return `$KV.${this.bucket}.p${stringBytes(principal).toString("base64url")}.k${stringBytes(key).toString("base64url")}`;
   }
 
   begin(principal: string, key: string, request: RequestFingerprint, options: BeginOptions): Promise<StoreBeginResult> {
     const subject = this.subject(principal, key);
-    const token = randomBytes(12).toString("base64url");
+    const token = runToken(this.liveUp ? this.holder : undefined);
     const target = stringBytes(request.target);
     const leaseMs = Math.max(1, options.leaseMs);
-    const attempt = (seen: string): Promise<Attempt> =>
+    const attempt = (seen: string, takeOver: string): Promise<Attempt> =>
       this.retrying(async () => {
         const { revision, record: r } = await this.read(subject);
         if (r?.state === State.Forgotten && r.token === seen) return { kind: "done", outcome: decodeOutcome(r.outcome) };
@@ -143,11 +182,12 @@ class NatsIdempotencyStore implements IdempotencyStore {
         if (!target.equals(r.target) || r.digest !== request.digest) return { kind: "conflict" };
         if (r.state === State.Done) return { kind: "done", outcome: decodeOutcome(r.outcome) };
         if (r.token === token) return runs(); // an earlier attempt of this begin() wrote it
-        if (r.leaseEnd <= Date.now()) return run(); // its node is presumed dead: take the key over
+        // Its lease ran out, or its holder is gone: take the key over (the write checks the revision).
+        if (r.leaseEnd <= Date.now() || (takeOver !== "" && r.token === takeOver)) return run();
         return { kind: "wait", token: r.token };
       });
     const release = (): Promise<void> => this.finish(principal, key, undefined);
-    return pollBegin(attempt, release, this.o.pollMs, options.signal);
+    return pollBegin(attempt, release, this.o.pollMs, options.signal, (holder) => this.holderGone(holder));
   }
 
   complete(principal: string, key: string, outcome: Outcome): Promise<void> {
@@ -224,6 +264,7 @@ class NatsIdempotencyStore implements IdempotencyStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.live?.unsubscribe();
     if (this.owned) await this.nc.close();
   }
 }

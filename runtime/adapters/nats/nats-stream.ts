@@ -5,7 +5,9 @@ import type { StoredEvent } from "./nats-history.js";
 /**
  * Headers of a Protocast message in the stream (and, with `seq`, of its fan-out copy):
  * epoch, offset, "<historySize> <historyTtlMs>" of the publish, the stream sequence of the
- * channel's previous message, and for fan-out the stream sequence of the event itself.
+ * channel's previous message, for fan-out the stream sequence of the event itself, and
+ * "<epoch> <offset>": the epoch before this message's and the last offset of it known when the
+ * message was written (absent when not known; see broker/epoch-change.ts).
  */
 export const natsHeaders = {
   epoch: "Protocast-Epoch",
@@ -13,6 +15,7 @@ export const natsHeaders = {
   history: "Protocast-History",
   prev: "Protocast-Prev",
   seq: "Protocast-Seq",
+  origin: "Protocast-Origin",
 } as const;
 
 /** Pages up to this many events are read with direct gets; longer ones with a consumer. */
@@ -81,7 +84,9 @@ function header(h: MsgHdrs | undefined, name: string): string {
 /** Messages without Protocast headers read as offset 0 of epoch "", which history skips. */
 function decode(seq: number, h: MsgHdrs | undefined, time: number, payload: Uint8Array): StoredEvent {
   const [size, ttl] = header(h, natsHeaders.history).split(" ").map(Number);
+  const [originEpoch, originOffset] = header(h, natsHeaders.origin).split(" ");
   return {
+    origin: originEpoch ? { epoch: originEpoch, offset: Number(originOffset) || 0 } : undefined,
     seq,
     epoch: header(h, natsHeaders.epoch),
     offset: Number(header(h, natsHeaders.offset)) || 0,

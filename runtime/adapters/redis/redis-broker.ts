@@ -7,6 +7,7 @@ import { ProtocastError } from "../../errors/protocast-error.js";
 import { createChannelFeeds, type ChannelFeeds, type GapListener } from "../shared/channel-feeds.js";
 import { brokerClosed, outcomeUnknown, sleep, unavailable, withDeadline } from "../shared/broker-errors.js";
 import { checkBrokerOptions, type BrokerFeedOptions } from "../shared/broker-options.js";
+import { epochChangeReason } from "../../broker/epoch-change.js";
 import { historyScript, positionScript, publishScript } from "./redis-scripts.js";
 import { evalLua, luaScript, whenRedisReady, type LuaScript, type RedisArg } from "./redis-lua.js";
 
@@ -44,6 +45,9 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
   return new RedisBrokerImpl(options.url, options.keyPrefix ?? DEFAULT_REDIS_PREFIX, metaTtlMs, feed, options.redisOptions ?? {});
 }
 
+/** Channels whose last position a node remembers for the next epoch's record. */
+const maxKnown = 4_096;
+
 const scripts = { publish: luaScript(publishScript), position: luaScript(positionScript), history: luaScript(historyScript) };
 
 class RedisBrokerImpl implements RedisBroker {
@@ -53,6 +57,8 @@ class RedisBrokerImpl implements RedisBroker {
   /** Pub/sub channel name -> broker channel, for the channels this node listens to. */
   private readonly names = new Map<string, string>();
   private readonly waiters = new Set<(error: Error) => void>();
+  /** The last position this node saw per channel (published or received), for a new epoch to record. */
+  private readonly known = new Map<string, BrokerPosition>();
   private closed = false;
 
   constructor(
@@ -98,7 +104,17 @@ class RedisBrokerImpl implements RedisBroker {
     const args = (mayHaveRun: boolean): RedisArg[] => [this.key(channel, "e"), data, size, ttl, id, mayHaveRun ? "1" : "0"];
     // Without history there is nothing to recognise an earlier attempt by: no blind repeat.
     const reply = await this.run("publish", scripts.publish, channel, args, size > 0);
-    return { epoch: String(reply[0]), offset: Number(reply[1]) };
+    const at = { epoch: String(reply[0]), offset: Number(reply[1]) };
+    this.saw(channel, at);
+    return at;
+  }
+
+  private saw(channel: string, at: BrokerPosition): void {
+    const had = this.known.get(channel);
+    if (had !== undefined && had.epoch === at.epoch && had.offset >= at.offset) return;
+    this.known.delete(channel);
+    this.known.set(channel, { epoch: at.epoch, offset: at.offset });
+    if (this.known.size > maxKnown) this.known.delete(this.known.keys().next().value!);
   }
 
   async position(channel: string): Promise<BrokerPosition> {
@@ -113,13 +129,14 @@ class RedisBrokerImpl implements RedisBroker {
     const offset = Number(reply[1]);
     const first = Number(reply[2]);
     const size = Number(reply[3]);
+    const previous = String(reply[4]) === "" ? undefined : { epoch: String(reply[4]), offset: Number(reply[5]) };
     const events: BrokerEvent[] = [];
-    for (let i = 4; i + 1 < reply.length && events.length < limit; i += 2) {
+    for (let i = 6; i + 1 < reply.length && events.length < limit; i += 2) {
       events.push({ channel, epoch, offset: Number(reply[i]), payload: new Uint8Array(reply[i + 1] as Buffer) });
     }
     const position = { epoch, offset };
     if (since.epoch !== epoch) {
-      return { position, events, gap: { fromOffset: 0, toOffset: first - 1, reason: "epoch_changed" } };
+      return { position, events, previous, gap: { fromOffset: 0, toOffset: first - 1, reason: epochChangeReason(since, previous) } };
     }
     const wanted = since.offset + 1;
     if (wanted > offset || first <= wanted) return { position, events, gap: undefined };
@@ -129,6 +146,17 @@ class RedisBrokerImpl implements RedisBroker {
   subscribe(channel: string, listener: (event: BrokerEvent) => void, onGap?: GapListener): Promise<() => void> {
     if (this.closed) return Promise.reject(brokerClosed());
     return this.feeds.subscribe(channel, listener, onGap);
+  }
+
+  /** PUBSUB NUMSUB: Redis drops a client's subscriptions the moment its connection closes. */
+  async listening(channel: string): Promise<boolean | undefined> {
+    if (this.closed || this.cmd.status !== "ready") return undefined;
+    try {
+      const reply = (await withDeadline(this.cmd.pubsub("NUMSUB", this.key(channel, "e")), Date.now() + 1_000, () => new Error("no answer"))) as unknown[];
+      return Number(reply[1]) > 0;
+    } catch {
+      return undefined;
+    }
   }
 
   /**
@@ -144,7 +172,8 @@ class RedisBrokerImpl implements RedisBroker {
   private async run(what: string, s: LuaScript, channel: string, args: (mayHaveRun: boolean) => RedisArg[], repeatable: boolean): Promise<unknown[]> {
     if (this.closed) throw brokerClosed();
     const deadline = Date.now() + this.o.outageWaitMs;
-    const head: RedisArg[] = [this.key(channel, "m"), this.key(channel, "h"), randomEpoch(), this.metaTtlMs];
+    const known = this.known.get(channel);
+    const head: RedisArg[] = [this.key(channel, "m"), this.key(channel, "h"), randomEpoch(), this.metaTtlMs, known?.epoch ?? "", known?.offset ?? 0];
     let mayHaveRun = false;
     for (;;) {
       try {
@@ -214,13 +243,15 @@ class RedisBrokerImpl implements RedisBroker {
       this.o.onError(new ProtocastError(Code.Internal, `malformed event on ${name.toString()}`));
       return;
     }
-    this.feeds.push({
+    const event = {
       channel,
       epoch: message.toString("latin1", 0, a),
       offset: Number(message.toString("latin1", a + 1, b)),
       // A copy: the parser may reuse the buffer the message was read into.
       payload: new Uint8Array(message.subarray(b + 1)),
-    });
+    };
+    this.saw(channel, event);
+    this.feeds.push(event);
   }
 
   close(): Promise<void> {

@@ -6,7 +6,17 @@ import { Code } from "../../errors/code.js";
 import { ProtocastError } from "../../errors/protocast-error.js";
 import type { Outcome, RequestFingerprint } from "../../session/idempotency-window.js";
 import { brokerClosed, sleep, unavailable, withDeadline } from "../shared/broker-errors.js";
-import { checkInteger, checkStoreOptions, decodeOutcome, encodeOutcome, pollBegin, stringBytes, type Attempt, type SharedStoreOptions } from "../shared/idempotency-shared.js";
+import {
+  checkInteger,
+  checkStoreOptions,
+  decodeOutcome,
+  encodeOutcome,
+  pollBegin,
+  runToken,
+  stringBytes,
+  type Attempt,
+  type SharedStoreOptions,
+} from "../shared/idempotency-shared.js";
 import { evalLua, luaScript, whenRedisReady, type LuaScript, type RedisArg } from "./redis-lua.js";
 
 export interface RedisIdempotencyOptions extends SharedStoreOptions {
@@ -46,7 +56,13 @@ export interface RedisIdempotencyOptions extends SharedStoreOptions {
  *   o  the outcome's bytes (d, f)
  *
  * Every script is safe to repeat (a begin finding its own token is the runner), so a command
- * whose answer was lost to a disconnect is simply sent again. Expiry: a running record
+ * whose answer was lost to a disconnect is simply sent again.
+ *
+ * A node killed mid-request would hold its keys to the end of their leases (the call's deadline
+ * plus 5 s). So that its clients' retries need not wait that long, each store keeps a second
+ * connection subscribed to `<prefix>idem:live:<holder>` and names that holder in its run
+ * tokens; a duplicate that finds no subscriber there (PUBSUB NUMSUB: Redis drops a client's
+ * subscriptions as soon as its connection closes) takes the key over at once. Expiry: a running record
  * disappears ttlMs after its lease ends, a completed one ttlMs after completion, a forgotten
  * one after max(1 s, 40 polls): long enough for the duplicates that waited to read it.
  */
@@ -75,7 +91,7 @@ end
 if r[3] ~= ARGV[1] or r[4] ~= ARGV[2] then return {'conflict'} end
 if r[1] == 'd' then return {'done', r[6]} end
 if r[2] == ARGV[4] then return {'run'} end
-if tonumber(r[5]) <= now then
+if tonumber(r[5]) <= now or (ARGV[7] ~= '' and r[2] == ARGV[7]) then
   redis.call('HSET', KEYS[1], 't', ARGV[4], 'e', now + lease)
   redis.call('PEXPIRE', KEYS[1], life)
   return {'run'}
@@ -129,6 +145,10 @@ class RedisIdempotencyStore implements IdempotencyStore {
   private readonly running = new Map<string, string>();
   private readonly waiters = new Set<(error: Error) => void>();
   private readonly forgetHoldMs: number;
+  /** This store's name in run tokens, and the connection that shows it alive. */
+  private readonly holder = randomBytes(9).toString("base64url");
+  private readonly live: Redis;
+  private liveUp = false;
   private closed = false;
 
   constructor(
@@ -139,6 +159,26 @@ class RedisIdempotencyStore implements IdempotencyStore {
     private readonly maxKeys: number,
   ) {
     this.forgetHoldMs = Math.max(1_000, 40 * o.pollMs);
+    this.live = redis.duplicate({ enableOfflineQueue: false, autoResubscribe: false });
+    this.live.on("error", () => undefined);
+    this.live.on("close", () => (this.liveUp = false));
+    this.live.on("ready", () => {
+      this.live.subscribe(this.liveChannel(this.holder)).then(
+        () => (this.liveUp = !this.closed),
+        () => undefined, // the next "ready" tries again; meanwhile tokens name no holder
+      );
+    });
+  }
+
+  private liveChannel(holder: string): string {
+    return `${this.prefix}idem:live:${holder}`;
+  }
+
+  /** True when the store that holds a run is gone: nobody listens on its channel any more. */
+  private async holderGone(holder: string): Promise<boolean> {
+    if (holder === this.holder || this.redis.status !== "ready") return false;
+    const reply = (await withDeadline(this.redis.pubsub("NUMSUB", this.liveChannel(holder)), Date.now() + 1_000, () => new Error("no answer"))) as unknown[];
+    return Number(reply[1]) === 0;
   }
 
   private keys(principal: string, key: string): { record: string; set: string; member: string } {
@@ -150,10 +190,11 @@ class RedisIdempotencyStore implements IdempotencyStore {
 
   begin(principal: string, key: string, request: RequestFingerprint, options: BeginOptions): Promise<StoreBeginResult> {
     const { record } = this.keys(principal, key);
-    const token = randomBytes(12).toString("base64url");
+    // Named only while others can see this store alive; otherwise its runs wait out their leases.
+    const token = runToken(this.liveUp ? this.holder : undefined);
     const leaseMs = Math.max(1, Math.ceil(options.leaseMs));
-    const attempt = async (seen: string): Promise<Attempt> => {
-      const reply = await this.exec(scripts.begin, [record], [request.target, String(request.digest), leaseMs, token, seen, this.o.ttlMs]);
+    const attempt = async (seen: string, takeOver: string): Promise<Attempt> => {
+      const reply = await this.exec(scripts.begin, [record], [request.target, String(request.digest), leaseMs, token, seen, this.o.ttlMs, takeOver]);
       switch (String(reply[0])) {
         case "run":
           this.running.set(record, token);
@@ -167,7 +208,7 @@ class RedisIdempotencyStore implements IdempotencyStore {
       }
     };
     const release = (): Promise<void> => this.finish(principal, key, undefined);
-    return pollBegin(attempt, release, this.o.pollMs, options.signal);
+    return pollBegin(attempt, release, this.o.pollMs, options.signal, (holder) => this.holderGone(holder));
   }
 
   async complete(principal: string, key: string, outcome: Outcome): Promise<void> {
@@ -215,6 +256,7 @@ class RedisIdempotencyStore implements IdempotencyStore {
     if (this.closed) return Promise.resolve();
     this.closed = true;
     for (const finish of Array.from(this.waiters)) finish(brokerClosed());
+    this.live.disconnect();
     if (this.owned) this.redis.disconnect();
     return Promise.resolve();
   }

@@ -1,4 +1,5 @@
 import type { BrokerGap, BrokerEvent, BrokerPosition, HistoryResult } from "../../broker/broker.js";
+import { epochChangeGaps } from "../../broker/epoch-change.js";
 import { brokerClosed } from "./broker-errors.js";
 
 export type { BrokerGap };
@@ -300,12 +301,16 @@ class ChannelFeedsImpl implements ChannelFeeds {
     for (const e of feed.foreign) if (e.epoch === position.epoch && e.offset < held) held = e.offset;
 
     if (position.epoch !== since.epoch) {
-      // The engine lost the channel's history: report the change, continue in the new epoch.
+      // The engine lost the channel's history: say what of the old epoch is known lost (its
+      // offsets past ours that the broker remembers, or that we held back), then continue in
+      // the new epoch.
       const firstKept = result.gap !== undefined ? result.gap.toOffset : (result.events[0]?.offset ?? position.offset + 1) - 1;
       const to = Math.min(firstKept, held - 1);
-      const reason = result.gap?.reason ?? "epoch_changed";
+      let seen = 0;
+      for (const offset of feed.pending.keys()) seen = Math.max(seen, offset);
+      for (const e of feed.foreign) if (e.epoch === since.epoch) seen = Math.max(seen, e.offset);
       feed.pending = new Map();
-      this.reportGap(feed, { channel: feed.channel, epoch: position.epoch, fromOffset: 0, toOffset: to, reason });
+      for (const g of epochChangeGaps(since, position.epoch, to, result.previous, seen)) this.reportGap(feed, { channel: feed.channel, ...g });
     } else if (result.gap !== undefined) {
       const to = Math.min(result.gap.toOffset, held - 1);
       if (to > since.offset) {

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import type { StoreBeginResult } from "../../broker/idempotency-store.js";
 import { Code } from "../../errors/code.js";
 import { ProtocastError } from "../../errors/protocast-error.js";
@@ -29,20 +30,55 @@ export function checkInteger(name: string, value: number, min: number): void {
 export type Attempt = StoreBeginResult | { readonly kind: "wait"; readonly token: string };
 
 /**
+ * Run tokens name the store instance that holds the run: "<holder>.<random>". A holder is
+ * named only while the instance can be found alive (see HolderLiveness); a token without a
+ * holder ("<random>") is waited out to the end of its lease.
+ */
+export function runToken(holder: string | undefined): string {
+  const random = randomBytes(12).toString("base64url");
+  return holder === undefined ? random : `${holder}.${random}`;
+}
+
+/** The holder a run token names, or undefined. */
+export function tokenHolder(token: string): string | undefined {
+  const dot = token.indexOf(".");
+  return dot > 0 ? token.slice(0, dot) : undefined;
+}
+
+/** How often a waiting duplicate asks whether the holder of the running request still lives. */
+const HOLDER_PROBE_MS = 250;
+
+/**
  * begin() of a shared store: `attempt` registers the request or reports the one running, and
  * is repeated every pollMs until it gives an answer. `seen` is the token of the running
  * request last seen, "" at first: when that request was forgotten, its transient outcome is
- * the answer. An abort rejects at once; should the attempt in flight then turn out to have
+ * the answer. `takeOver` is the token of a running request whose holder is gone (its process
+ * died: `gone` said so), which the attempt may replace without waiting for its lease; "" when
+ * none. An abort rejects at once; should the attempt in flight then turn out to have
  * registered the request, `release` drops the registration again, so nobody waits on a
  * request that will never run.
  */
-export async function pollBegin(attempt: (seen: string) => Promise<Attempt>, release: () => Promise<void>, pollMs: number, signal: AbortSignal | undefined): Promise<StoreBeginResult> {
+export async function pollBegin(
+  attempt: (seen: string, takeOver: string) => Promise<Attempt>,
+  release: () => Promise<void>,
+  pollMs: number,
+  signal: AbortSignal | undefined,
+  gone?: (holder: string) => Promise<boolean>,
+): Promise<StoreBeginResult> {
   // Like the embedded store, the first look registers the request even if already aborted.
-  let a = await attempt("");
+  let a = await attempt("", "");
+  let probedAt = -Infinity;
   while (a.kind === "wait") {
-    await pause(pollMs, signal);
     const seen = a.token;
-    a = await (signal === undefined ? attempt(seen) : abortable(attempt(seen), signal, (late) => late.kind === "run" && void release().catch(() => undefined)));
+    const holder = tokenHolder(seen);
+    let takeOver = "";
+    if (holder !== undefined && gone !== undefined && Date.now() - probedAt >= HOLDER_PROBE_MS) {
+      probedAt = Date.now();
+      if (await gone(holder).catch(() => false)) takeOver = seen;
+    }
+    if (takeOver === "") await pause(pollMs, signal);
+    const next = attempt(seen, takeOver);
+    a = await (signal === undefined ? next : abortable(next, signal, (late) => late.kind === "run" && void release().catch(() => undefined)));
   }
   return a;
 }
