@@ -1,0 +1,231 @@
+import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Code, ProtocastError, connect, createClient, defaultOutboxLimits, fileOutbox, memoryOutbox, type Connection, type OutboxRecord, type OutboxStore } from "protocast/node";
+import { ChatService } from "../../generated/acme/chat/v1/chat_protocast.js";
+import { ShowcaseService } from "../../generated/acme/showcase/v1/showcase_protocast.js";
+import { startHarness, until, type Harness } from "../support/harness.js";
+
+// Stores that hold junk, stores that fail, bounds, and the order "stored, then sent; deleted,
+// then delivered".
+
+const SEND = "acme.chat.v1.ChatService/SendMessage";
+const request = (text: string): Uint8Array => ChatService.calls["sendMessage"]!.inputCodec.encode({ roomId: "r", text } as never);
+const record = (key: string, text: string, storedAt = Date.now()): OutboxRecord => ({ version: 1, key, method: SEND, request: request(text), timeoutMs: 5_000, storedAt });
+
+/** A memory store that also logs what it was asked, and can be told to fail or wait. */
+function spyStore(initial: unknown[] = []) {
+  const entries = new Map<string, unknown>(initial.map((e, i) => [String((e as { key?: unknown } | null)?.key ?? `#${i}`), e]));
+  const log: string[] = [];
+  const spy = {
+    log,
+    entries,
+    failPut: false,
+    failList: false,
+    gate: undefined as Promise<void> | undefined,
+    store: {
+      async put(r: OutboxRecord) {
+        log.push(`put ${r.method}`);
+        await spy.gate;
+        if (spy.failPut) throw new Error("disk full");
+        entries.set(r.key, r);
+      },
+      async delete(key: string) {
+        log.push("delete");
+        entries.delete(key);
+      },
+      async list() {
+        if (spy.failList) throw new Error("store offline");
+        return Array.from(entries.values());
+      },
+      async clear() {
+        entries.clear();
+      },
+    } satisfies OutboxStore,
+  };
+  return spy;
+}
+
+describe("outbox stores, corrupt contents and bounds", () => {
+  let h: Harness;
+  const runs = new Map<string, number>();
+  let dir = "";
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "protocast-outbox-"));
+    h = await startHarness({ authenticate: (req) => ({ id: req.token ?? "anon", scopes: ["chat", "showcase"] }) });
+    h.server.implement(ChatService, {
+      async sendMessage(req, ctx) {
+        runs.set(ctx.idempotencyKey, (runs.get(ctx.idempotencyKey) ?? 0) + 1);
+        if (req.text.startsWith("wait")) await new Promise((r) => setTimeout(r, 200));
+        return { messageId: req.text };
+      },
+      listRooms: () => ({ rooms: [] }),
+    });
+  });
+  afterAll(async () => {
+    await h.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const errorsOf = (conn: Connection): ProtocastError[] => {
+    const errors: ProtocastError[] = [];
+    conn.outbox.on("error", (e) => errors.push(e));
+    return errors;
+  };
+
+  it("skips foreign and corrupt entries with an error event each, deletes the corrupt ones it can, and recovers the rest", async () => {
+    const spy = spyStore([
+      null,
+      "a string",
+      { version: 2, key: "from-a-later-release" },
+      { version: 1, key: "bad-method", method: "not a path", request: request("x"), timeoutMs: 5_000, storedAt: Date.now() },
+      { version: 1, key: "bad-request", method: SEND, request: "not bytes", timeoutMs: 5_000, storedAt: Date.now() },
+      { version: 1, key: "bad-timeout", method: SEND, request: request("x"), timeoutMs: -1, storedAt: Date.now() },
+      { version: 1, key: "bad-time", method: SEND, request: request("x"), timeoutMs: 5_000, storedAt: "yesterday" },
+      record("good", "good one"),
+    ]);
+    const conn = h.client({ token: "carol", outbox: spy.store });
+    const errors = errorsOf(conn);
+    const recovered = [];
+    for await (const r of conn.outbox.recovered()) recovered.push(r);
+    expect(recovered.map((r) => r.idempotencyKey)).toEqual(["good"]);
+    expect(errors.map((e) => e.reason)).toEqual([
+      "outbox_record_foreign",
+      "outbox_record_foreign",
+      "outbox_record_foreign",
+      "outbox_record_corrupt",
+      "outbox_record_corrupt",
+      "outbox_record_corrupt",
+      "outbox_record_corrupt",
+    ]);
+    expect(errors.every((e) => e.code === Code.DataLoss)).toBe(true);
+    expect(errors[4]!.message).toContain("its request is not bytes");
+    // Foreign entries are not ours to delete; corrupt ones of this outbox are.
+    expect([...spy.entries.keys()].sort()).toEqual(["#0", "#1", "from-a-later-release"]);
+    // The connection itself is unharmed.
+    expect((await createClient(ChatService, conn).sendMessage({ roomId: "r", text: "after junk" })).messageId).toBe("after junk");
+  });
+
+  it("a store that cannot be read is one error event, not a throw; calls still go through it", async () => {
+    const spy = spyStore([record("lost", "x")]);
+    spy.failList = true;
+    const conn = h.client({ token: "carol", outbox: spy.store });
+    const errors = errorsOf(conn);
+    const items = [];
+    for await (const r of conn.outbox.recovered()) items.push(r);
+    expect(items).toEqual([]);
+    expect(errors.map((e) => [e.code, e.reason])).toEqual([[Code.Unavailable, "outbox_unreadable"]]);
+    await createClient(ChatService, conn).sendMessage({ roomId: "r", text: "still works" });
+    expect(spy.log).toEqual([`put ${SEND}`, "delete"]);
+  });
+
+  it("a JSON file that is not an outbox file is moved aside and reported; the store starts afresh", async () => {
+    const path = join(dir, "damaged.json");
+    await writeFile(path, '{"records": [truncated');
+    const conn = h.client({ token: "carol", outbox: fileOutbox(path) });
+    const errors = errorsOf(conn);
+    for await (const _ of conn.outbox.recovered()) throw new Error("nothing to recover");
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.reason).toBe("outbox_unreadable");
+    expect((await readdir(dir)).some((f) => f.startsWith("damaged.json.corrupt-"))).toBe(true);
+    await createClient(ChatService, conn).sendMessage({ roomId: "r", text: "fresh" });
+    expect(JSON.parse(await readFile(path, "utf8"))).toEqual({ protocast: "outbox", version: 1, records: [] });
+  });
+
+  it("a record in the file whose request is not base64 is corrupt; the others are recovered", async () => {
+    const path = join(dir, "one-bad.json");
+    const good = { ...record("file-good", "from file"), request: Buffer.from(request("from file")).toString("base64") };
+    await writeFile(path, JSON.stringify({ protocast: "outbox", version: 1, records: [good, { ...good, key: "file-bad", request: "%%%" }] }));
+    const conn = h.client({ token: "carol", outbox: fileOutbox(path) });
+    const errors = errorsOf(conn);
+    const items = [];
+    for await (const r of createClient(ChatService, conn).$recovered()) items.push(r);
+    expect(items.map((r) => [r.idempotencyKey, r.outcome.kind === "reply" ? r.outcome.response.messageId : r.outcome.kind])).toEqual([["file-good", "from file"]]);
+    expect(errors.map((e) => e.reason)).toEqual(["outbox_record_corrupt"]);
+    expect(JSON.parse(await readFile(path, "utf8")).records).toEqual([]);
+  });
+
+  it("a call is stored before it is sent: while the store has not confirmed, the server has not seen it", async () => {
+    const spy = spyStore();
+    let open: () => void = () => undefined;
+    spy.gate = new Promise((r) => (open = r));
+    const conn = h.client({ token: "carol", outbox: spy.store });
+    await conn.opened();
+    const key = "gated-key";
+    const call = createClient(ChatService, conn).sendMessage({ roomId: "r", text: "gated" }, { idempotencyKey: key });
+    await new Promise((r) => setTimeout(r, 150));
+    expect(runs.has(key)).toBe(false);
+    open();
+    await call;
+    expect(runs.get(key)).toBe(1);
+  });
+
+  it("a store that fails to write fails the call with UNAVAILABLE outbox_write_failed, unsent", async () => {
+    const spy = spyStore();
+    spy.failPut = true;
+    const conn = h.client({ token: "carol", outbox: spy.store });
+    const key = "unwritable-key";
+    await expect(createClient(ChatService, conn).sendMessage({ roomId: "r", text: "x" }, { idempotencyKey: key })).rejects.toMatchObject({
+      code: Code.Unavailable,
+      reason: "outbox_write_failed",
+    });
+    expect(runs.has(key)).toBe(false);
+    expect(conn.outbox.held.records).toBe(0);
+  });
+
+  it("the record is gone before the application sees the reply", async () => {
+    const store = memoryOutbox();
+    const chat = createClient(ChatService, h.client({ token: "carol", outbox: store }));
+    const seen = await chat.sendMessage({ roomId: "r", text: "x" }).then(() => store.list());
+    expect(seen).toEqual([]);
+  });
+
+  it("exactly-once and idempotent at-least-once calls go through the outbox; at-most-once calls do not", async () => {
+    const spy = spyStore();
+    const showcase = createClient(ShowcaseService, h.client({ token: "carol", outbox: spy.store }));
+    // No ShowcaseService on this server: each call is answered UNIMPLEMENTED, which is enough here.
+    for (const call of [showcase.getItem({}), showcase.putItem({}), showcase.touchItem({}), showcase.renameItem({}), showcase.peekItem({})]) {
+      await call.catch(() => undefined);
+    }
+    const puts = spy.log.filter((l) => l.startsWith("put")).map((l) => l.split("/")[1]);
+    expect(puts).toEqual(["PutItem", "TouchItem", "RenameItem"]);
+    expect(spy.entries.size).toBe(0);
+  });
+
+  it("maxRecords and maxBytes bound the calls held; past them a call fails at once with outbox_full, naming the numbers", async () => {
+    const conn = h.client({ token: "carol", outbox: { store: memoryOutbox(), maxRecords: 3 } });
+    const chat = createClient(ChatService, conn);
+    const held = [1, 2, 3].map((i) => chat.sendMessage({ roomId: "r", text: `wait-${i}` }));
+    const refused = chat.sendMessage({ roomId: "r", text: "one too many" });
+    await expect(refused).rejects.toMatchObject({ code: Code.ResourceExhausted, reason: "outbox_full" });
+    await expect(refused).rejects.toThrow(/holds 3 calls .*maxRecords 3/);
+    await Promise.all(held);
+    await expect(chat.sendMessage({ roomId: "r", text: "room again" })).resolves.toMatchObject({ messageId: "room again" });
+
+    const small = createClient(ChatService, h.client({ token: "carol", outbox: { store: memoryOutbox(), maxBytes: 200 } }));
+    await expect(small.sendMessage({ roomId: "r", text: "y".repeat(300) })).rejects.toThrow(/maxBytes 200/);
+  });
+
+  it("recovered records count against the bounds until they are read", async () => {
+    const store = memoryOutbox();
+    for (const i of [1, 2]) await store.put(record(`bound-${i}`, `recovered ${i}`));
+    const conn = h.client({ token: "carol", outbox: { store, maxRecords: 2 } });
+    await until(() => conn.outbox.held.records === 2, "the two recovered records to be loaded");
+    await expect(createClient(ChatService, conn).sendMessage({ roomId: "r", text: "no room" })).rejects.toMatchObject({ reason: "outbox_full" });
+    for await (const _ of conn.outbox.recovered());
+    expect(conn.outbox.held.records).toBe(0);
+    await createClient(ChatService, conn).sendMessage({ roomId: "r", text: "room now" });
+  });
+
+  it("checks the outbox option and names the fault", () => {
+    expect(defaultOutboxLimits).toEqual({ maxRecords: 1_000, maxBytes: 4 * 1024 * 1024, maxAgeMs: 300_000 });
+    const bad = (outbox: unknown) => () => connect(h.url, { outbox: outbox as never, reconnect: false });
+    expect(bad({ store: memoryOutbox(), maxRecords: 0 })).toThrow(/outbox.maxRecords must be an integer >= 1, got 0/);
+    expect(bad({ store: memoryOutbox(), maxAge: 5 })).toThrow(/unknown option "maxAge"; did you mean "maxAgeMs"/);
+    expect(bad({ maxRecords: 5 })).toThrow(/needs a store/);
+    expect(bad({ put: () => undefined })).toThrow(/option outbox has no delete, list, clear methods/);
+    expect(bad(Promise.resolve(memoryOutbox()))).toThrow(/is a Promise/);
+  });
+});
