@@ -4,7 +4,7 @@ import { Code, codeFromWire, codeName } from "../errors/code.js";
 import { errorFromClose } from "../errors/close-reason.js";
 import { ProtocastError } from "../errors/protocast-error.js";
 import type { CallDef, ChannelDef, EventDef } from "../service/define.js";
-import { backoffDelay } from "../session/backoff.js";
+import { backoffDelay, firstRetryDelay } from "../session/backoff.js";
 import type { Transport } from "../transport/transport.js";
 import { decodeIncoming, type NewerFrameEnvelope } from "../wire/decode.js";
 import { encodeEnvelope } from "../wire/encode.js";
@@ -122,6 +122,8 @@ class ConnectionImpl implements Connection {
   private readonly heartbeat: Heartbeat;
   private nextId = 1;
   private attempt = 0;
+  /** When the connection last reached open. */
+  private openedAt = 0;
   private readonly pending = new Map<number, Pending>();
   private readonly subs = new Map<string, SubscriptionImpl<DescMessage>>();
   /** Subscriptions whose Subscribe went out on the current session. */
@@ -279,9 +281,12 @@ class ConnectionImpl implements Connection {
       return;
     }
     if (failedAttempt) this.emitter.emit("error", err);
-    const delay = Math.max(this.minNextDelayMs, backoffDelay(this.attempt, r, this.o.random));
+    // A connection that had been up for a while goes back at once (within FIRST_RETRY_MS);
+    // one that fails to open, or drops right after opening, backs off.
+    const quick = !failedAttempt && this.o.now() - this.openedAt >= r.baseMs;
+    const delay = Math.max(this.minNextDelayMs, quick ? firstRetryDelay(r, this.o.random) : backoffDelay(this.attempt, r, this.o.random));
     this.minNextDelayMs = 0;
-    this.attempt++;
+    if (!quick) this.attempt++;
     this.o.debug?.(`${failedAttempt ? "attempt failed" : "connection lost"}; next attempt in ${Math.round(delay)} ms`, describe(err));
     this.setState("reconnecting");
     clearTimeout(this.timers.reconnect);
@@ -344,6 +349,7 @@ class ConnectionImpl implements Connection {
     this.handshaking = false;
     clearTimeout(this.timers.open);
     this.attempt = 0;
+    this.openedAt = this.o.now();
     this.lastError = undefined;
     this.sessionId = sessionId;
     this.principal = principal;

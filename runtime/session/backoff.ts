@@ -20,3 +20,15 @@ export function backoffDelay(attempt: number, options: BackoffOptions, random: (
   const ceiling = Math.min(options.capMs, options.baseMs * Math.pow(options.factor, Math.max(0, attempt)));
   return Math.floor(random() * ceiling);
 }
+
+/**
+ * Ceiling of the delay before the first attempt after an open connection dropped. The full
+ * backoff (1 s ceiling by default, 500 ms on average) was most of a reconnect's time under
+ * packet loss; a short window still spreads the clients of a node that died.
+ */
+export const FIRST_RETRY_MS = 100;
+
+/** Delay before the first attempt after an established connection dropped: uniform in [0, min(FIRST_RETRY_MS, base)). */
+export function firstRetryDelay(options: BackoffOptions, random: () => number = Math.random): number {
+  return Math.floor(random() * Math.min(FIRST_RETRY_MS, options.baseMs));
+}
