@@ -118,7 +118,7 @@ function mapCase(s: CodecSymbols, names: Names, field: DescField & { fieldKind: 
 }
 
 /** Expression on `t` that is true when its field number is one the message declares. */
-function declared(fields: readonly DescField[]): string {
+export function declared(fields: readonly DescField[]): string {
   if (fields.length === 0) return "false";
   const numbers = fields.map((x) => x.number).sort((a, b) => a - b);
   const parts: string[] = [];

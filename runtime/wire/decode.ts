@@ -1,8 +1,8 @@
 import { ProtocastError } from "../errors/protocast-error.js";
-import type { Envelope, Frame } from "./envelope.js";
-import { readFrame } from "./read-frames.js";
+import { readEnvelope } from "../../generated/protocast/v1/envelope_codec.js";
+import { FRAME_FIELD, type Envelope, type Frame } from "./envelope.js";
 import { decodeLimits, type DecodeLimits } from "./limits.js";
-import { LEN, WireReader } from "./reader.js";
+import { WireReader } from "./reader.js";
 import { badEnvelope, envelopeTooLarge } from "./wire-errors.js";
 
 /**
@@ -24,6 +24,10 @@ import { badEnvelope, envelopeTooLarge } from "./wire-errors.js";
  * "bad_envelope" and close code 4500; input over a limit is ResourceExhausted with close code
  * 1009. Nothing else is thrown, whatever the bytes. An envelope without a frame of a known
  * kind is invalid here; see decodeIncoming for frame kinds added to v1 later.
+ *
+ * The field-by-field reading is generated from envelope.proto (readEnvelope in
+ * generated/protocast/v1/envelope_codec.ts, over reader.ts); this file adds what the protocol
+ * says beyond the schema: the size limit, the one error type and frame kinds added later.
  */
 export function decodeEnvelope(bytes: Uint8Array, limits?: Partial<DecodeLimits>): Envelope {
   const env = decodeIncoming(bytes, limits);
@@ -57,42 +61,37 @@ export function decodeIncoming(bytes: Uint8Array, limits?: Partial<DecodeLimits>
   const size = bytes.length;
   if (size > maxEnvelopeBytes) throw envelopeTooLarge(size, maxEnvelopeBytes);
   const r = new WireReader(bytes, maxRepeated);
+  let env: Envelope;
   try {
-    return readEnvelope(r, size);
+    env = readEnvelope(r, size);
   } catch (e) {
     if (e instanceof ProtocastError) throw e;
-    // Only a defect in this decoder could get here; keep the promise of one error type.
+    // Only a defect in the decoder could get here; keep the promise of one error type.
     throw badEnvelope(`unreadable bytes: ${String(e)}`, e);
   }
+  if ((env.frame as Frame | undefined) !== undefined) return env;
+  const newerFrameField = firstNewerFrameField(bytes);
+  if (newerFrameField !== 0) return { seq: env.seq, ackSeq: env.ackSeq, frame: undefined, newerFrameField };
+  throw badEnvelope("envelope has no frame");
 }
 
-/** Envelope fields 3 to 25 are the v1 frame kinds; 26 to 99 are kept for kinds added later. */
-const FIRST_FRAME_FIELD = 3;
-const LAST_FIELD = 25;
+/** Envelope fields after the last v1 frame kind, up to 99, are kept for frame kinds added later. */
+const LAST_FRAME_FIELD = Math.max(...Object.values(FRAME_FIELD));
 const LAST_NEWER_FRAME_FIELD = 99;
 
-function readEnvelope(r: WireReader, end: number): Envelope | NewerFrameEnvelope {
-  let seq = 0;
-  let ackSeq = 0;
-  let frame: Frame | undefined;
-  let newerFrameField = 0;
+/**
+ * The number of the first Envelope field in the newer-frame range, or 0. Runs only for an
+ * envelope without a known frame, over bytes the decoder has just read without error, so it
+ * walks the top-level fields without checking them again.
+ */
+function firstNewerFrameField(bytes: Uint8Array): number {
+  const end = bytes.length;
+  const r = new WireReader(bytes, 0);
   while (r.pos < end) {
     const tag = r.tag(end);
-    if (tag === 0x08) {
-      seq = r.uint53(end);
-    } else if (tag === 0x10) {
-      ackSeq = r.uint53(end);
-    } else {
-      const field = tag >>> 3;
-      if ((tag & 7) === LEN && field >= FIRST_FRAME_FIELD && field <= LAST_FIELD) {
-        frame = readFrame(r, r.limit(end), field, frame);
-      } else {
-        r.skip(tag, end, "Envelope", LAST_FIELD);
-        if (newerFrameField === 0 && field > LAST_FIELD && field <= LAST_NEWER_FRAME_FIELD) newerFrameField = field;
-      }
-    }
+    const field = tag >>> 3;
+    if (field > LAST_FRAME_FIELD && field <= LAST_NEWER_FRAME_FIELD) return field;
+    r.skip(tag, end, "Envelope", false);
   }
-  if (frame !== undefined) return { seq, ackSeq, frame };
-  if (newerFrameField !== 0) return { seq, ackSeq, frame: undefined, newerFrameField };
-  throw badEnvelope("envelope has no frame");
+  return 0;
 }

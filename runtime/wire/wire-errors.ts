@@ -43,3 +43,8 @@ export function unencodable(field: string, value: unknown, expected: string): Pr
     { reason: "unencodable_envelope" },
   );
 }
+
+/** The encoder's write pass disagreed with its size pass: a defect, so nothing is sent. */
+export function sizeMismatch(message: string, written: number, size: number): ProtocastError {
+  return new ProtocastError(Code.Internal, `${message} encoder wrote ${String(written)} of ${String(size)} bytes`);
+}

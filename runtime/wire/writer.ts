@@ -1,14 +1,18 @@
+import { unencodable } from "./wire-errors.js";
+
 /**
- * Byte-level writing for the envelope encoder: varints and length-delimited values written
- * straight into a buffer that was allocated at its exact final size.
+ * Byte-level writing for the generated envelope encoder (generated/protocast/v1/
+ * envelope_codec.ts): sizes that also validate, then varints and length-delimited values
+ * written straight into a buffer that was allocated at its exact final size.
  *
  * Why not BinaryWriter from @bufbuild/protobuf/wire: it grows its buffer as it goes and copies
  * the result out in finish(), and the package exports no routine that writes a varint into a
  * Uint8Array at an offset (its varint32write appends to a number[] and is not public). The
  * encoder knows every size before it writes, so it needs only these few primitives.
  *
- * Every function takes the buffer and a position and returns the position after what it wrote.
- * 64-bit fields are numbers in [0, 2^53 - 1]; the encoder checks that before writing.
+ * Every write function takes the buffer and a position and returns the position after what it
+ * wrote. 64-bit fields are numbers in [0, 2^53 - 1]; the size pass checks every number before
+ * anything is written, so the write pass can trust its input.
  */
 
 const encoder = new TextEncoder();
@@ -114,19 +118,34 @@ export function writeBytes(buf: Uint8Array, pos: number, b: Uint8Array): number 
   return pos + b.length;
 }
 
-/**
- * Finishes a nested message whose body was written at lenPos + 1, one byte being reserved for
- * its length because nested messages (gap, member, position) are nearly always under 128
- * bytes. A longer body is moved right to make room. Returns the position after the body.
- */
-export function closeNested(buf: Uint8Array, lenPos: number, end: number): number {
-  const len = end - lenPos - 1;
-  if (len < 0x80) {
-    buf[lenPos] = len;
-    return end;
-  }
-  const prefix = varintSize(len);
-  buf.copyWithin(lenPos + prefix, lenPos + 1, end);
-  writeVarint(buf, lenPos, len);
-  return end + prefix - 1;
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+
+/** Varint size of a uint32 field value; throws unless it is an integer in [0, 2^32 - 1]. */
+export function uint32Size(v: number, field: string): number {
+  if (v >>> 0 !== v) throw unencodable(field, v, "a uint32");
+  return varintSize(v);
+}
+
+/** Varint size of a uint64 field value held as a number; it must be an integer in [0, 2^53 - 1]. */
+export function uint53Size(v: number, field: string): number {
+  if (!(v >= 0 && v <= MAX_SAFE && Math.floor(v) === v)) throw unencodable(field, v, "an integer in [0, 2^53-1]");
+  return varintSize(v);
+}
+
+/** Varint size of an int32 (or open enum) value: a negative one is sign-extended to 10 bytes. */
+export function int32Size(v: number, field: string): number {
+  if ((v | 0) !== v) throw unencodable(field, v, "an int32");
+  return v < 0 ? 10 : varintSize(v);
+}
+
+/** Length prefix and UTF-8 bytes of a string. */
+export function stringSize(s: string): number {
+  const n = utf8Length(s);
+  return varintSize(n) + n;
+}
+
+/** Length prefix and bytes of a bytes value. */
+export function bytesSize(b: Uint8Array): number {
+  const n = b.length;
+  return varintSize(n) + n;
 }

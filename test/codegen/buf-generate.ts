@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** Root of the repository. */
@@ -17,13 +17,14 @@ export interface BufResult {
 }
 
 /**
- * Runs `buf generate` with only the Protocast plugin on one fixture module, in a temporary
- * workspace that also holds protocast/v1/options.proto unless `withOptions` is false.
+ * Runs `buf generate` with only the Protocast plugin on one fixture module (a folder under
+ * fixtures/, or an absolute path), in a temporary workspace that also holds
+ * protocast/v1/options.proto unless `withOptions` is false.
  */
 export async function bufGenerate(fixture: string, { withOptions = true } = {}): Promise<BufResult> {
   const dir = await mkdtemp(join(tmpdir(), "protocast-codegen-"));
   try {
-    await cp(join(FIXTURES, fixture), join(dir, "fixture"), { recursive: true });
+    await cp(resolve(FIXTURES, fixture), join(dir, "fixture"), { recursive: true });
     const modules = ["  - path: fixture"];
     if (withOptions) {
       await mkdir(join(dir, "options", "protocast", "v1"), { recursive: true });

@@ -1,0 +1,105 @@
+/**
+ * The envelope codec is generated from envelope.proto (generated/protocast/v1/envelope_codec.ts)
+ * and used by runtime/wire. Here: every frame kind against protobuf-es on its own, payloads as
+ * views into the input, the decoder's cache of recent strings, and the generated file's
+ * imports, which must respect the dependency rule of the wire layer.
+ */
+import { readFileSync } from "node:fs";
+import { fromBinary } from "@bufbuild/protobuf";
+import { fc, test } from "@fast-check/vitest";
+import { ts } from "ts-morph";
+import { describe, expect } from "vitest";
+import { EnvelopeSchema } from "../../generated/protocast/v1/envelope_pb.js";
+import { decodeEnvelope } from "../../runtime/wire/decode.js";
+import { encodeEnvelope } from "../../runtime/wire/encode.js";
+import type { Envelope, Frame } from "../../runtime/wire/envelope.js";
+import { envelopeWith, frameCases, frameOf, text } from "./arbitraries.js";
+import { normalise, referenceDecode, referenceEncode } from "./reference.js";
+
+describe("generated envelope codec, frame kind by frame kind", () => {
+  describe.each(frameCases)("%s", (kind) => {
+    test.prop([envelopeWith(frameOf(kind))], { numRuns: 150 })("writes toBinary's bytes and reads fromBinary's content", (env) => {
+      const bytes = encodeEnvelope(env);
+      expect(bytes).toStrictEqual(referenceEncode(env));
+      const reference = fromBinary(EnvelopeSchema, bytes);
+      expect(reference.frame.case).toBe(kind);
+      expect(decodeEnvelope(bytes)).toStrictEqual(normalise(reference));
+    });
+  });
+});
+
+const PAYLOAD_KINDS = ["call", "reply", "publish", "event", "push"] as const;
+
+describe("payloads", () => {
+  test.prop([fc.constantFrom(...PAYLOAD_KINDS), fc.uint8Array({ minLength: 1, maxLength: 300 })])(
+    "are views into the decoded buffer, never copies",
+    (kind, payload) => {
+      const bytes = encodeEnvelope({ seq: 0, ackSeq: 0, frame: withPayload(kind, payload) });
+      // Decode from a buffer with bytes before the envelope, so that the offset is checked too.
+      const input = new Uint8Array(bytes.length + 7);
+      input.set(bytes, 7);
+      const decoded = decodeEnvelope(input.subarray(7));
+      const view = (decoded.frame.value as { payload: Uint8Array }).payload;
+      expect(view.buffer).toBe(input.buffer);
+      expect(view).toStrictEqual(payload);
+      expect(input.subarray(view.byteOffset, view.byteOffset + view.length)).toStrictEqual(payload);
+    },
+  );
+});
+
+function withPayload(kind: (typeof PAYLOAD_KINDS)[number], payload: Uint8Array): Frame {
+  switch (kind) {
+    case "call":
+      return { case: kind, value: { id: 1, method: "a.B/C", payload, timeoutMs: 0, idempotencyKey: "" } };
+    case "reply":
+      return { case: kind, value: { id: 1, payload } };
+    case "publish":
+      return { case: kind, value: { id: 0, method: "a.B/C", channel: "c", payload, idempotencyKey: "" } };
+    case "event":
+      return { case: kind, value: { channel: "c", epoch: "e", offset: 1, payload } };
+    case "push":
+      return { case: kind, value: { method: "a.B/C", payload } };
+  }
+}
+
+describe("strings", () => {
+  // The decoder keeps recently decoded strings of 13 to 64 bytes; few distinct values of the
+  // same lengths make hits, collisions and replacements frequent.
+  const similar = fc.constantFrom("room/lobby-000", "room/lobby-001", "room/lobbé-000", "acme.chat.v1.ChatService/Send", "acme.chat.v1.ChatService/Sent", "😀😀😀😀", "x".repeat(64), "x".repeat(65));
+  test.prop([fc.array(fc.oneof(similar, text), { minLength: 1, maxLength: 40 })], { numRuns: 300 })(
+    "decode to the same text however often and in whatever order they come",
+    (list) => {
+      for (const channel of list) {
+        const env: Envelope = { seq: 0, ackSeq: 0, frame: { case: "unsubscribe", value: { id: 1, channel } } };
+        const bytes = encodeEnvelope(env);
+        expect(decodeEnvelope(bytes)).toStrictEqual(referenceDecode(bytes));
+      }
+    },
+  );
+
+  test("a cached string does not let invalid UTF-8 of another string through", () => {
+    const valid = new TextEncoder().encode("abcdefghijklmnop");
+    const frame = (s: Uint8Array) => new Uint8Array([0x52, s.length + 4, 0x08, 0x01, 0x12, s.length, ...s]);
+    expect(decodeEnvelope(frame(valid)).frame).toStrictEqual({ case: "unsubscribe", value: { id: 1, channel: "abcdefghijklmnop" } });
+    const invalid = valid.slice();
+    invalid[15] = 0xff;
+    expect(() => decodeEnvelope(frame(invalid))).toThrow(/Unsubscribe.channel is not valid UTF-8/);
+    expect(decodeEnvelope(frame(valid)).frame.value).toStrictEqual({ id: 1, channel: "abcdefghijklmnop" });
+  });
+});
+
+describe("the generated file", () => {
+  const file = new URL("../../generated/protocast/v1/envelope_codec.ts", import.meta.url);
+  const source = readFileSync(file, "utf8");
+
+  test("is marked as generated", () => {
+    expect(source.split("\n")[0]).toMatch(/^\/\/ @generated by protoc-gen-protocast .* from protocast\/v1\/envelope\.proto; do not edit\.$/);
+  });
+
+  // runtime/wire imports it, so it may import only what wire may: wire itself (and errors).
+  test("imports only the runtime's wire layer", () => {
+    const imports = ts.preProcessFile(source, true, true).importedFiles.map((f) => f.fileName);
+    expect(imports.length).toBeGreaterThan(0);
+    expect(imports.filter((spec) => !/^\.\.\/\.\.\/\.\.\/runtime\/(wire|errors)\/[\w-]+\.js$/.test(spec))).toEqual([]);
+  });
+});
