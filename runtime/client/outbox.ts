@@ -7,7 +7,7 @@ import { isRecordProblem, readRecord, recordBytes, type OutboxRecord } from "./o
 /**
  * The outbox of a connection (opt-in, ConnectOptions.outbox). Every call it keeps (exactly-once,
  * or idempotent at-least-once) is written to the store before it is sent, and its record is
- * deleted just before its outcome reaches the application. Whatever is left in the store when
+ * deleted once its outcome has reached the application. Whatever is left in the store when
  * a page reloads or a process dies is read by the next client over the same store:
  *
  *   store.list() ── age > maxAgeMs ─────────────────────────────▶ outcome "expired"
@@ -19,6 +19,13 @@ import { isRecordProblem, readRecord, recordBytes, type OutboxRecord } from "./o
  * The server's idempotency window (PROTOCOL.md 5.3) answers a resend of a call it already ran
  * with the recorded outcome, so each call runs once however often it is sent within the window.
  * Outcomes wait in memory until the application reads them from recovered().
+ *
+ * Delivery to the application is at-least-once. Deleting a record and handing its outcome over
+ * cannot be one atomic step, and the order decides what a reload at that instant costs: delete
+ * first and the outcome can be lost (the delete commits, the page is gone before it hears so;
+ * the Chromium test caught this), deliver first and it can come again in the next page. Losing
+ * it is what the outbox exists to prevent, so it delivers first; the idempotency key tells a
+ * repeat apart.
  */
 
 /** What a recovered call ended with. */
@@ -64,12 +71,20 @@ export interface Outbox {
   /** Calls held now: stored and unanswered, or recovered with an outcome not read yet. */
   readonly held: { readonly records: number; readonly bytes: number };
   /**
-   * Outcomes of the calls an earlier client left in the store, each yielded once; its record
-   * is deleted just before it is yielded. Ends when every stored call has been handed over,
-   * or when the connection closes (what is left stays for the next client).
+   * Outcomes of the calls an earlier client left in the store, each yielded once by this
+   * client. A record is deleted when the reader asks for the next item (or leaves the loop), so
+   * an outcome whose handling a reload cut short is offered again to the next page. Ends when
+   * every stored call has been handed over, or when the connection closes (what is left stays
+   * for the next client).
    */
   recovered(): AsyncIterableIterator<OutboxRecovered>;
   recovered<T>(options: RecoveredReadOptions<T>): AsyncIterableIterator<T>;
+  /**
+   * Resolves once every store write begun so far has settled: the records of the calls made,
+   * the deletions of answered ones. A call made just before the page goes away is only safe
+   * after this; a page that navigates on purpose can wait for it.
+   */
+  stored(): Promise<void>;
   on<K extends keyof OutboxEvents>(event: K, listener: (data: OutboxEvents[K]) => void): () => void;
 }
 
@@ -121,6 +136,8 @@ export class OutboxImpl implements Outbox {
   private loading: boolean;
   private wakeUps: (() => void)[] = [];
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
+  /** Writes under way, for stored(). */
+  private readonly writes = new Set<Promise<void>>();
 
   constructor(
     private readonly config: ResolvedOutbox | undefined,
@@ -144,18 +161,34 @@ export class OutboxImpl implements Outbox {
 
   // ---- live calls ----------------------------------------------------------------------
 
+  stored(): Promise<void> {
+    return Promise.all(this.writes).then(() => undefined);
+  }
+
+  /** Notes a store write for stored() while it is under way. */
+  private writing(write: Promise<void>): Promise<void> {
+    const settled = write.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.writes.add(settled);
+    void settled.then(() => this.writes.delete(settled));
+    return write;
+  }
+
   /**
-   * Runs a call through the outbox: stores it, sends it (`run`), and deletes the record before
-   * the outcome is returned. When the call fails because the connection closed, the record
-   * stays for the next client.
+   * Runs a call through the outbox: stores it, sends it (`run`), and deletes the record after
+   * the outcome has been handed to the application. When the call fails because the
+   * connection closed, the record stays for the next client.
    */
   async track<T>(call: { key: string; method: string; request: Uint8Array; timeoutMs: number }, run: () => Promise<T>): Promise<T> {
     const config = this.config;
     if (config === undefined) return run();
     const record: OutboxRecord = { version: 1, ...call, storedAt: this.host.now() };
     this.hold(record, config);
+    const write = this.writing(config.store.put(record));
     try {
-      await config.store.put(record);
+      await write;
     } catch (e) {
       this.release(record.key);
       throw new ProtocastError(Code.Unavailable, `${call.method} was not sent: the outbox could not store it: ${ProtocastError.from(e).rawMessage}`, { reason: "outbox_write_failed", cause: e });
@@ -165,11 +198,19 @@ export class OutboxImpl implements Outbox {
       result = await run();
     } catch (e) {
       if (this.host.closed) this.release(record.key);
-      else await this.forget(record.key);
+      else this.forgetLater(record.key);
       throw e;
     }
-    await this.forget(record.key);
+    this.forgetLater(record.key);
     return result;
+  }
+
+  /**
+   * Forgets the key in a task of its own: by then the application's callbacks on the outcome
+   * (microtasks) have run, so the record outlives the moment the outcome was handed over.
+   */
+  private forgetLater(key: string): void {
+    setTimeout(() => void this.forget(key), 0);
   }
 
   /** Counts a record against the bounds; throws RESOURCE_EXHAUSTED "outbox_full" past them. */
@@ -204,7 +245,7 @@ export class OutboxImpl implements Outbox {
     const config = this.config;
     if (!this.release(key) || config === undefined) return;
     try {
-      await config.store.delete(key);
+      await this.writing(config.store.delete(key));
     } catch (e) {
       this.report(new ProtocastError(Code.Unavailable, `the outbox could not delete the record of key ${key}; a later client may report its outcome again: ${ProtocastError.from(e).rawMessage}`, { reason: "outbox_write_failed", cause: e }));
     }
@@ -343,6 +384,12 @@ export class OutboxImpl implements Outbox {
     const map = options.map ?? ((item: OutboxRecovered) => item);
     const wanted = (method: string): boolean => paths === undefined || paths.has(method);
     let done = false;
+    /** The item yielded last: its record goes when the reader comes back for more, or leaves. */
+    let handedOver: string | undefined;
+    const acknowledge = (): void => {
+      if (handedOver !== undefined) void this.forget(handedOver);
+      handedOver = undefined;
+    };
     const finished = (): boolean => {
       if (this.loading) return false;
       if (this.host.closed) return true;
@@ -351,6 +398,7 @@ export class OutboxImpl implements Outbox {
     };
     const iterator: AsyncIterableIterator<T | OutboxRecovered> = {
       next: async () => {
+        acknowledge();
         while (!done) {
           const i = this.ready.findIndex((r) => wanted(r.method));
           if (i >= 0) {
@@ -363,8 +411,7 @@ export class OutboxImpl implements Outbox {
               await this.forget(item.idempotencyKey);
               continue;
             }
-            // Deleted before the application sees it: an outcome it has seen is never recovered again.
-            await this.forget(item.idempotencyKey);
+            handedOver = item.idempotencyKey;
             return { value, done: false };
           }
           if (finished()) break;
@@ -374,6 +421,7 @@ export class OutboxImpl implements Outbox {
         return { value: undefined, done: true };
       },
       return: () => {
+        acknowledge();
         done = true;
         return Promise.resolve({ value: undefined, done: true });
       },

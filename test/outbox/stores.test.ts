@@ -118,6 +118,7 @@ describe("outbox stores, corrupt contents and bounds", () => {
     expect(items).toEqual([]);
     expect(errors.map((e) => [e.code, e.reason])).toEqual([[Code.Unavailable, "outbox_unreadable"]]);
     await createClient(ChatService, conn).sendMessage({ roomId: "r", text: "still works" });
+    await until(() => spy.log.length === 2, "the record to be deleted");
     expect(spy.log).toEqual([`put ${SEND}`, "delete"]);
   });
 
@@ -131,6 +132,8 @@ describe("outbox stores, corrupt contents and bounds", () => {
     expect(errors[0]!.reason).toBe("outbox_unreadable");
     expect((await readdir(dir)).some((f) => f.startsWith("damaged.json.corrupt-"))).toBe(true);
     await createClient(ChatService, conn).sendMessage({ roomId: "r", text: "fresh" });
+    await until(() => conn.outbox.held.records === 0, "the record to be deleted");
+    await conn.outbox.stored();
     expect(JSON.parse(await readFile(path, "utf8"))).toEqual({ protocast: "outbox", version: 1, records: [] });
   });
 
@@ -144,6 +147,7 @@ describe("outbox stores, corrupt contents and bounds", () => {
     for await (const r of createClient(ChatService, conn).$recovered()) items.push(r);
     expect(items.map((r) => [r.idempotencyKey, r.outcome.kind === "reply" ? r.outcome.response.messageId : r.outcome.kind])).toEqual([["file-good", "from file"]]);
     expect(errors.map((e) => e.reason)).toEqual(["outbox_record_corrupt"]);
+    await conn.outbox.stored();
     expect(JSON.parse(await readFile(path, "utf8")).records).toEqual([]);
   });
 
@@ -175,11 +179,29 @@ describe("outbox stores, corrupt contents and bounds", () => {
     expect(conn.outbox.held.records).toBe(0);
   });
 
-  it("the record is gone before the application sees the reply", async () => {
+  it("the record outlives the application's handling of the reply, then goes", async () => {
     const store = memoryOutbox();
     const chat = createClient(ChatService, h.client({ token: "carol", outbox: store }));
-    const seen = await chat.sendMessage({ roomId: "r", text: "x" }).then(() => store.list());
-    expect(seen).toEqual([]);
+    const during = await chat.sendMessage({ roomId: "r", text: "x" }).then(() => store.list());
+    expect(during).toHaveLength(1);
+    await until(async () => (await store.list()).length === 0, "the record to be deleted");
+  });
+
+  it("a recovered record goes when the reader asks for the next item, so a reader cut short sees it again", async () => {
+    const store = memoryOutbox();
+    for (const i of [1, 2]) await store.put(record(`ack-${i}`, `ack ${i}`));
+    const first = h.client({ token: "carol", outbox: store });
+    const reader = first.outbox.recovered();
+    const one = await reader.next();
+    expect(one.done).toBe(false);
+    // The "page" goes while handling the first item: nothing was acknowledged.
+    await first.close();
+    expect((await store.list()).map((r) => (r as OutboxRecord).key).sort()).toEqual(["ack-1", "ack-2"]);
+    const second = h.client({ token: "carol", outbox: store });
+    const keys = [];
+    for await (const r of second.outbox.recovered()) keys.push(r.idempotencyKey);
+    expect(keys.sort()).toEqual(["ack-1", "ack-2"]);
+    await until(async () => (await store.list()).length === 0, "both records to be deleted");
   });
 
   it("exactly-once and idempotent at-least-once calls go through the outbox; at-most-once calls do not", async () => {
@@ -191,7 +213,7 @@ describe("outbox stores, corrupt contents and bounds", () => {
     }
     const puts = spy.log.filter((l) => l.startsWith("put")).map((l) => l.split("/")[1]);
     expect(puts).toEqual(["PutItem", "TouchItem", "RenameItem"]);
-    expect(spy.entries.size).toBe(0);
+    await until(() => spy.entries.size === 0, "the records to be deleted");
   });
 
   it("maxRecords and maxBytes bound the calls held; past them a call fails at once with outbox_full, naming the numbers", async () => {
@@ -202,6 +224,7 @@ describe("outbox stores, corrupt contents and bounds", () => {
     await expect(refused).rejects.toMatchObject({ code: Code.ResourceExhausted, reason: "outbox_full" });
     await expect(refused).rejects.toThrow(/holds 3 calls .*maxRecords 3/);
     await Promise.all(held);
+    await until(() => conn.outbox.held.records === 0, "the records to be released");
     await expect(chat.sendMessage({ roomId: "r", text: "room again" })).resolves.toMatchObject({ messageId: "room again" });
 
     const small = createClient(ChatService, h.client({ token: "carol", outbox: { store: memoryOutbox(), maxBytes: 200 } }));

@@ -1,0 +1,65 @@
+// A page with a persistent outbox. Its first load makes `calls` exactly-once calls; every load
+// reads the calls an earlier load left in IndexedDB and reports their outcomes. Each event goes
+// to the test at once through window.outboxReport (a function the test exposes), so that
+// nothing depends on the page surviving a reload.
+import { connect, createClient, indexedDbOutbox } from "protocast";
+import { ChatService } from "../../../generated/acme/chat/v1/chat_protocast.js";
+
+export type OutboxPageEvent =
+  | { readonly kind: "load"; readonly load: number }
+  | { readonly kind: "answered"; readonly load: number; readonly text: string; readonly messageId: string }
+  | { readonly kind: "failed"; readonly load: number; readonly text: string; readonly message: string }
+  | { readonly kind: "recovered"; readonly load: number; readonly text: string; readonly key: string; readonly outcome: string; readonly messageId: string }
+  | { readonly kind: "recovered-end"; readonly load: number; readonly ms: number }
+  | { readonly kind: "issued"; readonly load: number; readonly calls: number }
+  /** What earlier loads of the tab recorded as delivered, read back from sessionStorage. */
+  | { readonly kind: "delivered-log"; readonly load: number; readonly texts: readonly string[] }
+  | { readonly kind: "outbox-error"; readonly load: number; readonly reason: string; readonly message: string };
+
+const report = (e: OutboxPageEvent): void => void (window as unknown as { outboxReport(e: OutboxPageEvent): Promise<void> }).outboxReport(e);
+const q = new URLSearchParams(location.search);
+const started = performance.now();
+// sessionStorage lives as long as the tab, across reloads: it tells the first load from the others.
+const load = Number(sessionStorage.getItem("loads") ?? "0") + 1;
+sessionStorage.setItem("loads", String(load));
+report({ kind: "load", load });
+// The application's own record of the outcomes it received, written synchronously as each
+// arrives: a report sent to the test just as the page unloads can be lost on the way, this cannot.
+const delivered = (): string[] => JSON.parse(sessionStorage.getItem("delivered") ?? "[]") as string[];
+const noteDelivered = (text: string): void => sessionStorage.setItem("delivered", JSON.stringify([...delivered(), text]));
+report({ kind: "delivered-log", load, texts: delivered() });
+
+const conn = connect(q.get("url")!, { token: q.get("token")!, outbox: indexedDbOutbox(q.get("outbox")!), reconnect: { baseMs: 100, capMs: 300 } });
+conn.outbox.on("error", (e) => report({ kind: "outbox-error", load, reason: e.reason, message: e.message }));
+const chat = createClient(ChatService, conn);
+
+void (async () => {
+  for await (const r of chat.$recovered()) {
+    const messageId = r.outcome.kind === "reply" ? r.outcome.response.messageId : r.outcome.error.message;
+    report({ kind: "recovered", load, text: r.request.text, key: r.idempotencyKey, outcome: r.outcome.kind, messageId });
+  }
+  report({ kind: "recovered-end", load, ms: Math.round(performance.now() - started) });
+})();
+
+if (load === 1) {
+  // All at once, or (pace > 0) ten every `pace` ms, so that some are made while the server is away.
+  const run = q.get("run")!;
+  const calls = Number(q.get("calls"));
+  const pace = Number(q.get("pace") ?? "0");
+  void (async () => {
+    for (let i = 0; i < calls; i++) {
+      if (pace > 0 && i > 0 && i % 10 === 0) await new Promise((r) => setTimeout(r, pace));
+      const text = `${run}-${i}`;
+      chat.sendMessage({ roomId: "outbox", text }).then(
+        (r) => {
+          noteDelivered(text);
+          report({ kind: "answered", load, text, messageId: r.messageId });
+        },
+        (e: unknown) => report({ kind: "failed", load, text, message: String(e) }),
+      );
+    }
+    // Only a call in the store survives the reload: wait for the last writes before saying so.
+    await conn.outbox.stored();
+    report({ kind: "issued", load, calls });
+  })();
+}
