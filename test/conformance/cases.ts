@@ -571,7 +571,9 @@ export const cases: Case[] = [
     title: "a member list too large for one envelope continues in Presence frames before any Event",
     async run({ url, name }) {
       const { peer } = await Peer.hello(url, { token: name });
-      await peer.ask(M("Crowd"), encode(CrowdRequestSchema, { name, count: 80, principalBytes: 200 }), { timeoutMs: 5_000 });
+      // 80 members of about 240 bytes each do not fit 16,384 bytes.
+      const crowd = await peer.ask(M("Crowd"), encode(CrowdRequestSchema, { name, count: 80, principalBytes: 200 }), { timeoutMs: 10_000, waitMs: 12_000 });
+      expect(crowd.case === "reply", `Crowd answered ${crowd.case}`);
       const channel = `room/${name}`;
       peer.subscribe(M("Room"), channel);
       await peer.next("subscribed");
@@ -654,13 +656,12 @@ export const cases: Case[] = [
       const { peer, welcome } = await Peer.hello(url, { token: name });
       peer.subscribe(M("Reliable"), `reliable/${name}`);
       const s = await peer.next("subscribed");
-      await peer.ask(M("Push"), encode(PushRequestSchema, { count: 3, reliable: true, delayMs: 200 }));
-      await sleep(100);
-      const lastSeq = peer.inSeq;
       peer.send({ case: "ack", value: { channels: [{ channel: `reliable/${name}`, epoch: s.epoch, offset: 0n }] } });
-      await sleep(20);
+      // The pushes go out while the client is away.
+      await peer.ask(M("Push"), encode(PushRequestSchema, { count: 3, reliable: true, delayMs: 800 }));
+      const lastSeq = peer.inSeq;
       peer.drop();
-      await sleep(400);
+      await sleep(1_200);
       const again = await Peer.open(url, { token: name });
       again.inSeq = lastSeq;
       again.outSeq = peer.outSeq;
@@ -745,10 +746,10 @@ export const cases: Case[] = [
     title: "more reliable pushes than the buffer holds while away: session_lost overflow with the lost range",
     async run({ url, name }) {
       const { peer, welcome } = await Peer.hello(url, { token: name });
-      await peer.ask(M("Push"), encode(PushRequestSchema, { count: 250, reliable: true, delayMs: 300 }));
+      await peer.ask(M("Push"), encode(PushRequestSchema, { count: 250, reliable: true, delayMs: 600 }));
       const lastSeq = peer.inSeq;
       peer.drop();
-      await sleep(700);
+      await sleep(1_200);
       const p = await Peer.open(url, { token: name });
       p.send({ case: "resume", value: { version: 1, sessionId: welcome.sessionId, resumeToken: welcome.resumeToken, lastSeq: BigInt(lastSeq) } });
       const lost = (await p.next("welcome")).sessionLost;
@@ -775,9 +776,10 @@ export const cases: Case[] = [
       peer.send({ case: "ping", value: { sentAtMs: 12_345n } });
       equal((await peer.next("pong")).sentAtMs, 12_345n, "Pong.sent_at_ms");
       const opened = Date.now();
-      const ping = await peer.next("ping", 2_000 + 1_000);
+      // What a client may rely on (section 9): an envelope within ping interval + timeout.
+      const ping = await peer.next("ping", 3_500);
       expect(ping.sentAtMs > 0n, "Ping.sent_at_ms");
-      expect(Date.now() - opened <= 2_600, "first Ping within the interval");
+      expect(Date.now() - opened <= 3_000, "first Ping within ping interval + timeout");
       await closesWith(peer, 4001, 2_500);
     },
   },
@@ -864,7 +866,7 @@ export const cases: Case[] = [
       const v = err.frame.value as FrameOf<"error">;
       expect(v.code === Code.RESOURCE_EXHAUSTED && v.retryAfterMs > 0, "RESOURCE_EXHAUSTED with retry_after_ms");
       equal(await peer.staysOpen(50), true, "open after a few refusals");
-      for (let i = 0; i < 40; i++) peer.call(M("Echo"), new Uint8Array());
+      for (let i = 0; i < 300; i++) peer.call(M("Echo"), new Uint8Array());
       await closesWith(peer, 4004);
     },
   },

@@ -126,9 +126,9 @@ export class Peer {
   }
 
   /** Sends a Call and waits for its Reply or Error. */
-  async ask(method: string, payload: Uint8Array, options: { timeoutMs?: number; key?: string } = {}): Promise<Envelope["frame"]> {
+  async ask(method: string, payload: Uint8Array, options: { timeoutMs?: number; key?: string; waitMs?: number } = {}): Promise<Envelope["frame"]> {
     const id = this.call(method, payload, options);
-    return (await this.next((e) => (e.frame.case === "reply" || e.frame.case === "error") && e.frame.value.id === id)).frame;
+    return (await this.next((e) => (e.frame.case === "reply" || e.frame.case === "error") && e.frame.value.id === id, options.waitMs)).frame;
   }
 
   subscribe(method: string, channel: string, recover?: { epoch: string; offset: number }): number {
