@@ -19,8 +19,8 @@ import type { OutboxPageEvent } from "./pages/outbox-page.js";
 // did not receive.
 
 const CALLS = 200;
-/** Call n's handler takes 20 + 8n ms, so answers arrive over about 1.6 s. */
-const delayOf = (text: string): number => 20 + 8 * Number(text.split("-").at(-1));
+/** Held calls finish this far apart once their gate opens, so the reload meets some done and some running. */
+const STAGGER_MS = 15;
 
 async function bundlePage(): Promise<string> {
   const result = await build({
@@ -49,6 +49,14 @@ describe.skipIf(skipBrowser)("the outbox across a page reload, in Chromium", () 
   const replies = new Map<string, string>();
   const textOf = new Map<string, string>();
   let serial = 0;
+  /** Calls from..to-1 of a run wait for the test to open the gate (other calls take 20 ms). */
+  let held = { run: "", from: 0, to: 0, gate: Promise.resolve(), open: () => undefined as void };
+  const hold = (run: string, from: number, to: number): void => {
+    let open = (): void => undefined;
+    const gate = new Promise<void>((r) => (open = r));
+    held = { run, from, to, gate, open };
+  };
+  const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
   async function startProtocast(port: number): Promise<number> {
     const s = createServer({ idempotency, logger: () => undefined, authenticate: (req) => ({ id: req.token ?? "anon", scopes: ["chat"] }) });
@@ -57,7 +65,13 @@ describe.skipIf(skipBrowser)("the outbox across a page reload, in Chromium", () 
         const key = ctx.idempotencyKey;
         started.set(key, (started.get(key) ?? 0) + 1);
         textOf.set(key, req.text);
-        await new Promise((r) => setTimeout(r, delayOf(req.text)));
+        const [run, n] = [req.text.split("-")[0], Number(req.text.split("-")[1])];
+        if (run === held.run && n >= held.from && n < held.to) {
+          await held.gate;
+          await delay((n - held.from) * STAGGER_MS);
+        } else {
+          await delay(20);
+        }
         applied.set(key, (applied.get(key) ?? 0) + 1);
         const id = `${req.text}@${++serial}`;
         replies.set(key, id);
@@ -91,12 +105,12 @@ describe.skipIf(skipBrowser)("the outbox across a page reload, in Chromium", () 
     await new Promise<void>((r) => pages.close(() => r()));
   });
 
-  async function openPage(run: string, pace = 0): Promise<{ page: Page; events: OutboxPageEvent[] }> {
+  async function openPage(run: string, first = CALLS): Promise<{ page: Page; events: OutboxPageEvent[] }> {
     const page = await browser!.newPage();
     const events: OutboxPageEvent[] = [];
     await page.exposeFunction("outboxReport", (e: OutboxPageEvent) => void events.push(e));
     const url = encodeURIComponent(`ws://127.0.0.1:${wsPort}/protocast`);
-    await page.goto(`${pageBase}?url=${url}&token=alice&outbox=${run}&run=${run}&calls=${CALLS}&pace=${pace}`);
+    await page.goto(`${pageBase}?url=${url}&token=alice&outbox=${run}&run=${run}&calls=${CALLS}&first=${first}`);
     return { page, events };
   }
 
@@ -160,40 +174,48 @@ describe.skipIf(skipBrowser)("the outbox across a page reload, in Chromium", () 
 
   it("a reload in the middle of 200 calls: each runs once on the server, each outcome is delivered once", async () => {
     const run = "up";
+    // Calls 0-59 are answered at once; 60-199 are held on the server until the reload.
+    hold(run, 60, CALLS);
     const { page, events } = await openPage(run);
     await until(() => events.some((e) => e.kind === "issued"), "all calls stored", 5_000);
     await until(() => events.filter((e) => e.kind === "answered").length >= 60, "60 answers in the first load", 10_000);
+    held.open();
     await page.reload();
     await until(() => events.some((e) => e.kind === "load" && e.load === 2), "the second load", 5_000);
     const atLoad = snapshot(run);
     await until(() => events.some((e) => e.kind === "recovered-end" && e.load === 2), "the second load to finish recovering", 10_000);
-    // Calls the first load left running on the server finish before the counts are final.
     await until(() => idleServer(), "the server to be idle", 5_000);
     const figures = verify(run, events, atLoad);
-    expect(figures.recovered).toBeGreaterThan(50);
+    expect(figures.recovered).toBeGreaterThan(100);
     expect(figures.running).toBeGreaterThan(0);
     await page.close();
   });
 
   it("the same with the server down at the moment of the reload and brought back after it", async () => {
     const run = "down";
-    const { page, events } = await openPage(run, 60);
-    await until(() => events.filter((e) => e.kind === "answered").length >= 30, "30 answers in the first load", 10_000);
+    // 100 calls: 0-29 answered at once, 30-99 held on the server. Then the server goes, and the
+    // page makes calls 100-199 while it is away: stored, never sent.
+    hold(run, 30, 100);
+    const { page, events } = await openPage(run, 100);
+    await until(() => events.filter((e) => e.kind === "answered").length >= 30 && events.some((e) => e.kind === "issued"), "30 answers in the first load", 10_000);
     await server!.close({ deadlineMs: 0 });
-    // The rest of the 200 are made while the server is away: stored, not sent.
-    await until(() => events.some((e) => e.kind === "issued"), "all calls made", 5_000);
+    await page.evaluate(() => (window as unknown as { makeTheRest(): Promise<void> }).makeTheRest());
+    await until(() => events.some((e) => e.kind === "issued" && e.calls === CALLS), "all calls stored", 5_000);
+    // The old server's calls run on (an exactly-once call keeps running when its session ends)
+    // and record their outcomes in the shared store.
+    held.open();
     await page.reload();
-    // The new page tries to connect and cannot; its recovered calls wait.
     await until(() => events.some((e) => e.kind === "load" && e.load === 2), "the second load", 5_000);
     const atLoad = snapshot(run);
-    await new Promise((r) => setTimeout(r, 500));
+    // The new page tries to connect and cannot; its recovered calls wait.
+    await delay(500);
     expect(events.filter((e) => (e.kind === "recovered" || e.kind === "recovered-end") && e.load === 2)).toEqual([]);
     await startProtocast(wsPort);
     await until(() => events.some((e) => e.kind === "recovered-end" && e.load === 2), "the second load to finish recovering", 10_000);
     await until(() => idleServer(), "the server to be idle", 5_000);
     const figures = verify(run, events, atLoad);
-    expect(figures.recovered).toBeGreaterThan(50);
-    expect(figures.unsent).toBeGreaterThan(0);
+    expect(figures.recovered).toBeGreaterThanOrEqual(170);
+    expect(figures.unsent).toBe(100);
     await page.close();
   });
 

@@ -11,6 +11,7 @@ export type OutboxPageEvent =
   | { readonly kind: "failed"; readonly load: number; readonly text: string; readonly message: string }
   | { readonly kind: "recovered"; readonly load: number; readonly text: string; readonly key: string; readonly outcome: string; readonly messageId: string }
   | { readonly kind: "recovered-end"; readonly load: number; readonly ms: number }
+  /** The first `calls` calls are made and in the store. */
   | { readonly kind: "issued"; readonly load: number; readonly calls: number }
   /** What earlier loads of the tab recorded as delivered, read back from sessionStorage. */
   | { readonly kind: "delivered-log"; readonly load: number; readonly texts: readonly string[] }
@@ -42,13 +43,12 @@ void (async () => {
 })();
 
 if (load === 1) {
-  // All at once, or (pace > 0) ten every `pace` ms, so that some are made while the server is away.
+  // The first `first` calls at once; the rest when the test calls window.makeTheRest().
   const run = q.get("run")!;
   const calls = Number(q.get("calls"));
-  const pace = Number(q.get("pace") ?? "0");
-  void (async () => {
-    for (let i = 0; i < calls; i++) {
-      if (pace > 0 && i > 0 && i % 10 === 0) await new Promise((r) => setTimeout(r, pace));
+  const first = Number(q.get("first") ?? calls);
+  const make = async (from: number, to: number): Promise<void> => {
+    for (let i = from; i < to; i++) {
       const text = `${run}-${i}`;
       chat.sendMessage({ roomId: "outbox", text }).then(
         (r) => {
@@ -58,8 +58,10 @@ if (load === 1) {
         (e: unknown) => report({ kind: "failed", load, text, message: String(e) }),
       );
     }
-    // Only a call in the store survives the reload: wait for the last writes before saying so.
+    // Only a call in the store survives the reload: wait for the writes before saying so.
     await conn.outbox.stored();
-    report({ kind: "issued", load, calls });
-  })();
+    report({ kind: "issued", load, calls: to });
+  };
+  void make(0, first);
+  (window as unknown as { makeTheRest(): Promise<void> }).makeTheRest = () => make(first, calls);
 }
