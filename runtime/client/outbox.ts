@@ -161,12 +161,15 @@ export class OutboxImpl implements Outbox {
 
   // ---- live calls ----------------------------------------------------------------------
 
+  /** Resolves once the writes under way now have settled (Outbox.stored). */
   stored(): Promise<void> {
     return Promise.all(this.writes).then(() => undefined);
   }
 
   /** Notes a store write for stored() while it is under way. */
-  private writing(write: Promise<void>): Promise<void> {
+  private writing(started: Promise<void>): Promise<void> {
+    // A store method that returns no promise (a synchronous store) counts as done.
+    const write = Promise.resolve(started);
     const settled = write.then(
       () => undefined,
       () => undefined,
@@ -186,9 +189,8 @@ export class OutboxImpl implements Outbox {
     if (config === undefined) return run();
     const record: OutboxRecord = { version: 1, ...call, storedAt: this.host.now() };
     this.hold(record, config);
-    const write = this.writing(config.store.put(record));
     try {
-      await write;
+      await this.writing(config.store.put(record));
     } catch (e) {
       this.release(record.key);
       throw new ProtocastError(Code.Unavailable, `${call.method} was not sent: the outbox could not store it: ${ProtocastError.from(e).rawMessage}`, { reason: "outbox_write_failed", cause: e });

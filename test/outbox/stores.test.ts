@@ -179,6 +179,13 @@ describe("outbox stores, corrupt contents and bounds", () => {
     expect(conn.outbox.held.records).toBe(0);
   });
 
+  it("a store that throws instead of rejecting is a write failure too, and holds nothing", async () => {
+    const store: OutboxStore = { ...memoryOutbox(), put: () => { throw new Error("synchronous failure"); } };
+    const conn = h.client({ token: "carol", outbox: store });
+    await expect(createClient(ChatService, conn).sendMessage({ roomId: "r", text: "x" })).rejects.toMatchObject({ reason: "outbox_write_failed" });
+    expect(conn.outbox.held.records).toBe(0);
+  });
+
   it("the record outlives the application's handling of the reply, then goes", async () => {
     const store = memoryOutbox();
     const chat = createClient(ChatService, h.client({ token: "carol", outbox: store }));
