@@ -325,7 +325,7 @@ export interface Gap {
   fromOffset: number;
   toOffset: number;
   /**
-   * "history_expired", "epoch_changed", "history_disabled".
+   * "history_expired", "history_disabled", "epoch_changed", "epoch_reset" (PROTOCOL.md 6.4).
    */
   reason: string;
 }

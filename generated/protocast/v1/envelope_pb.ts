@@ -682,7 +682,7 @@ export type Gap = Message<"protocast.v1.Gap"> & {
   toOffset: bigint;
 
   /**
-   * "history_expired", "epoch_changed", "history_disabled".
+   * "history_expired", "history_disabled", "epoch_changed", "epoch_reset" (PROTOCOL.md 6.4).
    *
    * @generated from field: string reason = 3;
    */
