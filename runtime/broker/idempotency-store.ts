@@ -1,5 +1,6 @@
 import { Code } from "../errors/code.js";
 import { ProtocastError } from "../errors/protocast-error.js";
+import { optionKeys, rejectUnknownOptions } from "../errors/check-options.js";
 import {
   IdempotencyWindow,
   type IdempotencyLimits,
@@ -65,12 +66,15 @@ export interface MemoryIdempotencyOptions extends Partial<IdempotencyLimits> {
 /** Expired records one sweep removes at most; the next sweep goes on where it stopped. */
 const SWEEP_BUDGET = 20_000;
 
+const OPTION_KEYS = optionKeys<MemoryIdempotencyOptions>()("now", "maxKeysPerPrincipal", "maxRecords", "ttlMs");
+
 /**
  * The embedded store: one node's IdempotencyWindow behind the async interface. One unref'd
  * interval sweeps expired records for the whole window (a tenth of ttlMs, between 10 ms and
  * 1 s), so records go on time whether or not their principal calls again; close() stops it.
  */
 export function createMemoryIdempotencyStore(options: MemoryIdempotencyOptions = {}): IdempotencyStore & { readonly window: IdempotencyWindow } {
+  rejectUnknownOptions("createMemoryIdempotencyStore", options, OPTION_KEYS);
   const now = options.now ?? Date.now;
   const window = new IdempotencyWindow(options);
   const every = Math.max(10, Math.min(1_000, Math.floor(window.limits.ttlMs / 10)));

@@ -1,4 +1,5 @@
 import type { Broker, BrokerEvent, BrokerPosition, ChannelHistoryOptions, HistoryResult } from "./broker.js";
+import { optionKeys, rejectUnknownOptions } from "../errors/check-options.js";
 
 export interface MemoryBrokerOptions {
   /** Clock for history expiry. Default Date.now. */
@@ -7,11 +8,14 @@ export interface MemoryBrokerOptions {
   readonly epoch?: string;
 }
 
+const OPTION_KEYS = optionKeys<MemoryBrokerOptions>()("now", "epoch");
+
 /**
  * The embedded broker: channels live in this process. Fan-out is synchronous, inside
  * publish(), so an event reaches local subscribers in the same turn it was published.
  */
 export function createMemoryBroker(options: MemoryBrokerOptions = {}): Broker {
+  rejectUnknownOptions("createMemoryBroker", options, OPTION_KEYS);
   return new MemoryBroker(options.now ?? Date.now, options.epoch ?? randomEpoch());
 }
 

@@ -96,3 +96,14 @@ function distance(a: string, b: string): number {
   }
   return prev[b.length]!;
 }
+
+/**
+ * The option names of a factory, listed once: the compiler refuses the list when it misses a
+ * key of the options type, so a new option cannot be forgotten by the unknown-key check.
+ * `optionKeys<FooOptions>()("a", "b")`.
+ */
+export function optionKeys<T>() {
+  return <const K extends readonly (keyof T & string)[]>(
+    ...keys: K & ([Exclude<keyof T, K[number]>] extends [never] ? unknown : { readonly missing: Exclude<keyof T, K[number]> })
+  ): readonly string[] => keys;
+}

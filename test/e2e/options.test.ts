@@ -1,7 +1,10 @@
 // Factories check their options and say what is wrong, naming the option: a Promise where an
 // object is expected (the missing await), an unknown option (with the likely one), a bad value.
 import { describe, expect, it } from "vitest";
-import { Code, ProtocastError, ServerCore, connect, createMemoryBroker, createServer, type Broker } from "protocast/node";
+import { Code, ProtocastError, ServerCore, connect, createMemoryBroker, createMemoryIdempotencyStore, createServer, type Broker } from "protocast/node";
+import { createNatsBroker, createNatsSessionStore } from "protocast/nats";
+import { createMetrics } from "protocast/ops";
+import { createRedisBroker, createRedisIdempotencyStore } from "protocast/redis";
 
 function refusal(fn: () => unknown): ProtocastError {
   try {
@@ -63,5 +66,20 @@ describe("connect options", () => {
     expect(refusal(() => connect("ws://127.0.0.1:1/protocast", { openTimeoutMs: 0 })).message).toMatch(/openTimeoutMs must be a positive integer of milliseconds, got 0/);
     expect(refusal(() => connect("ws://127.0.0.1:1/protocast", { reconnect: { base: 10 } as never })).message).toMatch(/reconnect: unknown option "base"; did you mean "baseMs"/);
     expect(refusal(() => connect("ws://127.0.0.1:1/protocast", { token: 12 as never })).message).toMatch(/option token must be a function, got number 12/);
+  });
+});
+
+describe("the other factories refuse options they do not know", () => {
+  it("memory broker and store, metrics, Redis: at once", () => {
+    expect(refusal(() => createMemoryBroker({ nw: () => 0 } as never)).message).toMatch(/createMemoryBroker: unknown option "nw"; did you mean "now"/);
+    expect(refusal(() => createMemoryIdempotencyStore({ ttl: 5 } as never)).message).toMatch(/createMemoryIdempotencyStore: unknown option "ttl"; did you mean "ttlMs"/);
+    expect(refusal(() => createMetrics({ prefx: "x_" } as never)).message).toMatch(/createMetrics: unknown option "prefx"; did you mean "prefix"/);
+    expect(refusal(() => createRedisBroker({ ulr: "redis://127.0.0.1:6379" } as never)).message).toMatch(/createRedisBroker: unknown option "ulr"; did you mean "url"/);
+    expect(refusal(() => createRedisIdempotencyStore({ keyprefix: "p:" } as never)).message).toMatch(/did you mean "keyPrefix"/);
+  });
+
+  it("NATS: the returned promise rejects before connecting", async () => {
+    await expect(createNatsBroker({ server: "127.0.0.1:4222" } as never)).rejects.toThrow(/createNatsBroker: unknown option "server"; did you mean "servers"/);
+    await expect(createNatsSessionStore({ bucket: "b", ttl: 1 } as never)).rejects.toThrow(/unknown option "ttl"; did you mean "ttlMs"/);
   });
 });

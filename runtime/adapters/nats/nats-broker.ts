@@ -11,6 +11,7 @@ import { createChannelFeeds, type ChannelFeeds, type GapListener } from "../shar
 import { readHistory, type SeqHint, type StoredEvent } from "./nats-history.js";
 import { createStreamReads, natsHeaders as H, type StreamReads } from "./nats-stream.js";
 import { channelSubjects } from "./nats-subjects.js";
+import { optionKeys, rejectUnknownOptions } from "../../errors/check-options.js";
 
 export interface NatsBrokerOptions extends BrokerFeedOptions {
   /** Default "127.0.0.1:4222". Unused when `connection` is given. */
@@ -42,6 +43,8 @@ export interface NatsBroker extends Broker {
   subscribe(channel: string, listener: (event: BrokerEvent) => void, onGap?: GapListener): Promise<() => void>;
 }
 
+const OPTION_KEYS = optionKeys<NatsBrokerOptions>()("servers", "connection", "stream", "subjectPrefix", "maxHistorySize", "maxHistoryAgeMs", "storage", "duplicateWindowMs", "reorderWaitMs", "outageWaitMs", "pageSize", "maxPending", "retryDelayMs", "onError");
+
 /**
  * Offsets are made contiguous per channel by optimistic concurrency: a publish states the
  * stream sequence of the channel's last message (Nats-Expected-Last-Subject-Sequence) and
@@ -50,6 +53,7 @@ export interface NatsBroker extends Broker {
  * the publisher sends the event on the channel's core subject, which only subscribed nodes hear.
  */
 export async function createNatsBroker(options: NatsBrokerOptions = {}): Promise<NatsBroker> {
+  rejectUnknownOptions("createNatsBroker", options, OPTION_KEYS);
   const feed = checkBrokerOptions(options);
   const maxHistorySize = options.maxHistorySize ?? 1_000;
   const maxHistoryAgeMs = options.maxHistoryAgeMs ?? 0;

@@ -20,6 +20,7 @@ import {
   type Attempt,
   type SharedStoreOptions,
 } from "../shared/idempotency-shared.js";
+import { optionKeys, rejectUnknownOptions } from "../../errors/check-options.js";
 
 export interface NatsIdempotencyOptions extends SharedStoreOptions {
   /** Default "127.0.0.1:4222". Unused when `connection` is given. */
@@ -29,6 +30,8 @@ export interface NatsIdempotencyOptions extends SharedStoreOptions {
   /** The KV bucket (stream KV_<bucket>). Default "protocast_idempotency". */
   readonly bucket?: string;
 }
+
+const OPTION_KEYS = optionKeys<NatsIdempotencyOptions>()("servers", "connection", "bucket", "ttlMs", "pollMs", "outageWaitMs");
 
 /**
  * A store on a JetStream KV bucket, written with @nats-io/jetstream alone (@nats-io/kv is not
@@ -58,6 +61,7 @@ export interface NatsIdempotencyOptions extends SharedStoreOptions {
  * subscriptions as soon as it closes) takes the key over at once.
  */
 export async function createNatsIdempotencyStore(options: NatsIdempotencyOptions = {}): Promise<IdempotencyStore> {
+  rejectUnknownOptions("createNatsIdempotencyStore", options, OPTION_KEYS);
   const o = checkStoreOptions(options);
   const bucket = options.bucket ?? "protocast_idempotency";
   if (!/^[-\w]+$/.test(bucket)) throw new ProtocastError(Code.InvalidArgument, `bucket must be letters, digits, "_" and "-", got ${JSON.stringify(bucket)}`);

@@ -6,6 +6,7 @@ import { Code } from "../../errors/code.js";
 import { ProtocastError } from "../../errors/protocast-error.js";
 import { ensureKvBucket } from "./nats-kv.js";
 import { brokerClosed, outcomeUnknown, sleep, unavailable } from "../shared/broker-errors.js";
+import { optionKeys, rejectUnknownOptions } from "../../errors/check-options.js";
 
 export interface NatsSessionStoreOptions {
   /** Default "127.0.0.1:4222". Unused when `connection` is given. */
@@ -22,6 +23,8 @@ export interface NatsSessionStoreOptions {
   /** How long a call waits for a lost connection before failing with UNAVAILABLE, in ms. Default 5000. */
   readonly outageWaitMs?: number;
 }
+
+const OPTION_KEYS = optionKeys<NatsSessionStoreOptions>()("servers", "connection", "bucket", "ttlMs", "outageWaitMs");
 
 /**
  * A SessionStore on a JetStream KV bucket, written with @nats-io/jetstream alone (@nats-io/kv
@@ -42,6 +45,7 @@ export interface NatsSessionStoreOptions {
  * clock: nodes' clocks must agree to well within it. A longer one is cut to max_age.
  */
 export async function createNatsSessionStore(options: NatsSessionStoreOptions = {}): Promise<SessionStore> {
+  rejectUnknownOptions("createNatsSessionStore", options, OPTION_KEYS);
   const ttlMs = options.ttlMs ?? 600_000;
   const outageWaitMs = options.outageWaitMs ?? 5_000;
   for (const [name, value, min] of [["ttlMs", ttlMs, 1_000], ["outageWaitMs", outageWaitMs, 0]] as const) {

@@ -3,6 +3,7 @@ import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { CloseCode } from "../../errors/close-codes.js";
 import type { ServerCounters, ServerObserver } from "../../server/counters.js";
 import type { ProtocastServer, ServerStats } from "../ws/ws-server.js";
+import { optionKeys, rejectUnknownOptions } from "../../errors/check-options.js";
 
 /*
  * Prometheus metrics of Protocast servers, with prom-client. Every value except the call
@@ -79,7 +80,10 @@ const DEFAULT_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 type LabelledCounter = "resumeFailures" | "drops" | "closeCodes" | "limitHits" | "stateViolations";
 type PlainCounter = Exclude<keyof ServerCounters, LabelledCounter>;
 
+const OPTION_KEYS = optionKeys<MetricsOptions>()("registry", "prefix", "rpcBuckets");
+
 export function createMetrics(options: MetricsOptions = {}): ProtocastMetrics {
+  rejectUnknownOptions("createMetrics", options, OPTION_KEYS);
   const registry = options.registry ?? new Registry();
   const prefix = options.prefix ?? "protocast_";
   const servers: ProtocastServer[] = [];

@@ -10,6 +10,7 @@ import { checkBrokerOptions, type BrokerFeedOptions } from "../shared/broker-opt
 import { epochChangeReason } from "../../broker/epoch-change.js";
 import { historyScript, positionScript, publishScript } from "./redis-scripts.js";
 import { evalLua, luaScript, whenRedisReady, type LuaScript, type RedisArg } from "./redis-lua.js";
+import { optionKeys, rejectUnknownOptions } from "../../errors/check-options.js";
 
 export interface RedisBrokerOptions extends BrokerFeedOptions {
   /** Default "redis://127.0.0.1:6379". */
@@ -31,12 +32,15 @@ export interface RedisBroker extends Broker {
   subscribe(channel: string, listener: (event: BrokerEvent) => void, onGap?: GapListener): Promise<() => void>;
 }
 
+const OPTION_KEYS = optionKeys<RedisBrokerOptions>()("url", "keyPrefix", "metaTtlMs", "redisOptions", "outageWaitMs", "pageSize", "maxPending", "retryDelayMs", "onError");
+
 /**
  * Per channel, one Lua script assigns the offset, appends to the channel's stream and
  * publishes on the channel's pub/sub channel, so offsets and history never disagree.
  * The node subscribes (on a dedicated connection) only to channels it has listeners for.
  */
 export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker {
+  rejectUnknownOptions("createRedisBroker", options, OPTION_KEYS);
   const feed = checkBrokerOptions(options);
   const metaTtlMs = options.metaTtlMs ?? 0;
   if (!Number.isSafeInteger(metaTtlMs) || metaTtlMs < 0) {

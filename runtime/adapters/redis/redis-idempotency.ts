@@ -18,6 +18,7 @@ import {
   type SharedStoreOptions,
 } from "../shared/idempotency-shared.js";
 import { evalLua, luaScript, whenRedisReady, type LuaScript, type RedisArg } from "./redis-lua.js";
+import { optionKeys, rejectUnknownOptions } from "../../errors/check-options.js";
 
 export interface RedisIdempotencyOptions extends SharedStoreOptions {
   /** Default "redis://127.0.0.1:6379". Unused when `redis` is given. */
@@ -35,6 +36,8 @@ export interface RedisIdempotencyOptions extends SharedStoreOptions {
   /** More ioredis options (TLS, password) for the client the store opens. */
   readonly redisOptions?: RedisOptions;
 }
+
+const OPTION_KEYS = optionKeys<RedisIdempotencyOptions>()("url", "redis", "keyPrefix", "maxKeysPerPrincipal", "redisOptions", "ttlMs", "pollMs", "outageWaitMs");
 
 /**
  * An IdempotencyStore shared by the nodes through Redis: one Lua script per operation, so
@@ -67,6 +70,7 @@ export interface RedisIdempotencyOptions extends SharedStoreOptions {
  * one after max(1 s, 40 polls): long enough for the duplicates that waited to read it.
  */
 export function createRedisIdempotencyStore(options: RedisIdempotencyOptions = {}): IdempotencyStore {
+  rejectUnknownOptions("createRedisIdempotencyStore", options, OPTION_KEYS);
   const o = checkStoreOptions(options);
   const maxKeys = options.maxKeysPerPrincipal ?? 10_000;
   checkInteger("maxKeysPerPrincipal", maxKeys, 1);

@@ -5,6 +5,7 @@ import { Code } from "../../errors/code.js";
 import { ProtocastError } from "../../errors/protocast-error.js";
 import { brokerClosed, outcomeUnknown, sleep, unavailable, withDeadline } from "../shared/broker-errors.js";
 import { isNoScript, luaScript, whenRedisReady, type LuaScript, type RedisArg } from "./redis-lua.js";
+import { optionKeys, rejectUnknownOptions } from "../../errors/check-options.js";
 
 export interface RedisSessionStoreOptions {
   /** Default "redis://127.0.0.1:6379". Unused when `redis` is given. */
@@ -18,6 +19,8 @@ export interface RedisSessionStoreOptions {
   /** More ioredis options (TLS, password) for the client the store opens. */
   readonly redisOptions?: RedisOptions;
 }
+
+const OPTION_KEYS = optionKeys<RedisSessionStoreOptions>()("url", "redis", "keyPrefix", "outageWaitMs", "redisOptions");
 
 /**
  * A session is two keys sharing the hash tag {<id>}, so a cluster keeps them in one slot:
@@ -36,6 +39,7 @@ export interface RedisSessionStoreOptions {
  * write cut off by a disconnect rejects as outcome unknown rather than being sent again.
  */
 export function createRedisSessionStore(options: RedisSessionStoreOptions = {}): SessionStore {
+  rejectUnknownOptions("createRedisSessionStore", options, OPTION_KEYS);
   const outageWaitMs = options.outageWaitMs ?? 5_000;
   if (!Number.isSafeInteger(outageWaitMs) || outageWaitMs < 0) {
     throw new ProtocastError(Code.InvalidArgument, `outageWaitMs must be an integer >= 0, got ${outageWaitMs}`);
