@@ -148,11 +148,11 @@ export class Peer {
 
   /**
    * The first received envelope (from the start) of frame kind `kind`, or matching `match`;
-   * waits up to `timeoutMs`. Rejects when the connection closes without it.
+   * waits up to `timeoutMs` (default 10 s: generous, for loaded machines). Rejects when the connection closes without it.
    */
   next<K extends Envelope["frame"]["case"]>(kind: K, timeoutMs?: number): Promise<FrameOf<K>>;
   next(match: (e: Envelope) => boolean, timeoutMs?: number): Promise<Envelope>;
-  next(what: string | ((e: Envelope) => boolean), timeoutMs = 5_000): Promise<unknown> {
+  next(what: string | ((e: Envelope) => boolean), timeoutMs = 10_000): Promise<unknown> {
     const match = typeof what === "string" ? (e: Envelope) => e.frame.case === what : what;
     const pick = (e: Envelope): unknown => (typeof what === "string" ? e.frame.value : e);
     return new Promise((resolve, reject) => {
@@ -187,7 +187,7 @@ export class Peer {
   }
 
   /** Resolves with the close code and reason, or rejects after `timeoutMs`. */
-  closes(timeoutMs = 5_000): Promise<Closed> {
+  closes(timeoutMs = 10_000): Promise<Closed> {
     return Promise.race([
       this.closed,
       new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`not closed within ${timeoutMs} ms`)), timeoutMs)),
