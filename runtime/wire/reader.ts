@@ -211,7 +211,11 @@ export class WireReader {
       throw badEnvelope(`${field} is not valid UTF-8`, e);
     }
     if (slot >= 0) {
-      cachedBytes[slot] = buf.slice(start, stop);
+      // A copy, never a view: the input may be reused by its owner, and Node's Buffer.slice
+      // returns a view. It also keeps a large input from being retained by a short string.
+      const copy = new Uint8Array(len);
+      for (let i = 0; i < len; i++) copy[i] = buf[start + i]!;
+      cachedBytes[slot] = copy;
       cachedText[slot] = text;
     }
     return text;

@@ -103,3 +103,16 @@ describe("the generated file", () => {
     expect(imports.filter((spec) => !/^\.\.\/\.\.\/\.\.\/runtime\/(wire|errors)\/[\w-]+\.js$/.test(spec))).toEqual([]);
   });
 });
+
+describe("the string cache", () => {
+  // Node's Buffer.slice returns a view; a cached view would change with an input its owner reuses.
+  test("keeps its own copy of the bytes, even of a Buffer that is written to later", () => {
+    const frame = (channel: string) => Buffer.from(encodeEnvelope({ seq: 0, ackSeq: 0, frame: { case: "unsubscribe", value: { id: 1, channel } } }));
+    const first = frame("room/lobby-0001");
+    expect(decodeEnvelope(first).frame.value).toStrictEqual({ id: 1, channel: "room/lobby-0001" });
+    // Same length, second and last byte: the same cache slot.
+    first.set(Buffer.from("room/lobbX-0001"), first.length - 15);
+    expect(decodeEnvelope(frame("room/lobbX-0001")).frame.value).toStrictEqual({ id: 1, channel: "room/lobbX-0001" });
+    expect(decodeEnvelope(frame("room/lobby-0001")).frame.value).toStrictEqual({ id: 1, channel: "room/lobby-0001" });
+  });
+});
