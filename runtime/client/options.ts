@@ -1,4 +1,4 @@
-import { expectBoolean, expectFunction, expectListOf, expectString, rejectUnknownOptions } from "../errors/check-options.js";
+import { expectBoolean, expectFunction, expectListOf, expectString, optionKeys, rejectUnknownOptions } from "../errors/check-options.js";
 import { Code } from "../errors/code.js";
 import { ProtocastError } from "../errors/protocast-error.js";
 import { defaultBackoff, type BackoffOptions } from "../session/backoff.js";
@@ -88,7 +88,7 @@ export interface ResolvedConnectOptions {
 }
 
 /** Every option of connect(): a key missing here fails to compile (see the check below). */
-const CONNECT_OPTION_KEYS = [
+const CONNECT_OPTION_KEYS = optionKeys<ConnectOptions>()(
   "token",
   "webSocket",
   "transport",
@@ -106,10 +106,7 @@ const CONNECT_OPTION_KEYS = [
   "outbox",
   "now",
   "random",
-] as const satisfies readonly (keyof ConnectOptions)[];
-type Unlisted = Exclude<keyof ConnectOptions, (typeof CONNECT_OPTION_KEYS)[number]>;
-const everyKeyListed: [Unlisted] extends [never] ? true : Unlisted = true;
-void everyKeyListed;
+);
 
 /** Checks connect()'s options, naming the option at fault (INVALID_ARGUMENT, reason bad_option). */
 function checkConnectOptions(options: ConnectOptions): void {

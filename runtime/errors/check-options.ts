@@ -105,5 +105,5 @@ function distance(a: string, b: string): number {
 export function optionKeys<T>() {
   return <const K extends readonly (keyof T & string)[]>(
     ...keys: K & ([Exclude<keyof T, K[number]>] extends [never] ? unknown : { readonly missing: Exclude<keyof T, K[number]> })
-  ): readonly string[] => keys;
+  ): K => keys;
 }

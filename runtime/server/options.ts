@@ -1,5 +1,5 @@
 import { ProtocastError } from "../errors/protocast-error.js";
-import { expectFunction, expectMethods, rejectUnknownOptions } from "../errors/check-options.js";
+import { expectFunction, expectMethods, optionKeys, rejectUnknownOptions } from "../errors/check-options.js";
 import { Code } from "../errors/code.js";
 import type { Broker } from "../broker/broker.js";
 import type { IdempotencyStore } from "../broker/idempotency-store.js";
@@ -177,7 +177,7 @@ export function resolveLimits(options: Partial<ServerLimits>): ServerLimits {
 }
 
 /** Every option of the server core: a key missing here fails to compile (see the check below). */
-export const SERVER_CORE_OPTION_KEYS = [
+export const SERVER_CORE_OPTION_KEYS = optionKeys<ServerCoreOptions>()(
   ...(Object.keys(defaultServerLimits) as (keyof ServerLimits)[]),
   "broker",
   "idempotency",
@@ -186,10 +186,7 @@ export const SERVER_CORE_OPTION_KEYS = [
   "sessions",
   "cluster",
   "now",
-] as const satisfies readonly (keyof ServerCoreOptions)[];
-type Unlisted = Exclude<keyof ServerCoreOptions, (typeof SERVER_CORE_OPTION_KEYS)[number]>;
-const everyKeyListed: [Unlisted] extends [never] ? true : Unlisted = true;
-void everyKeyListed;
+);
 
 /** Checks the objects and functions among the options; limits are checked by resolveLimits. */
 export function checkCoreOptions(where: string, options: ServerCoreOptions): void {

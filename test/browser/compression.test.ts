@@ -2,14 +2,12 @@
 // channel events arrive intact in a fraction of the bytes.
 import { createServer as createHttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ProtocastServer } from "protocast/node";
 import { EVENTS, PATTERN, REPEAT, compressionServer } from "../support/compression-server.js";
 import type { CompressionResult } from "./pages/compression-page.js";
-import { launchChromium, skipBrowser } from "./support.js";
+import { bundlePage, launchChromium, skipBrowser } from "./support.js";
 
 describe.skipIf(skipBrowser)("permessage-deflate in Chromium", () => {
   let server: ProtocastServer;
@@ -18,17 +16,7 @@ describe.skipIf(skipBrowser)("permessage-deflate in Chromium", () => {
   let base = "";
 
   beforeAll(async () => {
-    const bundle = await build({
-      entryPoints: [fileURLToPath(new URL("./pages/compression-page.ts", import.meta.url))],
-      bundle: true,
-      format: "esm",
-      platform: "browser",
-      target: "es2022",
-      tsconfig: fileURLToPath(new URL("../../tsconfig.json", import.meta.url)),
-      write: false,
-      logLevel: "silent",
-    });
-    const script = bundle.outputFiles[0]!.text;
+    const script = await bundlePage("compression-page");
     const http = createHttpServer((req, res) => {
       if (server.handleHttp(req, res)) return;
       if (req.url === "/app.js") res.writeHead(200, { "content-type": "text/javascript" }).end(script);

@@ -1,13 +1,11 @@
 import { createServer as createHttpServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMemoryIdempotencyStore, createServer, type ProtocastServer } from "protocast/node";
 import { ChatService } from "../../generated/acme/chat/v1/chat_protocast.js";
 import { until } from "../support/wait.js";
-import { launchChromium, skipBrowser } from "./support.js";
+import { launchChromium, skipBrowser, bundlePage } from "./support.js";
 import type { OutboxPageEvent } from "./pages/outbox-page.js";
 
 // A page with an IndexedDB outbox makes 200 exactly-once calls and is reloaded while most of
@@ -21,20 +19,6 @@ import type { OutboxPageEvent } from "./pages/outbox-page.js";
 const CALLS = 200;
 /** Held calls finish this far apart once their gate opens, so the reload meets some done and some running. */
 const STAGGER_MS = 15;
-
-async function bundlePage(): Promise<string> {
-  const result = await build({
-    entryPoints: [fileURLToPath(new URL("./pages/outbox-page.ts", import.meta.url))],
-    bundle: true,
-    format: "esm",
-    platform: "browser",
-    target: "es2022",
-    tsconfig: fileURLToPath(new URL("../../tsconfig.json", import.meta.url)),
-    write: false,
-    logLevel: "silent",
-  });
-  return result.outputFiles[0]!.text;
-}
 
 describe.skipIf(skipBrowser)("the outbox across a page reload, in Chromium", () => {
   let pages: Server;
@@ -84,7 +68,7 @@ describe.skipIf(skipBrowser)("the outbox across a page reload, in Chromium", () 
   }
 
   beforeAll(async () => {
-    const script = await bundlePage();
+    const script = await bundlePage("outbox-page");
     pages = createHttpServer((req, res) => {
       const path = new URL(req.url ?? "/", "http://localhost").pathname;
       if (path === "/app.js") res.writeHead(200, { "content-type": "text/javascript" }).end(script);
@@ -172,26 +156,26 @@ describe.skipIf(skipBrowser)("the outbox across a page reload, in Chromium", () 
     return figures;
   }
 
-  it("a reload in the middle of 200 calls: each runs once on the server, each outcome is delivered once", async () => {
+  it("a reload in the middle of 200 calls: each runs once on the server, each outcome is delivered once", { timeout: 60_000 }, async () => {
     const run = "up";
     // Calls 0-59 are answered at once; 60-199 are held on the server until the reload.
     hold(run, 60, CALLS);
     const { page, events } = await openPage(run);
-    await until(() => events.some((e) => e.kind === "issued"), "all calls stored", 5_000);
+    await until(() => events.some((e) => e.kind === "issued"), "all calls stored", 15_000);
     await until(() => events.filter((e) => e.kind === "answered").length >= 60, "60 answers in the first load", 10_000);
     held.open();
     await page.reload();
-    await until(() => events.some((e) => e.kind === "load" && e.load === 2), "the second load", 5_000);
+    await until(() => events.some((e) => e.kind === "load" && e.load === 2), "the second load", 15_000);
     const atLoad = snapshot(run);
     await until(() => events.some((e) => e.kind === "recovered-end" && e.load === 2), "the second load to finish recovering", 10_000);
-    await until(() => idleServer(), "the server to be idle", 5_000);
+    await until(() => idleServer(), "the server to be idle", 15_000);
     const figures = verify(run, events, atLoad);
     expect(figures.recovered).toBeGreaterThan(100);
     expect(figures.running).toBeGreaterThan(0);
     await page.close();
   });
 
-  it("the same with the server down at the moment of the reload and brought back after it", async () => {
+  it("the same with the server down at the moment of the reload and brought back after it", { timeout: 60_000 }, async () => {
     const run = "down";
     // 100 calls: 0-29 answered at once, 30-99 held on the server. Then the server goes, and the
     // page makes calls 100-199 while it is away: stored, never sent.
@@ -200,19 +184,19 @@ describe.skipIf(skipBrowser)("the outbox across a page reload, in Chromium", () 
     await until(() => events.filter((e) => e.kind === "answered").length >= 30 && events.some((e) => e.kind === "issued"), "30 answers in the first load", 10_000);
     await server!.close({ deadlineMs: 0 });
     await page.evaluate(() => (window as unknown as { makeTheRest(): Promise<void> }).makeTheRest());
-    await until(() => events.some((e) => e.kind === "issued" && e.calls === CALLS), "all calls stored", 5_000);
+    await until(() => events.some((e) => e.kind === "issued" && e.calls === CALLS), "all calls stored", 15_000);
     // The old server's calls run on (an exactly-once call keeps running when its session ends)
     // and record their outcomes in the shared store.
     held.open();
     await page.reload();
-    await until(() => events.some((e) => e.kind === "load" && e.load === 2), "the second load", 5_000);
+    await until(() => events.some((e) => e.kind === "load" && e.load === 2), "the second load", 15_000);
     const atLoad = snapshot(run);
     // The new page tries to connect and cannot; its recovered calls wait.
     await delay(500);
     expect(events.filter((e) => (e.kind === "recovered" || e.kind === "recovered-end") && e.load === 2)).toEqual([]);
     await startProtocast(wsPort);
     await until(() => events.some((e) => e.kind === "recovered-end" && e.load === 2), "the second load to finish recovering", 10_000);
-    await until(() => idleServer(), "the server to be idle", 5_000);
+    await until(() => idleServer(), "the server to be idle", 15_000);
     const figures = verify(run, events, atLoad);
     expect(figures.recovered).toBeGreaterThanOrEqual(170);
     expect(figures.unsent).toBe(100);

@@ -1,31 +1,15 @@
 import { createServer as createHttpServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, ProtocastError, createServer, type Principal, type ProtocastServer } from "protocast/node";
 import { ChatService } from "../../generated/acme/chat/v1/chat_protocast.js";
-import { launchChromium, skipBrowser } from "./support.js";
+import { launchChromium, skipBrowser, bundlePage } from "./support.js";
 import type { PageEvent } from "./pages/refusal-page.js";
 
 // A browser cannot read the HTTP status of a refused upgrade, so the server refuses after 101
 // with a close code and reason (PROTOCOL.md 2.4). In real Chromium: a bad token must surface as
 // an UNAUTHENTICATED error event within a second, end the connection, and start no reconnect loop.
-
-async function bundlePage(): Promise<string> {
-  const result = await build({
-    entryPoints: [fileURLToPath(new URL("./pages/refusal-page.ts", import.meta.url))],
-    bundle: true,
-    format: "esm",
-    platform: "browser",
-    target: "es2022",
-    tsconfig: fileURLToPath(new URL("../../tsconfig.json", import.meta.url)),
-    write: false,
-    logLevel: "silent",
-  });
-  return result.outputFiles[0]!.text;
-}
 
 describe.skipIf(skipBrowser)("a refused connection in Chromium", () => {
   let http: Server;
@@ -36,7 +20,7 @@ describe.skipIf(skipBrowser)("a refused connection in Chromium", () => {
   let streams = 0;
 
   beforeAll(async () => {
-    const script = await bundlePage();
+    const script = await bundlePage("refusal-page");
     http = createHttpServer((req, res) => {
       if (req.url?.startsWith("/protocast/stream") === true) streams++;
       if (server.handleHttp(req, res)) return;

@@ -1,4 +1,6 @@
 import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
 import { chromium, type Browser, type Page } from "playwright-core";
 
 /** Debian's Chromium, driven by playwright-core; never a downloaded browser. */
@@ -40,4 +42,22 @@ export function shownMessages(page: Page): Promise<Shown[]> {
 /** Waits until the page shows this connection state. */
 export function waitForState(page: Page, state: string, timeout = 15_000): Promise<unknown> {
   return page.waitForFunction((s) => document.getElementById("state")?.dataset["state"] === s, state, { timeout });
+}
+
+/**
+ * Bundles a test page's script (test/browser/pages/<name>.ts) for Chromium, from source:
+ * "protocast" resolves through tsconfig.json's paths to the runtime's browser entry.
+ */
+export async function bundlePage(name: string): Promise<string> {
+  const result = await build({
+    entryPoints: [fileURLToPath(new URL(`./pages/${name}.ts`, import.meta.url))],
+    bundle: true,
+    format: "esm",
+    platform: "browser",
+    target: "es2022",
+    tsconfig: fileURLToPath(new URL("../../tsconfig.json", import.meta.url)),
+    write: false,
+    logLevel: "silent",
+  });
+  return result.outputFiles[0]!.text;
 }

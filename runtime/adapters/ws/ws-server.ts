@@ -6,7 +6,7 @@ import { Code } from "../../errors/code.js";
 import { ProtocastError } from "../../errors/protocast-error.js";
 import type { Principal } from "../../server/context.js";
 import { SERVER_CORE_OPTION_KEYS, type ServerCoreOptions } from "../../server/options.js";
-import { expectBoolean, expectFunction, expectListOf, expectMethods, expectString, rejectUnknownOptions } from "../../errors/check-options.js";
+import { expectBoolean, expectFunction, expectListOf, expectMethods, expectString, optionKeys, rejectUnknownOptions } from "../../errors/check-options.js";
 import { ServerCore, type ConnectionLogRecord } from "../../server/server-core.js";
 import { serverApi, type ServerApi, type ServerStats } from "../../server/server-api.js";
 import { bump, type ServerCounters, type ServerObserver } from "../../server/counters.js";
@@ -90,7 +90,7 @@ export interface ProtocastServer extends ServerApi {
 }
 
 /** Every option of createServer: a key missing here fails to compile (see the check below). */
-const SERVER_OPTION_KEYS = [
+const SERVER_OPTION_KEYS = optionKeys<ServerOptions>()(
   ...SERVER_CORE_OPTION_KEYS,
   "http",
   "path",
@@ -102,10 +102,7 @@ const SERVER_OPTION_KEYS = [
   "observer",
   "logger",
   "compression",
-] as const satisfies readonly (keyof ServerOptions)[];
-type Unlisted = Exclude<keyof ServerOptions, (typeof SERVER_OPTION_KEYS)[number]>;
-const everyKeyListed: [Unlisted] extends [never] ? true : Unlisted = true;
-void everyKeyListed;
+);
 
 /** Checks what createServer was given beyond the core's options, naming the option at fault. */
 function checkServerOptions(options: ServerOptions): void {
