@@ -51,6 +51,8 @@ describe("createServer options", () => {
     expect(refusal(() => createServer({ transports: [] })).message).toMatch(/non-empty list/);
     expect(refusal(() => createServer({ allowedOrigins: ["https://app.example.com/login"] })).message).toMatch(/must be an origin/);
     expect(refusal(() => createServer({ authenticate: "yes" as never })).message).toMatch(/option authenticate must be a function, got "yes"/);
+    expect(refusal(() => createServer({ compression: { treshold: 10 } as never })).message).toMatch(/compression: unknown option "treshold"; did you mean "threshold"/);
+    expect(refusal(() => createServer({ compression: { level: 12 } })).message).toMatch(/compression.level must be an integer from 1 to 9, got 12/);
   });
 
   it("good options pass", async () => {

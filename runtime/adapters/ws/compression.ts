@@ -1,4 +1,7 @@
 import { constants, deflateRawSync } from "node:zlib";
+import { optionKeys, rejectUnknownOptions } from "../../errors/check-options.js";
+import { Code } from "../../errors/code.js";
+import { ProtocastError } from "../../errors/protocast-error.js";
 
 /**
  * permessage-deflate (RFC 7692) as the server does it. Off by default. The server negotiates
@@ -27,11 +30,18 @@ export interface CompressionSettings {
   readonly clientMaxWindowBits: number;
 }
 
+const OPTION_KEYS = optionKeys<CompressionOptions>()("threshold", "level", "clientMaxWindowBits");
+
 export function resolveCompression(o: CompressionOptions | boolean | undefined): CompressionSettings | undefined {
   if (o === undefined || o === false) return undefined;
+  if (o !== true && (typeof o !== "object" || o === null)) {
+    throw new ProtocastError(Code.InvalidArgument, `createServer: option compression must be true, false or settings, got ${String(o)}`, { reason: "bad_option" });
+  }
   const c = o === true ? {} : o;
+  rejectUnknownOptions("createServer compression", c, OPTION_KEYS);
   const settings = { threshold: c.threshold ?? 1024, level: c.level ?? 3, clientMaxWindowBits: c.clientMaxWindowBits ?? 11 };
-  const bad = (name: string, rule: string, v: number): Error => new RangeError(`createServer: option compression.${name} must be ${rule}, got ${v}`);
+  const bad = (name: string, rule: string, v: number): Error =>
+    new ProtocastError(Code.InvalidArgument, `createServer: option compression.${name} must be ${rule}, got ${v}`, { reason: "bad_option" });
   if (!Number.isInteger(settings.threshold) || settings.threshold < 0) throw bad("threshold", "an integer >= 0", settings.threshold);
   if (!Number.isInteger(settings.level) || settings.level < 1 || settings.level > 9) throw bad("level", "an integer from 1 to 9", settings.level);
   if (!Number.isInteger(settings.clientMaxWindowBits) || settings.clientMaxWindowBits < 9 || settings.clientMaxWindowBits > 15) {
