@@ -11,14 +11,15 @@ import { encodeEnvelope } from "../wire/encode.js";
 import { Heartbeat } from "../session/heartbeat.js";
 import { CONNECTION_TRANSITIONS, allows, type ConnectionState } from "../session/states.js";
 import { Sequencer } from "../session/sequencer.js";
-import type { Envelope, ErrorFrame, Frame, Resumed, Subscribed, Welcome } from "../wire/envelope.js";
-import { AsyncQueue } from "./async-queue.js";
+import type { Envelope, ErrorFrame, Frame, Resumed, Welcome } from "../wire/envelope.js";
+import { Channels } from "./channels.js";
 import { Emitter } from "./emitter.js";
 import { TransportNegotiator } from "./negotiate.js";
 import { checkServerUrl, isFinal, safeUrl } from "./failures.js";
 import { resolveConnectOptions, type ConnectOptions, type ResolvedConnectOptions, type TransportKind } from "./options.js";
-import { createOutbox, keptByOutbox, type Outbox, type OutboxImpl } from "./outbox.js";
-import { DEFAULT_SUBSCRIPTION_BUFFER, SubscriptionImpl } from "./subscription.js";
+import type { Link } from "./link.js";
+import { createOutbox, type Outbox, type OutboxImpl } from "./outbox.js";
+import { Requests } from "./requests.js";
 import type { CallOptions, EventStream, PublishOptions, SubscribeOptions, Subscription } from "./types.js";
 
 /**
@@ -76,17 +77,6 @@ export interface Connection {
   events<M extends DescMessage>(def: EventDef<M, any>): EventStream<MessageShape<M>>;
 }
 
-interface Pending {
-  readonly id: number;
-  /** The frame to (re)send; its seq is assigned when it goes out. */
-  readonly frame: Frame;
-  /** Kept across a reconnect and sent again (idempotent calls, confirmed publishes). */
-  readonly retry: boolean;
-  readonly onReply: (payload: Uint8Array) => void;
-  readonly onError: (e: ProtocastError) => void;
-  sent: boolean;
-}
-
 /**
  * Opens a logical connection and keeps it open. Throws ProtocastError INVALID_ARGUMENT at once
  * for a URL that is not ws://, wss://, http:// or https:// (unless options.transport opens the
@@ -98,7 +88,14 @@ export function connect(url: string, options: ConnectOptions = {}): Connection {
   return new ConnectionImpl(o.customTransport === undefined ? checkServerUrl(url) : url, o);
 }
 
-class ConnectionImpl implements Connection {
+/**
+ * The shell of a connection: it opens transports (negotiate.ts), runs the handshake, numbers
+ * and acknowledges frames (session/sequencer.ts), watches the server's liveness
+ * (session/heartbeat.ts) and reconnects (session/backoff.ts). What travels over it is kept
+ * elsewhere: requests and their answers in requests.ts, subscriptions and direct events in
+ * channels.ts, both reaching the transport through the Link this class implements.
+ */
+class ConnectionImpl implements Connection, Link {
   state: ConnectionState = "connecting";
 
   get transportKind(): TransportKind | "custom" | undefined {
@@ -124,11 +121,10 @@ class ConnectionImpl implements Connection {
   private attempt = 0;
   /** When the connection last reached open. */
   private openedAt = 0;
-  private readonly pending = new Map<number, Pending>();
-  private readonly subs = new Map<string, SubscriptionImpl<DescMessage>>();
-  /** Subscriptions whose Subscribe went out on the current session. */
-  private readonly knownToSession = new Set<SubscriptionImpl<DescMessage>>();
-  private readonly streams = new Map<string, Set<PushReader>>();
+  /** Calls and confirmed publishes waiting for an answer. */
+  private readonly requests: Requests;
+  /** Subscriptions and direct-event readers. */
+  private readonly channels: Channels;
   private timers = { reconnect: undefined as Timer, open: undefined as Timer, ack: undefined as Timer, probe: undefined as Timer, watch: undefined as Interval };
   private minNextDelayMs = 0;
   /** Why the connection closed for good; undefined while it lives or after close(). */
@@ -155,8 +151,10 @@ class ConnectionImpl implements Connection {
       },
       opened: () => this.opened(),
       // Same key, same bytes (PROTOCOL.md 5.2); kept across reconnects like any idempotent call.
-      resend: (r) => this.request(r.method, r.request, r.key, r.timeoutMs, true),
+      resend: (r) => this.requests.request(r.method, r.request, r.key, r.timeoutMs, true),
     });
+    this.requests = new Requests(this, this.outbox);
+    this.channels = new Channels(this);
     const g = globalThis as { addEventListener?: (t: string, l: () => void) => void };
     if (o.watchNetwork && typeof g.addEventListener === "function") {
       g.addEventListener("online", this.onOnline);
@@ -266,7 +264,7 @@ class ConnectionImpl implements Connection {
     clearTimeout(this.timers.ack);
     this.timers.ack = undefined;
     // Pending requests wait: a resume delivers their answers, a new session decides per request.
-    for (const sub of this.subs.values()) sub.active = false;
+    this.channels.deactivate();
     if (this.state === "closing" || this.state === "closed") return;
     const err = cause ?? errorFromClose(code, reason);
     this.lastError = err;
@@ -305,18 +303,8 @@ class ConnectionImpl implements Connection {
     const hadSession = this.resumable !== undefined;
     this.resumable = { id: w.sessionId, token: w.resumeToken };
     this.seq.reset();
-    const failed: number[] = [];
-    for (const [id, p] of this.pending) {
-      if (p.sent && !p.retry) {
-        // It may or may not have run on the lost session; only the application can decide.
-        this.pending.delete(id);
-        failed.push(id);
-        p.onError(new ProtocastError(Code.Unavailable, "the session was lost before the answer arrived; not retried because it is not idempotent", { reason: "session_lost" }));
-      } else {
-        p.sent = false;
-      }
-    }
-    this.knownToSession.clear();
+    const failedCalls = this.requests.sessionChanged();
+    this.channels.sessionChanged();
     this.opened_(w.sessionId, w.principal, w.pingIntervalMs, w.pingTimeoutMs);
     const lost = w.sessionLost;
     if (hadSession || lost !== undefined) {
@@ -325,7 +313,7 @@ class ConnectionImpl implements Connection {
         reason: lost?.reason ?? "unknown",
         lostFromSeq: lost?.lostFromSeq ?? 0,
         lostToSeq: lost?.lostToSeq ?? 0,
-        failedCalls: failed.length,
+        failedCalls,
       });
     }
     this.emitter.emit("session", { sessionId: w.sessionId, principal: w.principal, previous: lost?.previousSessionId ?? "" });
@@ -389,10 +377,8 @@ class ConnectionImpl implements Connection {
   }
 
   private afterOpen(): void {
-    // On a new session every subscription asks for what it missed. After a resume the server
-    // re-syncs the ones it knows by itself (Subscribed with id 0); only new ones are sent.
-    for (const sub of this.subs.values()) if (!this.knownToSession.has(sub)) this.sendSubscribe(sub);
-    for (const p of this.pending.values()) if (!p.sent) this.sendPending(p);
+    this.channels.subscribeUnknown();
+    this.requests.sendUnsent();
   }
 
   private finish(error: ProtocastError | undefined): void {
@@ -403,15 +389,8 @@ class ConnectionImpl implements Connection {
     g.removeEventListener?.("online", this.onOnline);
     g.removeEventListener?.("offline", this.onOffline);
     const err = error ?? new ProtocastError(Code.Canceled, "connection closed by the application");
-    for (const p of this.pending.values()) p.onError(err);
-    this.pending.clear();
-    for (const sub of Array.from(this.subs.values())) {
-      if (error === undefined) sub.end();
-      else sub.fail(err);
-    }
-    this.subs.clear();
-    for (const set of this.streams.values()) for (const r of set) r.end();
-    this.streams.clear();
+    this.requests.failAll(err);
+    this.channels.finish(error, err);
     this.outbox.closed();
     if (error !== undefined) this.emitter.emit("error", error);
     this.emitter.clear();
@@ -439,7 +418,23 @@ class ConnectionImpl implements Connection {
     this.transport?.send(encodeEnvelope(env));
   }
 
-  private sendSequenced(frame: Frame): void {
+  get ready(): boolean {
+    return this.state === "open" && this.transport !== undefined;
+  }
+
+  get attached(): boolean {
+    return this.transport !== undefined;
+  }
+
+  get ended(): boolean {
+    return this.state === "closed" || this.state === "closing";
+  }
+
+  sendUnsequenced(frame: Frame): void {
+    if (this.transport !== undefined) this.sendRaw({ seq: 0, ackSeq: this.seq.inSeq, frame });
+  }
+
+  sendSequenced(frame: Frame): void {
     // The size is an estimate: what bounds the buffer is the number of frames and payload bytes.
     const seq = this.seq.number(frame, "payload" in frame.value ? frame.value.payload.byteLength + 32 : 32);
     this.sendRaw({ seq, ackSeq: this.seq.inSeq, frame });
@@ -476,38 +471,26 @@ class ConnectionImpl implements Connection {
         if (this.handshaking) this.onResumed(f.value);
         return;
       case "reply":
-        this.settle(f.value.id, (p) => p.onReply(f.value.payload));
+        this.requests.onReply(f.value.id, f.value.payload);
         return;
       case "error":
         this.onErrorFrame(f.value);
         return;
-      case "event": {
-        const sub = this.subs.get(f.value.channel);
-        if (sub === undefined) return;
-        sub.onEvent(f.value.epoch, f.value.offset, f.value.payload);
-        if (sub.def.rules.delivery !== "at-most-once") this.scheduleAck();
+      case "event":
+        if (this.channels.onEvent(f.value)) this.scheduleAck();
         return;
-      }
       case "presence":
-        this.subs.get(f.value.channel)?.onPresence(f.value.joined, f.value.left);
+        this.channels.onPresence(f.value);
         return;
       case "subscribed":
-        this.onSubscribed(f.value);
+        this.channels.onSubscribed(f.value);
         return;
-      case "unsubscribed": {
-        const sub = this.subs.get(f.value.channel);
-        if (sub === undefined || sub.requestId !== 0) return;
-        this.subs.delete(f.value.channel);
-        if (f.value.code === 0) sub.end();
-        else sub.fail(new ProtocastError(codeFromWire(f.value.code), f.value.reason || `removed from ${f.value.channel}`));
+      case "unsubscribed":
+        this.channels.onUnsubscribed(f.value);
         return;
-      }
-      case "push": {
-        const set = this.streams.get(f.value.method);
-        if (set === undefined) return;
-        for (const r of set) r.deliver(f.value.payload);
+      case "push":
+        this.channels.onPush(f.value);
         return;
-      }
       case "ping":
         this.sendRaw({ seq: 0, ackSeq: this.seq.inSeq, frame: { case: "pong", value: { sentAtMs: f.value.sentAtMs } } });
         return;
@@ -533,7 +516,7 @@ class ConnectionImpl implements Connection {
       this.minNextDelayMs = reconnectAfterMs;
       this.drop(CloseCode.Reconnect, reason || "server asked to reconnect");
     };
-    const sentCalls = (): boolean => Array.from(this.pending.values()).some((p) => p.sent);
+    const sentCalls = (): boolean => this.requests.anySent;
     if (!sentCalls()) {
       leave();
       return;
@@ -580,60 +563,32 @@ class ConnectionImpl implements Connection {
   /** A standalone Ack with the channel positions not yet reported, if there is anything to say. */
   private flushAck(): void {
     if (this.transport === undefined || this.handshaking) return;
-    const channels = [];
-    for (const sub of this.subs.values()) {
-      if (sub.active && sub.def.rules.delivery !== "at-most-once" && sub.position.offset > sub.ackedOffset) {
-        channels.push({ channel: sub.channel, epoch: sub.position.epoch, offset: sub.position.offset });
-        sub.ackedOffset = sub.position.offset;
-      }
-    }
+    const channels = this.channels.positionsToAck();
     if (channels.length > 0 || this.seq.ackOwed) {
       this.sendRaw({ seq: 0, ackSeq: this.seq.inSeq, frame: { case: "ack", value: { channels } } });
     }
   }
 
-  private settle(id: number, fn: (p: Pending) => void): boolean {
-    const p = this.pending.get(id);
-    if (p === undefined) return false;
-    this.pending.delete(id);
-    fn(p);
-    return true;
-  }
-
   private onErrorFrame(e: ErrorFrame): void {
-    const p = this.pending.get(e.id);
-    if (p !== undefined && p.retry && e.reason === "node_lost") {
-      // The node that ran it died before answering; the node that continues the session
-      // cannot know whether it ran. An idempotent request is safe to send again.
-      p.sent = false;
-      this.sendPending(p);
-      return;
-    }
-    const err = new ProtocastError(codeFromWire(e.code), e.message, { reason: e.reason, retryAfterMs: e.retryAfterMs });
-    if (this.settle(e.id, (p) => p.onError(err))) return;
-    for (const [channel, sub] of this.subs) {
-      if (sub.requestId === e.id && e.id !== 0) {
-        this.subs.delete(channel);
-        sub.fail(err);
-        return;
-      }
-    }
+    if (this.requests.onError(e)) return;
+    this.channels.onError(e.id, new ProtocastError(codeFromWire(e.code), e.message, { reason: e.reason, retryAfterMs: e.retryAfterMs }));
   }
 
   /** A deadline error that says, when the connection is down, why it is. */
-  private deadlineError(message: string): ProtocastError {
+  deadlineError(message: string): ProtocastError {
     const last = this.state === "open" ? undefined : this.lastError;
     if (last === undefined) return new ProtocastError(Code.DeadlineExceeded, message);
     return new ProtocastError(Code.DeadlineExceeded, `${message}; not connected (${this.state}): ${last.rawMessage}`, { reason: last.reason, cause: last });
   }
 
-  private backlogFull(): ProtocastError {
+  backlogFull(): ProtocastError | undefined {
+    if (!this.seq.log.overflowing) return undefined;
     return new ProtocastError(Code.ResourceExhausted, `${this.seq.log.size} frames (${this.seq.log.bytes} bytes) wait for the server's acknowledgement`, {
       reason: "client_backlog_full",
     });
   }
 
-  private takeId(): number {
+  takeId(): number {
     const id = this.nextId;
     this.nextId = this.nextId >= 0xffff_ffff ? 1 : this.nextId + 1;
     return id;
@@ -646,7 +601,7 @@ class ConnectionImpl implements Connection {
    * The local failure for a request the server could not accept (PROTOCOL.md 3.5): sending it
    * would only close the connection with 1009. Measured exactly only when it could be close.
    */
-  private tooLarge(frame: Frame): ProtocastError | undefined {
+  tooLarge(frame: Frame): ProtocastError | undefined {
     const max = this.maxEnvelopeBytes;
     if (max === 0 || !("payload" in frame.value) || frame.value.payload.byteLength + 4_096 < max) return undefined;
     const size = encodeEnvelope({ seq: this.seq.outSeq + 1, ackSeq: this.seq.inSeq, frame }).byteLength;
@@ -654,194 +609,23 @@ class ConnectionImpl implements Connection {
     return new ProtocastError(Code.ResourceExhausted, `the request is ${size} bytes; the server accepts at most ${max}`, { reason: "request_too_large" });
   }
 
-  private sendPending(p: Pending): void {
-    if (this.state !== "open" || this.transport === undefined) return;
-    const tooLarge = this.tooLarge(p.frame);
-    if (tooLarge !== undefined) {
-      this.pending.delete(p.id);
-      p.onError(tooLarge);
-      return;
-    }
-    p.sent = true;
-    this.sendSequenced(p.frame);
+  // ---- what travels over the connection -------------------------------------------------
+
+  call<I extends DescMessage, O extends DescMessage>(def: CallDef<I, O, any>, request: MessageInitShape<I>, options?: CallOptions): Promise<MessageShape<O>> {
+    return this.requests.call(def, request, options);
   }
 
-  // ---- calls ---------------------------------------------------------------------------
-
-  call<I extends DescMessage, O extends DescMessage>(def: CallDef<I, O, any>, request: MessageInitShape<I>, options: CallOptions = {}): Promise<MessageShape<O>> {
-    if (this.state === "closed" || this.state === "closing") return Promise.reject(new ProtocastError(Code.Unavailable, "connection is closed"));
-    if (this.seq.log.overflowing) return Promise.reject(this.backlogFull());
-    const payload = def.inputCodec.encode(request);
-    const timeoutMs = options.timeoutMs ?? def.rules.timeoutMs;
-    const idempotencyKey = def.rules.idempotent ? (options.idempotencyKey ?? randomKey()) : "";
-    // Sent again on a new session unless the method is at-most-once (PROTOCOL.md 7.3).
-    const send = (): Promise<Uint8Array> => this.request(def.path, payload, idempotencyKey, timeoutMs, def.rules.delivery !== "at-most-once", options.signal);
-    // With an outbox, the call is stored before it is sent (outbox.ts).
-    const answered = this.outbox.enabled && keptByOutbox(def.rules) ? this.outbox.track({ key: idempotencyKey, method: def.path, request: payload, timeoutMs }, send) : send();
-    return answered.then((bytes) => {
-      try {
-        return def.outputCodec.decode(bytes);
-      } catch (e) {
-        throw new ProtocastError(Code.DataLoss, `reply of ${def.path} does not decode`, { cause: e });
-      }
-    });
+  publish<M extends DescMessage>(def: ChannelDef<any, M, any>, params: object, message: MessageInitShape<M>, options?: PublishOptions): Promise<void> {
+    return this.requests.publish(def, params, message, options);
   }
 
-  /** Sends one Call and resolves with the reply's payload; the deadline, cancel and retry rules of PROTOCOL.md 3.5. */
-  private request(method: string, payload: Uint8Array, idempotencyKey: string, timeoutMs: number, retry: boolean, signal?: AbortSignal): Promise<Uint8Array> {
-    if (this.state === "closed" || this.state === "closing") return Promise.reject(new ProtocastError(Code.Unavailable, "connection is closed"));
-    const id = this.takeId();
-    return new Promise<Uint8Array>((resolve, reject) => {
-      const cleanup = (): void => {
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-      };
-      const giveUp = (err: ProtocastError): void => {
-        const p = this.pending.get(id);
-        if (p === undefined) return;
-        this.pending.delete(id);
-        if (p.sent && this.transport !== undefined) this.sendRaw({ seq: 0, ackSeq: this.seq.inSeq, frame: { case: "cancel", value: { id } } });
-        p.onError(err);
-      };
-      const timer = setTimeout(() => giveUp(this.deadlineError(`${method} got no answer within ${timeoutMs} ms`)), timeoutMs);
-      const onAbort = (): void => giveUp(new ProtocastError(Code.Canceled, `${method} was canceled`));
-      const p: Pending = {
-        id,
-        retry,
-        sent: false,
-        frame: { case: "call", value: { id, method, payload, timeoutMs, idempotencyKey } },
-        onReply: (bytes) => {
-          cleanup();
-          resolve(bytes);
-        },
-        onError: (e) => {
-          cleanup();
-          reject(e);
-        },
-      };
-      if (signal?.aborted === true) {
-        cleanup();
-        reject(new ProtocastError(Code.Canceled, `${method} was canceled`));
-        return;
-      }
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.pending.set(id, p);
-      this.sendPending(p);
-    });
-  }
-
-  // ---- channels ------------------------------------------------------------------------
-
-  subscribe<M extends DescMessage>(def: ChannelDef<any, M, any>, params: object, options: SubscribeOptions = {}): Subscription<MessageShape<M>> {
-    const channel = def.topic(params);
-    const sub = new SubscriptionImpl<M>(def, channel, options.bufferSize ?? DEFAULT_SUBSCRIPTION_BUFFER, (s) => this.release(s as unknown as SubscriptionImpl<DescMessage>));
-    if (this.state === "closed" || this.state === "closing") {
-      sub.fail(new ProtocastError(Code.Unavailable, "connection is closed"));
-      return sub;
-    }
-    if (this.subs.has(channel)) {
-      sub.fail(new ProtocastError(Code.AlreadyExists, `already subscribed to ${channel} on this connection; share that subscription`));
-      return sub;
-    }
-    this.subs.set(channel, sub as unknown as SubscriptionImpl<DescMessage>);
-    options.signal?.addEventListener("abort", () => void sub.unsubscribe(), { once: true });
-    this.sendSubscribe(sub as unknown as SubscriptionImpl<DescMessage>);
-    return sub;
-  }
-
-  private sendSubscribe(sub: SubscriptionImpl<DescMessage>): void {
-    if (this.state !== "open" || this.transport === undefined) return;
-    this.knownToSession.add(sub);
-    sub.requestId = this.takeId();
-    const value = { id: sub.requestId, method: sub.def.path, channel: sub.channel, recover: sub.canRecover, epoch: sub.position.epoch, offset: sub.position.offset };
-    this.sendSequenced({ case: "subscribe", value });
-  }
-
-  private onSubscribed(s: Subscribed): void {
-    const sub = this.subs.get(s.channel);
-    // id 0 is the server re-syncing a subscription after a resume.
-    if (sub === undefined || (s.id !== 0 && sub.requestId !== s.id)) return;
-    sub.onSubscribed(s);
-  }
-
-  private release(sub: SubscriptionImpl<DescMessage>): Promise<void> {
-    if (this.subs.get(sub.channel) !== sub) return Promise.resolve();
-    this.subs.delete(sub.channel);
-    this.knownToSession.delete(sub);
-    if (this.state === "open" && this.transport !== undefined) {
-      this.sendSequenced({ case: "unsubscribe", value: { id: this.takeId(), channel: sub.channel } });
-    }
-    return Promise.resolve();
-  }
-
-  publish<M extends DescMessage>(def: ChannelDef<any, M, any>, params: object, message: MessageInitShape<M>, options: PublishOptions = {}): Promise<void> {
-    if (this.state === "closed" || this.state === "closing") return Promise.reject(new ProtocastError(Code.Unavailable, "connection is closed"));
-    if (this.seq.log.overflowing) return Promise.reject(this.backlogFull());
-    const channel = def.topic(params);
-    const payload = def.messageCodec.encode(message);
-    const reliable = def.rules.delivery !== "at-most-once";
-    const confirm = options.confirm ?? reliable;
-    const key = def.rules.delivery === "exactly-once" ? randomKey() : "";
-    if (!confirm) {
-      const frame: Frame = { case: "publish", value: { id: 0, method: def.path, channel, payload, idempotencyKey: key } };
-      const tooLarge = this.tooLarge(frame);
-      if (tooLarge !== undefined) return Promise.reject(tooLarge);
-      if (this.state === "open") this.sendSequenced({ case: "publish", value: { id: 0, method: def.path, channel, payload, idempotencyKey: key } });
-      return Promise.resolve();
-    }
-    const id = this.takeId();
-    const timeoutMs = options.timeoutMs ?? 10_000;
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        if (this.pending.delete(id)) reject(this.deadlineError(`publish to ${channel} not confirmed within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const p: Pending = {
-        id,
-        retry: reliable,
-        sent: false,
-        frame: { case: "publish", value: { id, method: def.path, channel, payload, idempotencyKey: key } },
-        onReply: () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        onError: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      };
-      this.pending.set(id, p);
-      this.sendPending(p);
-    });
+  subscribe<M extends DescMessage>(def: ChannelDef<any, M, any>, params: object, options?: SubscribeOptions): Subscription<MessageShape<M>> {
+    return this.channels.subscribe(def, params, options);
   }
 
   events<M extends DescMessage>(def: EventDef<M, any>): EventStream<MessageShape<M>> {
-    let set = this.streams.get(def.path);
-    if (set === undefined) this.streams.set(def.path, (set = new Set()));
-    const readers = set;
-    const queue = new AsyncQueue<MessageShape<M>>(() => readers.delete(reader));
-    const reader: PushReader = {
-      deliver: (bytes) => {
-        try {
-          queue.push(def.messageCodec.decode(bytes));
-        } catch (e) {
-          queue.fail(new ProtocastError(Code.DataLoss, `event ${def.path} does not decode`, { cause: e }));
-        }
-      },
-      end: () => queue.end(),
-    };
-    readers.add(reader);
-    if (this.state === "closed") queue.end();
-    return {
-      [Symbol.asyncIterator]: () => queue,
-      close: () => void queue.return(),
-    };
+    return this.channels.events(def, this.state === "closed");
   }
-}
-
-/** A reader of one direct event kind. */
-interface PushReader {
-  deliver(payload: Uint8Array): void;
-  end(): void;
 }
 
 /** An error's fields for a debug line. */
@@ -852,8 +636,3 @@ function describe(e: ProtocastError): Record<string, unknown> {
 type Timer = ReturnType<typeof setTimeout> | undefined;
 type Interval = ReturnType<typeof setInterval> | undefined;
 
-function randomKey(): string {
-  const b = new Uint8Array(16);
-  crypto.getRandomValues(b);
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-}
