@@ -7,7 +7,7 @@ import { EnvelopeSchema } from "../../generated/protocast/v1/envelope_pb.js";
 import { CloseCode } from "../../runtime/errors/close-codes.js";
 import { FIELD_LIMITS } from "../../runtime/server/field-limits.js";
 import { defaultServerLimits as D } from "../../runtime/server/options.js";
-import { MAX_IDEMPOTENCY_KEY_BYTES } from "../../runtime/server/session.js";
+import { MAX_IDEMPOTENCY_KEY_BYTES } from "../../runtime/server/call-outcome.js";
 import { ACK_EVERY_FRAMES } from "../../runtime/session/sequencer.js";
 import { SEQUENCING } from "../../runtime/session/sequencing.js";
 import { DEFAULT_DECODE_LIMITS } from "../../runtime/wire/limits.js";
