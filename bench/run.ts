@@ -22,7 +22,7 @@ import { plans, type Mode, type Plan } from "./lib/plan.js";
 import { Samples, scenarioEntries, table, type Results } from "./lib/report.js";
 import { broadcastScenario } from "./scenarios/broadcast.js";
 import { bundleSize } from "./scenarios/bundle-size.js";
-import { codec } from "./scenarios/codec.js";
+import { codec, payloadCodec } from "./scenarios/codec.js";
 import { brokersDown, crossNodeRound } from "./scenarios/cross-node.js";
 import type { RunContext, Scenario } from "./scenarios/context.js";
 import { idleMemory } from "./scenarios/idle-memory.js";
@@ -81,6 +81,7 @@ const scenarios: readonly Scenario[] = [
   rpc,
   idleMemory,
   codec,
+  payloadCodec,
   bundleSize,
 ];
 
@@ -173,7 +174,7 @@ async function main(): Promise<void> {
       load_average_before: loadBefore,
       load_average_after: loadAverage(),
       plan,
-      codec_slots: "codec: ws = protobuf-es reflection (toBinary+fromBinary), socketio = JSON.stringify+JSON.parse",
+      codec_slots: "codec, payload-codec: ws = protobuf-es reflection (toBinary+fromBinary), socketio = JSON.stringify+JSON.parse",
     },
   };
   const out = resolve(options.out ?? resolve(benchDir, plan.mode === "smoke" ? "results/smoke.json" : "results/latest.json"));

@@ -12,6 +12,7 @@ export const WORKERS = [
   "peers/cross-node-socketio.ts",
   "peers/cross-node-client.ts",
   "scenarios/codec-worker.ts",
+  "scenarios/payload-codec-worker.ts",
 ] as const;
 
 const benchDir = fileURLToPath(new URL("..", import.meta.url));

@@ -12,6 +12,7 @@ export const SCENARIO_NAMES = [
   "rpc-pipelined",
   "idle-memory-per-conn",
   "codec",
+  "payload-codec",
   "browser-bundle",
 ] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
@@ -40,6 +41,7 @@ export const METRICS: readonly MetricSpec[] = [
   { name: "idle-memory-per-conn", unit: "bytes RSS", higherIsBetter: false },
   { name: "idle-memory-per-conn:heap", unit: "bytes heap", higherIsBetter: false, of: "idle-memory-per-conn" },
   { name: "codec", unit: "ops/s", higherIsBetter: true },
+  { name: "payload-codec", unit: "ops/s", higherIsBetter: true },
   { name: "browser-bundle", unit: "bytes minified", higherIsBetter: false },
   { name: "browser-bundle:gzip", unit: "bytes gzip", higherIsBetter: false, of: "browser-bundle" },
 ];

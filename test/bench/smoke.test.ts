@@ -23,6 +23,7 @@ const SCENARIOS = [
   "rpc-pipelined",
   "idle-memory-per-conn",
   "codec",
+  "payload-codec",
   "browser-bundle",
 ];
 /** A browser needs no library for raw WebSocket, so that peer's bundle is 0 bytes. */
