@@ -14,18 +14,20 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildWorkers } from "./lib/build.js";
-import { CROSS_NODE_ID } from "./lib/cross-node.js";
+import { CROSS_4_PEERS, CROSS_NODE_4_ID, CROSS_NODE_ID } from "./lib/cross-node.js";
 import { CrossSamples, crossTable } from "./lib/cross-report.js";
 import { loadAverage, machineName, openFileLimit, placement } from "./lib/machine.js";
 import { PEERS, type Peer } from "./lib/messages.js";
 import { plans, type Mode, type Plan } from "./lib/plan.js";
+import { scalePlans, scaleSockets } from "./lib/plan-scale.js";
 import { Samples, scenarioEntries, table, type Results } from "./lib/report.js";
 import { broadcastScenario } from "./scenarios/broadcast.js";
 import { bundleSize } from "./scenarios/bundle-size.js";
 import { codec, payloadCodec } from "./scenarios/codec.js";
-import { brokersDown, crossNodeRound } from "./scenarios/cross-node.js";
+import { brokersDown, crossNode4Round, crossNodeRound } from "./scenarios/cross-node.js";
 import type { RunContext, Scenario } from "./scenarios/context.js";
 import { idleMemory } from "./scenarios/idle-memory.js";
+import { idleScale } from "./scenarios/idle-scale.js";
 import { rpc } from "./scenarios/rpc.js";
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
@@ -80,6 +82,7 @@ const scenarios: readonly Scenario[] = [
   broadcastScenario("broadcast-1000-reliable", (ctx) => ctx.plan.reliable1000, true),
   rpc,
   idleMemory,
+  idleScale,
   codec,
   payloadCodec,
   bundleSize,
@@ -108,22 +111,25 @@ async function runOnce(s: Scenario, peer: Peer, ctx: RunContext, samples: Sample
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const plan: Plan = { ...plans[options.mode], ...(options.rounds !== undefined ? { rounds: options.rounds } : {}) };
-  const selected = scenarios.filter((s) => options.only === undefined || options.only.includes(s.id));
+  const selected = scenarios.filter((s) => (options.only === undefined ? !("fullOnly" in s) || plan.mode === "full" : options.only.includes(s.id)));
   // Cross-node has peers of its own, so it runs outside the Scenario list (scenarios/cross-node.ts).
   let crossNode = options.only === undefined || options.only.includes(CROSS_NODE_ID);
-  if (selected.length === 0 && !crossNode) {
-    throw new Error(`--only matched nothing; scenarios: ${[...scenarios.map((s) => s.id), CROSS_NODE_ID].join(", ")}`);
+  // cross-node-4, like idle-18k, runs in full runs and when --only names it.
+  let crossNode4 = options.only === undefined ? plan.mode === "full" : options.only.includes(CROSS_NODE_4_ID);
+  if (selected.length === 0 && !crossNode && !crossNode4) {
+    throw new Error(`--only matched nothing; scenarios: ${[...scenarios.map((s) => s.id), CROSS_NODE_ID, CROSS_NODE_4_ID].join(", ")}`);
   }
-  const down = crossNode ? await brokersDown() : undefined;
+  const down = crossNode || crossNode4 ? await brokersDown() : undefined;
   if (down !== undefined) {
     // As the broker tests do: skipped on a machine without the engines, unless asked for by
     // name or in CI.
-    if (options.only !== undefined || process.env["CI"] === "true") throw new Error(`${CROSS_NODE_ID} needs Redis and NATS: ${down}`);
-    log(`${CROSS_NODE_ID} skipped: ${down}`);
+    if (options.only !== undefined || process.env["CI"] === "true") throw new Error(`${CROSS_NODE_ID} and ${CROSS_NODE_4_ID} need Redis and NATS: ${down}`);
+    log(`${CROSS_NODE_ID} and ${CROSS_NODE_4_ID} skipped: ${down}`);
     crossNode = false;
+    crossNode4 = false;
   }
 
-  const needFiles = Math.max(plan.idle.clients, plan.broadcast5000.clients, plan.broadcast1000.clients, plan.crossNode.clients) + 256;
+  const needFiles = Math.max(plan.idle.clients, plan.broadcast5000.clients, plan.broadcast1000.clients, plan.crossNode.clients, ...scaleSockets(plan.mode, [...selected.map((s) => s.id), ...(crossNode4 ? [CROSS_NODE_4_ID] : [])])) + 256;
   const limit = openFileLimit();
   if (limit !== undefined && limit < needFiles) {
     throw new Error(`open-file limit is ${limit}; this mode needs ${needFiles} per process. Raise it first: ulimit -n ${needFiles}`);
@@ -139,6 +145,7 @@ async function main(): Promise<void> {
 
   const samples = new Samples();
   const crossSamples = new CrossSamples();
+  const cross4Samples = new CrossSamples(CROSS_NODE_4_ID, CROSS_4_PEERS);
   for (let round = 1; round <= plan.rounds; round++) {
     log(`round ${round}/${plan.rounds}`);
     // Rotating the peer order each round keeps any drift of the machine from favouring one.
@@ -156,15 +163,17 @@ async function main(): Promise<void> {
       else for (const peer of order) await runOnce(s, peer, ctx, samples);
     }
     if (crossNode) await crossNodeRound(ctx, crossSamples);
+    if (crossNode4) await crossNode4Round(ctx, cross4Samples);
   }
 
   const crossEntries = crossSamples.entries();
+  const cross4Entries = cross4Samples.entries();
   const results: Results = {
     machine: machineName(),
     node: process.version,
     rounds: plan.rounds,
     scenarios: scenarioEntries(samples),
-    ...(crossEntries.length > 0 ? { cross_node: crossEntries } : {}),
+    ...(crossEntries.length + cross4Entries.length > 0 ? { cross_node: [...crossEntries, ...cross4Entries] } : {}),
     run: {
       mode: plan.mode,
       command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`,
@@ -174,6 +183,7 @@ async function main(): Promise<void> {
       load_average_before: loadBefore,
       load_average_after: loadAverage(),
       plan,
+      scale_plan: scalePlans[plan.mode],
       codec_slots: "codec, payload-codec: ws = protobuf-es reflection (toBinary+fromBinary), socketio = JSON.stringify+JSON.parse",
     },
   };
@@ -187,6 +197,11 @@ async function main(): Promise<void> {
     const pins = place.taskset ? `; nodes A and B on CPU ${String(place.serverCpu)}, subscribers on CPU ${String(place.clientCpu)}` : "";
     process.stdout.write(`cross-node fan-out (publisher on node A, subscribers on node B${pins}); ÷sio = median / socketio-redis median\n\n`);
     process.stdout.write(`${crossTable(crossEntries)}\n\n`);
+  }
+  if (cross4Entries.length > 0) {
+    const nodes = scalePlans[plan.mode].crossNode4.nodes;
+    process.stdout.write(`${CROSS_NODE_4_ID}: ${nodes} server processes on one broker, subscribers on all of them, node 1 publishes; ÷sio = median / socketio-redis median\n\n`);
+    process.stdout.write(`${crossTable(cross4Entries)}\n\n`);
   }
   process.stdout.write(`wrote ${out}\n`);
 }

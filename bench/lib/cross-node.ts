@@ -5,9 +5,13 @@
 import type { ConnectCommand, Peer } from "./messages.js";
 
 export const CROSS_NODE_ID = "cross-node-1000";
+/** Four server processes on one broker, subscribers on all four, node 1 publishing. */
+export const CROSS_NODE_4_ID = "cross-node-4";
 
 export type CrossPeer = "protocast-redis" | "protocast-nats" | "protocast-single" | "socketio-redis";
 export const CROSS_PEERS: readonly CrossPeer[] = ["protocast-redis", "protocast-nats", "protocast-single", "socketio-redis"];
+/** The peers of cross-node-4: a single node is not a cluster of four. */
+export const CROSS_4_PEERS: readonly CrossPeer[] = ["protocast-redis", "protocast-nats", "socketio-redis"];
 /** What every other cross-node peer is divided by in the ÷ columns. */
 export const CROSS_BASELINE: CrossPeer = "socketio-redis";
 
@@ -74,6 +78,8 @@ export interface CrossClientArgs {
 
 export type CrossClientCommand =
   | ConnectCommand
+  /** Connections spread over several nodes in contiguous blocks: the first clients ÷ n on ports[0], and so on. */
+  | { readonly type: "connect-nodes"; readonly ports: readonly number[] }
   /** latency: read every event's stamp and report percentiles of arrival − stamp. */
   | { readonly type: "expect"; readonly messages: number; readonly timeoutMs: number; readonly latency: boolean }
   | { readonly type: "stop" };

@@ -3,7 +3,7 @@
  * "cross_node") and its own small table; ÷ columns are each Protocast variant's median over
  * socketio-redis's, as in the main table.
  */
-import { CROSS_BASELINE, CROSS_NODE_ID as ID, CROSS_PEERS, type CrossPeer } from "./cross-node.js";
+import { CROSS_BASELINE, CROSS_NODE_4_ID, CROSS_NODE_ID as ID, CROSS_PEERS, type CrossPeer } from "./cross-node.js";
 import { cell, ratio, round } from "./report.js";
 import { spread, type Spread } from "./stats.js";
 
@@ -19,24 +19,41 @@ interface CrossMetric {
   readonly higherIsBetter: boolean;
 }
 
-const PRIMARY: CrossMetric = { name: ID, unit: "deliveries/s", higherIsBetter: true };
-const SECONDARY: readonly CrossMetric[] = [
-  { name: `${ID}:latency-p50-ms`, unit: "ms", higherIsBetter: false },
-  { name: `${ID}:latency-p99-ms`, unit: "ms", higherIsBetter: false },
-];
+/** The metrics of one cross-node scenario: its primary (named by the id) and its secondary ones. */
+function metricsOf(id: string): { primary: CrossMetric; secondary: CrossMetric[] } {
+  const secondary: CrossMetric[] = [
+    { name: `${id}:latency-p50-ms`, unit: "ms", higherIsBetter: false },
+    { name: `${id}:latency-p99-ms`, unit: "ms", higherIsBetter: false },
+  ];
+  if (id === CROSS_NODE_4_ID) {
+    secondary.push(
+      { name: `${id}:publishes-per-s`, unit: "publishes/s", higherIsBetter: true },
+      { name: `${id}:nodes-cpu-us-per-delivery`, unit: "µs", higherIsBetter: false },
+      { name: `${id}:broker-cpu-us-per-publish`, unit: "µs", higherIsBetter: false },
+    );
+  }
+  return { primary: { name: id, unit: "deliveries/s", higherIsBetter: true }, secondary };
+}
 
 export interface CrossEntry {
   readonly name: string;
   readonly unit: string;
   readonly higher_is_better: boolean;
-  readonly peers: Readonly<Record<CrossPeer, Spread>>;
+  /** The peers of the scenario (cross-node-4 has no protocast-single). */
+  readonly peers: Readonly<Partial<Record<CrossPeer, Spread>>>;
   /** Each Protocast variant's median ÷ socketio-redis's. */
   readonly ratio_vs_socketio_redis: Readonly<Partial<Record<CrossPeer, number>>>;
   readonly secondary?: CrossEntry[];
 }
 
+/** Samples of one cross-node scenario (`id`, run with `peers`) across rounds. */
 export class CrossSamples {
   private readonly byMetric = new Map<string, Record<CrossPeer, number[]>>();
+
+  constructor(
+    private readonly id: string = ID,
+    private readonly peers: readonly CrossPeer[] = CROSS_PEERS,
+  ) {}
 
   add(samples: readonly CrossSample[]): void {
     for (const s of samples) {
@@ -49,12 +66,12 @@ export class CrossSamples {
 
   private entry(m: CrossMetric): CrossEntry | undefined {
     const row = this.byMetric.get(m.name);
-    if (row === undefined || CROSS_PEERS.some((p) => row[p].length === 0)) return undefined;
-    const peers = Object.fromEntries(CROSS_PEERS.map((p) => [p, round(spread(row[p]))])) as Record<CrossPeer, Spread>;
+    if (row === undefined || this.peers.some((p) => row[p].length === 0)) return undefined;
+    const peers = Object.fromEntries(this.peers.map((p) => [p, round(spread(row[p]))])) as Record<CrossPeer, Spread>;
     const base = peers[CROSS_BASELINE].median;
-    const ratios = Object.fromEntries(CROSS_PEERS.filter((p) => p !== CROSS_BASELINE).map((p) => [p, ratio(peers[p].median, base)]));
+    const ratios = Object.fromEntries(this.peers.filter((p) => p !== CROSS_BASELINE).map((p) => [p, ratio(peers[p].median, base)]));
     return {
-      name: m.name.startsWith(`${ID}:`) ? m.name.slice(ID.length + 1) : m.name,
+      name: m.name.startsWith(`${this.id}:`) ? m.name.slice(this.id.length + 1) : m.name,
       unit: m.unit,
       higher_is_better: m.higherIsBetter,
       peers,
@@ -64,9 +81,10 @@ export class CrossSamples {
 
   /** The entries for results.json; empty when the scenario did not run. */
   entries(): CrossEntry[] {
-    const main = this.entry(PRIMARY);
+    const { primary, secondary: wanted } = metricsOf(this.id);
+    const main = this.entry(primary);
     if (main === undefined) return [];
-    const secondary = SECONDARY.map((m) => this.entry(m)).filter((e): e is CrossEntry => e !== undefined);
+    const secondary = wanted.map((m) => this.entry(m)).filter((e): e is CrossEntry => e !== undefined);
     return [secondary.length > 0 ? { ...main, secondary } : main];
   }
 }
@@ -78,12 +96,20 @@ const SHORT: Readonly<Record<CrossPeer, string>> = {
   "socketio-redis": "sio",
 };
 
-/** Fixed-width table: median (min–max) per peer, then ÷socketio-redis per Protocast variant. */
+/** Fixed-width table: median (min–max) per peer that ran, then ÷socketio-redis per Protocast variant. */
 export function crossTable(entries: readonly CrossEntry[]): string {
-  const variants = CROSS_PEERS.filter((p) => p !== CROSS_BASELINE);
-  const rows: string[][] = [["scenario", "unit", ...CROSS_PEERS, ...variants.map((p) => `${SHORT[p]}÷sio`)]];
+  const peers = CROSS_PEERS.filter((p) => entries.some((e) => e.peers[p] !== undefined));
+  const variants = peers.filter((p) => p !== CROSS_BASELINE);
+  const rows: string[][] = [["scenario", "unit", ...peers, ...variants.map((p) => `${SHORT[p]}÷sio`)]];
   const add = (label: string, e: CrossEntry): void => {
-    rows.push([label, e.unit, ...CROSS_PEERS.map((p) => cell(e.peers[p])), ...variants.map((p) => (e.ratio_vs_socketio_redis[p] ?? 0).toFixed(2))]);
+    const ratioOf = (p: CrossPeer): string => {
+      const r = e.ratio_vs_socketio_redis[p];
+      return r === undefined ? "—" : r.toFixed(2);
+    };
+    rows.push([label, e.unit, ...peers.map((p) => {
+      const s = e.peers[p];
+      return s === undefined ? "—" : cell(s);
+    }), ...variants.map(ratioOf)]);
   };
   for (const e of entries) {
     add(e.name, e);

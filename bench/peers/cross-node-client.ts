@@ -138,9 +138,10 @@ class Conn implements RawConn, FrameSink {
 }
 
 const conns: Conn[] = [];
-let port = 0;
+let ports: readonly number[] = [];
 
 async function openOne(i: number): Promise<void> {
+  const port = ports[Math.floor((i * ports.length) / args.clients)]!;
   const { socket, head } = await upgrade({ port, path: dialect.path, protocol: dialect.protocol, localAddress: `127.0.0.${1 + (i % args.sources)}` });
   await new Promise<void>((resolve, reject) => {
     const c = new Conn(socket, i % stride === 0, resolve, (reason) => reject(new Error(reason)));
@@ -160,8 +161,8 @@ async function openOne(i: number): Promise<void> {
 
 onCommand<CrossClientCommand>(
   async (command) => {
-    if (command.type === "connect") {
-      port = command.port;
+    if (command.type === "connect" || command.type === "connect-nodes") {
+      ports = command.type === "connect" ? [command.port] : command.ports;
       let next = 0;
       const lane = async (): Promise<void> => {
         while (next < args.clients) await openOne(next++);
