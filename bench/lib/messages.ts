@@ -21,6 +21,8 @@ export interface ServerArgs {
   readonly profile?: string;
   /** Protocast only: keep sessions in this store (bench --session-store). */
   readonly sessionStore?: "redis";
+  /** Accept only connections with a bench credential (bench-token.ts); default: no check. */
+  readonly authenticate?: boolean;
 }
 
 export interface Memory {
@@ -60,6 +62,8 @@ export interface FanClientArgs {
   readonly sources: number;
   /** Connections being opened at the same time. */
   readonly concurrency: number;
+  /** Send a bench credential (bench-token.ts) numbered from this value; undefined: none. */
+  readonly tokenFrom?: number;
 }
 
 export type FanClientCommand =

@@ -9,6 +9,8 @@ export interface UpgradeTarget {
   readonly protocol: string | undefined;
   /** Loopback source address, so that many connections do not run out of ephemeral ports. */
   readonly localAddress: string;
+  /** Further request headers, such as Authorization. */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -23,6 +25,7 @@ export function upgrade(target: UpgradeTarget): Promise<{ socket: Socket; head: 
     "Sec-WebSocket-Key": randomBytes(16).toString("base64"),
   };
   if (target.protocol !== undefined) headers["Sec-WebSocket-Protocol"] = target.protocol;
+  Object.assign(headers, target.headers);
   return new Promise((resolve, reject) => {
     const req = request({
       host: "127.0.0.1",

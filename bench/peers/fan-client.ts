@@ -7,6 +7,7 @@
 import type { Socket } from "node:net";
 import { nowNs, type FanClientArgs, type FanClientCommand, type FanClientReport } from "../lib/messages.js";
 import { onCommand, report, workerArgs } from "../lib/proc.js";
+import { benchToken } from "../lib/bench-token.js";
 import { upgrade } from "../lib/upgrade.js";
 import { FrameReader, OPCODE_CLOSE, type FrameSink } from "../lib/ws-frames.js";
 import { dialects, type Dialect, type RawConn } from "./raw-dialects.js";
@@ -85,6 +86,7 @@ async function openOne(i: number): Promise<void> {
     path: dialect.path,
     protocol: dialect.protocol,
     localAddress: `127.0.0.${1 + (i % args.sources)}`,
+    ...(args.tokenFrom === undefined ? {} : { headers: { Authorization: `Bearer ${benchToken(args.tokenFrom + i)}` } }),
   });
   await new Promise<void>((resolve, reject) => {
     const c = new Conn(socket, resolve, (reason) => reject(new Error(reason)));

@@ -1,7 +1,8 @@
 /** Protocast server process: the runtime as an application uses it. */
-import { createServer } from "../../runtime/node.js";
+import { Code, createServer, ProtocastError } from "../../runtime/node.js";
 import { createRedisSessionStore } from "../../runtime/redis.js";
 import { BenchService } from "../../generated/acme/bench/v1/bench_protocast.js";
+import { benchUser } from "../lib/bench-token.js";
 import type { ServerArgs } from "../lib/messages.js";
 import { ROOM, payloadBytes } from "../lib/payload.js";
 import { workerArgs } from "../lib/proc.js";
@@ -19,6 +20,15 @@ const prefix = `pcbench-${process.pid}:`;
 const sessions = args.sessionStore === "redis" ? createRedisSessionStore({ url: process.env["REDIS_URL"] ?? "redis://127.0.0.1:6379", keyPrefix: prefix }) : undefined;
 const server = createServer({
   ...(sessions === undefined ? {} : { sessions }),
+  ...(args.authenticate === true
+    ? {
+        authenticate: (req) => {
+          const user = benchUser(req.token);
+          if (user === undefined) throw new ProtocastError(Code.Unauthenticated, "not a bench credential");
+          return { id: user, scopes: ["bench"] };
+        },
+      }
+    : {}),
   rateMessagesPerSecond: unlimited,
   rateMessagesBurst: unlimited,
   rateBytesPerSecond: unlimited,

@@ -6,6 +6,7 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Server } from "socket.io";
+import { benchUserOfHeader } from "../lib/bench-token.js";
 import type { ServerArgs } from "../lib/messages.js";
 import { ROOM, payloadText } from "../lib/payload.js";
 import { workerArgs } from "../lib/proc.js";
@@ -19,6 +20,16 @@ const io = new Server(http, {
   perMessageDeflate: false,
   ...(args.mode === "reliable" ? { connectionStateRecovery: { maxDisconnectionDuration: 120_000, skipMiddlewares: true } } : {}),
 });
+if (args.authenticate === true) {
+  io.use((socket, next) => {
+    const user = benchUserOfHeader(socket.handshake.headers.authorization);
+    if (user === undefined) next(new Error("not a bench credential"));
+    else {
+      (socket.data as { user?: string }).user = user;
+      next();
+    }
+  });
+}
 io.on("connection", (socket) => {
   void socket.join(ROOM);
   if (args.mode === "rpc") socket.on("echo", (data: unknown, ack: (reply: unknown) => void) => ack(data));

@@ -5,9 +5,10 @@
  * corked the same way. At-least-once: each frame carries its offset, the server keeps the
  * last 100 frames for replay and records each client's acknowledged offset.
  */
-import { createServer } from "node:http";
+import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { WebSocketServer, type WebSocket } from "ws";
+import { benchUserOfHeader } from "../lib/bench-token.js";
 import type { ServerArgs } from "../lib/messages.js";
 import { payloadBytes } from "../lib/payload.js";
 import { workerArgs } from "../lib/proc.js";
@@ -22,6 +23,8 @@ interface Client {
   readonly socket: Socket;
   corked: boolean;
   acked: number;
+  /** The user of the connection's credential, when the server checks credentials. */
+  readonly user: string | undefined;
 }
 
 const clients = new Set<Client>();
@@ -51,9 +54,17 @@ function write(c: Client, frame: Buffer): void {
 }
 
 const http = createServer();
-const wss = new WebSocketServer({ server: http, perMessageDeflate: false, clientTracking: false, maxPayload: 64 * 1024 });
-wss.on("connection", (ws) => {
-  const c: Client = { ws, socket: (ws as unknown as { _socket: Socket })._socket, corked: false, acked: 0 };
+const wss = new WebSocketServer({
+  server: http,
+  perMessageDeflate: false,
+  clientTracking: false,
+  maxPayload: 64 * 1024,
+  // With args.authenticate, an upgrade without a bench credential gets HTTP 401.
+  ...(args.authenticate === true ? { verifyClient: (info: { req: IncomingMessage }) => benchUserOfHeader(info.req.headers.authorization) !== undefined } : {}),
+});
+wss.on("connection", (ws, req) => {
+  const user = args.authenticate === true ? benchUserOfHeader(req.headers.authorization) : undefined;
+  const c: Client = { ws, socket: (ws as unknown as { _socket: Socket })._socket, corked: false, acked: 0, user };
   clients.add(c);
   ws.on("close", () => clients.delete(c));
   ws.on("error", () => undefined);

@@ -7,9 +7,12 @@ import { sleep, type RunContext, type Scenario } from "./context.js";
 export const IDLE_SCALE_ID = "idle-18k";
 
 /**
- * Idle connections at scale: 18,000 (scale plan) connections to one server process, handshake
- * done as in idle-memory-per-conn, opened by several client processes (one process may hold at
- * most 20,000 open files here, the server needs 18,000 of them). The server's memory is read
+ * Idle connections at scale: 18,000 (scale plan) authenticated connections to one server
+ * process, handshake done as in idle-memory-per-conn, opened by several client processes (one
+ * process may hold at most 20,000 open files here, the server needs 18,000 of them). Each
+ * connection carries its own credential, which the server checks and keeps the user of
+ * (Protocast: an `authenticate` hook returning a principal; ws: verifyClient; Socket.IO: a
+ * middleware setting socket.data; see bench-token.ts). The server's memory is read
  * after forced GCs at the baseline (the first `warm` connections) and after each client
  * process has opened its share:
  *   idle-18k           = (RSS at all − RSS at warm) ÷ the connections between (bytes each);
@@ -26,7 +29,7 @@ export const idleScale: Scenario & { readonly fullOnly: true } = {
     const { plan, placement } = ctx;
     const { clients, warm, processes } = scalePlans[plan.mode].idle18k;
     const shares = Array.from({ length: processes }, (_, i) => Math.floor(clients / processes) + (i < clients % processes ? 1 : 0));
-    const serverArgs: ServerArgs = { mode: "idle", payloadBytes: plan.payloadBytes };
+    const serverArgs: ServerArgs = { mode: "idle", payloadBytes: plan.payloadBytes, authenticate: true };
     const server = startWorker<ServerReport, ServerCommand>(`${peer} server`, {
       file: `peers/${peer}-server.ts`,
       args: serverArgs,
@@ -43,6 +46,7 @@ export const idleScale: Scenario & { readonly fullOnly: true } = {
         warm: i === 0 ? Math.min(warm, share) : 0,
         sources: plan.sources,
         concurrency: plan.concurrency,
+        tokenFrom: shares.slice(0, i).reduce((a, b) => a + b, 0),
       };
       return startWorker<FanClientReport, FanClientCommand>(`${peer} client ${i + 1}/${processes}`, {
         file: "peers/fan-client.ts",
