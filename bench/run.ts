@@ -7,6 +7,7 @@
  *   npm run bench -- --quick           smaller counts, 2 rounds (under 3 minutes)
  *   npm run bench -- --smoke           tiny, to prove the harness works; numbers mean nothing
  *   options: --rounds N  --only broadcast-1000,rpc,cross-node-1000,...  --out FILE  --no-pin
+ *            (idle-18k and cross-node-4 run in full runs, and otherwise only when --only names them)
  *            --session-store redis (Protocast's servers keep sessions in Redis)
  *            --profile[=all]  (CPU profiles of the Protocast [or every] server process)
  */
