@@ -3,7 +3,7 @@
  * run, servers and clients in separate processes, several rounds. Prints a table and writes
  * bench/results/latest.json (see bench/README.md for what each number means).
  *
- *   npm run bench                      full run, 5 rounds (~9 minutes on an idle machine)
+ *   npm run bench                      full run, 5 rounds (~17 minutes on an idle machine)
  *   npm run bench -- --quick           smaller counts, 2 rounds (under 3 minutes)
  *   npm run bench -- --smoke           tiny, to prove the harness works; numbers mean nothing
  *   options: --rounds N  --only broadcast-1000,rpc,cross-node-1000,...  --out FILE  --no-pin

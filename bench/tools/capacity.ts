@@ -152,12 +152,16 @@ function main(): void {
     for (const per of o.perProcess) {
       const forConnections = Math.ceil(o.connections / per);
       const processes = Math.max(forConnections, forDeliveries);
-      const first = forConnections >= forDeliveries ? "connections per process" : "CPU for deliveries";
+      const servers = forConnections >= forDeliveries ? "connections per process" : "server CPU for deliveries";
       const rss = mib(processes * base + slope * o.connections);
       for (const audience of o.audiences) {
         const publishes = o.deliveries / audience;
         const messages = publishes * (1 + Math.min(processes, audience));
-        const cores = perMessage === undefined ? "—" : (messages * perMessage / 1e6).toFixed(1);
+        const brokerCores = perMessage === undefined ? undefined : (messages * perMessage) / 1e6;
+        const cores = brokerCores === undefined ? "—" : brokerCores.toFixed(1);
+        // One Redis server (Redis runs commands on one core) or one JetStream stream carries
+        // every channel of a broker; past one core the broker is what runs out.
+        const first = brokerCores !== undefined && brokerCores > 1 ? `the broker (${Math.ceil(brokerCores)} cores' worth)` : servers;
         say(`| ${b.name} | ${int(per)} | ${forConnections} | ${forDeliveries} | ${processes} | ${rss} | ${first} | ${int(audience)} | ${k(publishes)} | ${k(messages)} | ${cores} |`);
       }
     }
@@ -166,7 +170,8 @@ function main(): void {
   say(
     "Processes for the connections = connections ÷ connections per process; for the deliveries = deliveries/s ÷ one subscriber process's " +
       "deliveries/s on that broker (cross-node-1000). Broker messages/s = publishes/s × (1 + the nodes a channel's members sit on, at most " +
-      "the audience); broker cores = that × the broker's CPU per message (its CPU per publish ÷ (1 + " + String(nodes4) + ")).",
+      "the audience); broker cores = that × the broker's CPU per message (its CPU per publish ÷ (1 + " + String(nodes4) + ")). " +
+      "Each broker adapter talks to one Redis server or one JetStream stream, so a broker needing more than one core is what runs out first.",
   );
   process.stdout.write(`${out.join("\n")}\n`);
 }
