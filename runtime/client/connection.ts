@@ -153,7 +153,7 @@ class ConnectionImpl implements Connection, Link {
       // Same key, same bytes (PROTOCOL.md 5.2); kept across reconnects like any idempotent call.
       resend: (r) => this.requests.request(r.method, r.request, r.key, r.timeoutMs, true),
     });
-    this.requests = new Requests(this, this.outbox);
+    this.requests = new Requests(this, this.outbox, o.now);
     this.channels = new Channels(this);
     const g = globalThis as { addEventListener?: (t: string, l: () => void) => void };
     if (o.watchNetwork && typeof g.addEventListener === "function") {
@@ -545,20 +545,33 @@ class ConnectionImpl implements Connection, Link {
     this.sendRaw({ seq: 0, ackSeq: this.seq.inSeq, frame: { case: "authRefresh", value: { id: this.takeId(), token } } });
   }
 
+  /**
+   * Acknowledgements are batched (PROTOCOL.md 4.3). Every envelope sent carries ack_seq, so a
+   * standalone Ack goes only when nothing else carried it: after the ack delay, or, once 64
+   * frames wait, at the end of the current task. By then the calls the application made on
+   * reading those frames have usually carried the acknowledgement, and a read that brought
+   * hundreds of frames costs at most one Ack.
+   */
   private scheduleAck(): void {
     if (this.seq.ackUrgent) {
-      // Many frames waiting: acknowledge now rather than after the delay (PROTOCOL.md 4.3).
-      clearTimeout(this.timers.ack);
-      this.timers.ack = undefined;
-      this.flushAck();
+      if (!this.ackQueued) {
+        this.ackQueued = true;
+        queueMicrotask(this.flushQueuedAck);
+      }
       return;
     }
-    if (this.timers.ack !== undefined) return;
-    this.timers.ack = setTimeout(() => {
-      this.timers.ack = undefined;
-      this.flushAck();
-    }, this.o.ackDelayMs);
+    if (this.timers.ack === undefined) this.timers.ack = setTimeout(this.onAckDelay, this.o.ackDelayMs);
   }
+
+  private ackQueued = false;
+  private readonly flushQueuedAck = (): void => {
+    this.ackQueued = false;
+    this.flushAck();
+  };
+  private readonly onAckDelay = (): void => {
+    this.timers.ack = undefined;
+    this.flushAck();
+  };
 
   /** A standalone Ack with the channel positions not yet reported, if there is anything to say. */
   private flushAck(): void {

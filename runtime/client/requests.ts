@@ -1,21 +1,40 @@
 import type { DescMessage, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
+import type { MessageCodec } from "../codec/message-codec.js";
 import { Code, codeFromWire } from "../errors/code.js";
 import { ProtocastError } from "../errors/protocast-error.js";
 import type { CallDef, ChannelDef } from "../service/define.js";
+import { DeadlineWheel } from "../session/deadline-wheel.js";
 import type { ErrorFrame, Frame } from "../wire/envelope.js";
 import type { Link } from "./link.js";
 import { keptByOutbox, type OutboxImpl } from "./outbox.js";
 import type { CallOptions, PublishOptions } from "./types.js";
 
-interface Pending {
-  readonly id: number;
-  /** The frame to (re)send; its seq is assigned when it goes out. */
-  readonly frame: Frame;
-  /** Kept across a reconnect and sent again (idempotent calls, confirmed publishes). */
-  readonly retry: boolean;
-  readonly onReply: (payload: Uint8Array) => void;
-  readonly onError: (e: ProtocastError) => void;
-  sent: boolean;
+/**
+ * One request waiting for its answer. It is the only object a request adds to the frame it
+ * sends and the caller's promise: the deadline, the cancel signal and the decoding of the
+ * answer all hang off it, so a call costs no timer and no closure of its own.
+ */
+class Pending {
+  /** Whether the frame went out on the current session. */
+  sent = false;
+  /** Ticket of its deadline in the wheel. */
+  deadline = 0;
+  resolve!: (value: unknown) => void;
+  reject!: (error: ProtocastError) => void;
+  /** Listener on the caller's AbortSignal, when there is one. */
+  onAbort: (() => void) | undefined = undefined;
+
+  constructor(
+    readonly id: number,
+    /** The frame to (re)send: a Call or a Publish. Its seq is assigned when it goes out. */
+    readonly frame: Frame & { case: "call" | "publish" },
+    /** Kept across a reconnect and sent again (idempotent calls, confirmed publishes). */
+    readonly retry: boolean,
+    readonly timeoutMs: number,
+    /** Decodes a Reply's payload into the caller's result; without it the caller gets the bytes (or nothing, for a publish). */
+    readonly codec: MessageCodec | undefined,
+    readonly signal: AbortSignal | undefined,
+  ) {}
 }
 
 /**
@@ -23,127 +42,87 @@ interface Pending {
  * has a request id, a deadline and a rule for a lost connection (PROTOCOL.md 3.5, 7.3): after a
  * resume the server answers what it received; on a new session a request that was sent and may
  * not run twice fails, every other one is sent again.
+ *
+ * Deadlines sit in one DeadlineWheel with one timer for the whole connection, armed for the
+ * earliest deadline; a call answered in time touches no timer.
  */
 export class Requests {
   private readonly pending = new Map<number, Pending>();
+  private readonly deadlines = new DeadlineWheel<Pending>();
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  /** When the timer fires; Infinity when it is not armed. */
+  private timerAt = Infinity;
 
   constructor(
     private readonly link: Link,
     private readonly outbox: OutboxImpl,
+    private readonly now: () => number,
   ) {}
 
   /** Encodes the request, sends the Call and decodes the reply (PROTOCOL.md 3.5). */
-  call<I extends DescMessage, O extends DescMessage>(def: CallDef<I, O, any>, request: MessageInitShape<I>, options: CallOptions = {}): Promise<MessageShape<O>> {
-    if (this.link.ended) return Promise.reject(new ProtocastError(Code.Unavailable, "connection is closed"));
+  call<I extends DescMessage, O extends DescMessage>(def: CallDef<I, O, any>, request: MessageInitShape<I>, options?: CallOptions): Promise<MessageShape<O>> {
+    if (this.link.ended) return Promise.reject(closed());
     const full = this.link.backlogFull();
     if (full !== undefined) return Promise.reject(full);
+    const rules = def.rules;
     const payload = def.inputCodec.encode(request);
-    const timeoutMs = options.timeoutMs ?? def.rules.timeoutMs;
-    const idempotencyKey = def.rules.idempotent ? (options.idempotencyKey ?? randomKey()) : "";
+    const timeoutMs = options?.timeoutMs ?? rules.timeoutMs;
+    const key = rules.idempotent ? (options?.idempotencyKey ?? randomKey()) : "";
     // Sent again on a new session unless the method is at-most-once (PROTOCOL.md 7.3).
-    const send = (): Promise<Uint8Array> => this.request(def.path, payload, idempotencyKey, timeoutMs, def.rules.delivery !== "at-most-once", options.signal);
-    // With an outbox, the call is stored before it is sent (outbox.ts).
-    const answered = this.outbox.enabled && keptByOutbox(def.rules) ? this.outbox.track({ key: idempotencyKey, method: def.path, request: payload, timeoutMs }, send) : send();
-    return answered.then((bytes) => {
-      try {
-        return def.outputCodec.decode(bytes);
-      } catch (e) {
-        throw new ProtocastError(Code.DataLoss, `reply of ${def.path} does not decode`, { cause: e });
-      }
-    });
+    const retry = rules.delivery !== "at-most-once";
+    if (!(this.outbox.enabled && keptByOutbox(rules))) {
+      return this.start(callFrame(this.link.takeId(), def.path, payload, timeoutMs, key), retry, timeoutMs, def.outputCodec, options?.signal) as Promise<MessageShape<O>>;
+    }
+    // With an outbox, the call is stored before it is sent (outbox.ts), and the stored bytes
+    // may be sent again by a later client: the outbox deals in bytes, decoded here.
+    const record = { key, method: def.path, request: payload, timeoutMs };
+    return this.outbox.track(record, () => this.request(def.path, payload, key, timeoutMs, retry, options?.signal)).then((bytes) => decodeReply(def.outputCodec, def.path, bytes) as MessageShape<O>);
   }
 
   /** Sends one Call and resolves with the reply's payload; the deadline, cancel and retry rules of PROTOCOL.md 3.5. */
   request(method: string, payload: Uint8Array, idempotencyKey: string, timeoutMs: number, retry: boolean, signal?: AbortSignal): Promise<Uint8Array> {
-    if (this.link.ended) return Promise.reject(new ProtocastError(Code.Unavailable, "connection is closed"));
-    const id = this.link.takeId();
-    return new Promise<Uint8Array>((resolve, reject) => {
-      const cleanup = (): void => {
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-      };
-      const giveUp = (err: ProtocastError): void => {
-        const p = this.pending.get(id);
-        if (p === undefined) return;
-        this.pending.delete(id);
-        if (p.sent && this.link.attached) this.link.sendUnsequenced({ case: "cancel", value: { id } });
-        p.onError(err);
-      };
-      const timer = setTimeout(() => giveUp(this.link.deadlineError(`${method} got no answer within ${timeoutMs} ms`)), timeoutMs);
-      const onAbort = (): void => giveUp(new ProtocastError(Code.Canceled, `${method} was canceled`));
-      const p: Pending = {
-        id,
-        retry,
-        sent: false,
-        frame: { case: "call", value: { id, method, payload, timeoutMs, idempotencyKey } },
-        onReply: (bytes) => {
-          cleanup();
-          resolve(bytes);
-        },
-        onError: (e) => {
-          cleanup();
-          reject(e);
-        },
-      };
-      if (signal?.aborted === true) {
-        cleanup();
-        reject(new ProtocastError(Code.Canceled, `${method} was canceled`));
-        return;
-      }
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.pending.set(id, p);
-      this.send(p);
-    });
+    if (this.link.ended) return Promise.reject(closed());
+    return this.start(callFrame(this.link.takeId(), method, payload, timeoutMs, idempotencyKey), retry, timeoutMs, undefined, signal) as Promise<Uint8Array>;
   }
 
   /** Publishes to a channel; with confirmation, resolves once the server accepted it (PROTOCOL.md 6.8). */
-  publish<M extends DescMessage>(def: ChannelDef<any, M, any>, params: object, message: MessageInitShape<M>, options: PublishOptions = {}): Promise<void> {
-    if (this.link.ended) return Promise.reject(new ProtocastError(Code.Unavailable, "connection is closed"));
+  publish<M extends DescMessage>(def: ChannelDef<any, M, any>, params: object, message: MessageInitShape<M>, options?: PublishOptions): Promise<void> {
+    if (this.link.ended) return Promise.reject(closed());
     const full = this.link.backlogFull();
     if (full !== undefined) return Promise.reject(full);
     const channel = def.topic(params);
     const payload = def.messageCodec.encode(message);
     const reliable = def.rules.delivery !== "at-most-once";
-    const confirm = options.confirm ?? reliable;
-    const key = def.rules.delivery === "exactly-once" ? randomKey() : "";
+    const confirm = options?.confirm ?? reliable;
+    const idempotencyKey = def.rules.delivery === "exactly-once" ? randomKey() : "";
     if (!confirm) {
-      const frame: Frame = { case: "publish", value: { id: 0, method: def.path, channel, payload, idempotencyKey: key } };
+      const frame: Frame = { case: "publish", value: { id: 0, method: def.path, channel, payload, idempotencyKey } };
       const tooLarge = this.link.tooLarge(frame);
       if (tooLarge !== undefined) return Promise.reject(tooLarge);
       if (this.link.ready) this.link.sendSequenced(frame);
       return Promise.resolve();
     }
     const id = this.link.takeId();
-    const timeoutMs = options.timeoutMs ?? 10_000;
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        if (this.pending.delete(id)) reject(this.link.deadlineError(`publish to ${channel} not confirmed within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const p: Pending = {
-        id,
-        retry: reliable,
-        sent: false,
-        frame: { case: "publish", value: { id, method: def.path, channel, payload, idempotencyKey: key } },
-        onReply: () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        onError: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      };
-      this.pending.set(id, p);
-      this.send(p);
-    });
+    const frame = { case: "publish" as const, value: { id, method: def.path, channel, payload, idempotencyKey } };
+    return this.start(frame, reliable, options?.timeoutMs ?? 10_000, undefined, undefined) as Promise<void>;
   }
 
   /** A Reply arrived: settles its request; a reply for an id no longer waiting is ignored. */
   onReply(id: number, payload: Uint8Array): void {
-    const p = this.pending.get(id);
+    const p = this.take(id);
     if (p === undefined) return;
-    this.pending.delete(id);
-    p.onReply(payload);
+    if (p.codec !== undefined) {
+      let result: unknown;
+      try {
+        result = p.codec.decode(payload);
+      } catch (e) {
+        p.reject(new ProtocastError(Code.DataLoss, `reply of ${p.frame.value.method} does not decode`, { cause: e }));
+        return;
+      }
+      p.resolve(result);
+    } else {
+      p.resolve(p.frame.case === "call" ? payload : undefined);
+    }
   }
 
   /** An Error arrived: settles its request. False when no request has that id (it may be a Subscribe's). */
@@ -157,8 +136,8 @@ export class Requests {
       this.send(p);
       return true;
     }
-    this.pending.delete(e.id);
-    p.onError(new ProtocastError(codeFromWire(e.code), e.message, { reason: e.reason, retryAfterMs: e.retryAfterMs }));
+    this.take(e.id);
+    p.reject(new ProtocastError(codeFromWire(e.code), e.message, { reason: e.reason, retryAfterMs: e.retryAfterMs }));
     return true;
   }
 
@@ -174,11 +153,11 @@ export class Requests {
    */
   sessionChanged(): number {
     let failed = 0;
-    for (const [id, p] of this.pending) {
+    for (const p of Array.from(this.pending.values())) {
       if (p.sent && !p.retry) {
-        this.pending.delete(id);
         failed++;
-        p.onError(new ProtocastError(Code.Unavailable, "the session was lost before the answer arrived; not retried because it is not idempotent", { reason: "session_lost" }));
+        this.take(p.id);
+        p.reject(new ProtocastError(Code.Unavailable, "the session was lost before the answer arrived; not retried because it is not idempotent", { reason: "session_lost" }));
       } else {
         p.sent = false;
       }
@@ -188,26 +167,114 @@ export class Requests {
 
   /** Sends the requests that have not gone out on the current session. */
   sendUnsent(): void {
-    for (const p of this.pending.values()) if (!p.sent) this.send(p);
+    for (const p of Array.from(this.pending.values())) if (!p.sent) this.send(p);
   }
 
-  /** The connection ended: every request fails with `err`. */
+  /** The connection ended: every request fails with `err`, and the deadline timer stops. */
   failAll(err: ProtocastError): void {
-    for (const p of this.pending.values()) p.onError(err);
+    const all = Array.from(this.pending.values());
     this.pending.clear();
+    this.deadlines.clear();
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = Infinity;
+    for (const p of all) {
+      if (p.onAbort !== undefined) p.signal!.removeEventListener("abort", p.onAbort);
+      p.reject(err);
+    }
+  }
+
+  /** Registers a request, arms its deadline and sends it when the session is open. */
+  private start(frame: Pending["frame"], retry: boolean, timeoutMs: number, codec: MessageCodec | undefined, signal: AbortSignal | undefined): Promise<unknown> {
+    const p = new Pending(frame.value.id, frame, retry, timeoutMs, codec, signal);
+    const promise = new Promise<unknown>((resolve, reject) => {
+      p.resolve = resolve;
+      p.reject = reject;
+    });
+    if (signal !== undefined) {
+      if (signal.aborted) {
+        p.reject(canceled(frame.value.method));
+        return promise;
+      }
+      p.onAbort = () => this.giveUp(p, canceled(frame.value.method));
+      signal.addEventListener("abort", p.onAbort, { once: true });
+    }
+    p.deadline = this.deadlines.add(p, this.now() + timeoutMs);
+    const due = this.deadlines.dueAt(p.deadline);
+    if (due < this.timerAt) this.arm(due);
+    this.pending.set(p.id, p);
+    this.send(p);
+    return promise;
   }
 
   private send(p: Pending): void {
     if (!this.link.ready) return;
     const tooLarge = this.link.tooLarge(p.frame);
     if (tooLarge !== undefined) {
-      this.pending.delete(p.id);
-      p.onError(tooLarge);
+      this.take(p.id);
+      p.reject(tooLarge);
       return;
     }
     p.sent = true;
     this.link.sendSequenced(p.frame);
   }
+
+  /** Removes a request from the map, its deadline and its signal; undefined when it no longer waits. */
+  private take(id: number): Pending | undefined {
+    const p = this.pending.get(id);
+    if (p === undefined) return undefined;
+    this.pending.delete(id);
+    this.deadlines.delete(p, p.deadline);
+    if (p.onAbort !== undefined) p.signal!.removeEventListener("abort", p.onAbort);
+    return p;
+  }
+
+  /** The caller stopped waiting (deadline, abort): fails the request and tells the server when it has it. */
+  private giveUp(p: Pending, err: ProtocastError): void {
+    if (this.take(p.id) !== p) return;
+    // A publish is not cancelled: once accepted it is out (PROTOCOL.md 6.8).
+    if (p.frame.case === "call" && p.sent && this.link.attached) this.link.sendUnsequenced({ case: "cancel", value: { id: p.id } });
+    p.reject(err);
+  }
+
+  private arm(at: number): void {
+    clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(this.sweep, Math.max(0, at - this.now()));
+  }
+
+  /** The timer fired: fails the requests whose deadline passed, then waits for the next deadline. */
+  private readonly sweep = (): void => {
+    this.timer = undefined;
+    this.timerAt = Infinity;
+    for (const p of this.deadlines.expire(this.now())) {
+      // expire() already dropped it from the wheel; take() finds nothing to delete there.
+      const what = p.frame.case === "call" ? `${p.frame.value.method} got no answer` : `publish to ${p.frame.value.channel} not confirmed`;
+      this.giveUp(p, this.link.deadlineError(`${what} within ${p.timeoutMs} ms`));
+    }
+    const next = this.deadlines.nextAt;
+    if (next !== undefined) this.arm(next);
+  };
+}
+
+function callFrame(id: number, method: string, payload: Uint8Array, timeoutMs: number, idempotencyKey: string): Pending["frame"] {
+  return { case: "call", value: { id, method, payload, timeoutMs, idempotencyKey } };
+}
+
+function decodeReply(codec: MessageCodec, method: string, bytes: Uint8Array): unknown {
+  try {
+    return codec.decode(bytes);
+  } catch (e) {
+    throw new ProtocastError(Code.DataLoss, `reply of ${method} does not decode`, { cause: e });
+  }
+}
+
+function closed(): ProtocastError {
+  return new ProtocastError(Code.Unavailable, "connection is closed");
+}
+
+function canceled(method: string): ProtocastError {
+  return new ProtocastError(Code.Canceled, `${method} was canceled`);
 }
 
 /** A fresh idempotency key: 16 random bytes in hex (PROTOCOL.md 5.2). */

@@ -73,6 +73,28 @@ describe("unary calls over ws", () => {
     await expect.poll(() => aborted.length).toBeGreaterThan(0);
   });
 
+  it("fails each of many calls at its own deadline, never before, while the calls around them get their replies", async () => {
+    const chat = createClient(ChatService, h.client({ token: "alice" }));
+    const started = Date.now();
+    const timeouts = [120, 40, 260, 40, 190, 75];
+    const slow = timeouts.map((timeoutMs) =>
+      chat.sendMessage({ roomId: "lobby", text: "slow" }, { timeoutMs }).then(
+        () => ({ code: undefined as Code | undefined, after: Date.now() - started }),
+        (e: unknown) => ({ code: (e as ProtocastError).code as Code | undefined, after: Date.now() - started }),
+      ),
+    );
+    const fast = await Promise.all(Array.from({ length: 200 }, (_, i) => chat.sendMessage({ roomId: "lobby", text: `m${i}` })));
+    expect(fast.map((r) => r.messageId)).toEqual(Array.from({ length: 200 }, (_, i) => `alice:lobby:m${i}`));
+    const outcomes = await Promise.all(slow);
+    for (const [i, o] of outcomes.entries()) {
+      expect(o.code).toBe(Code.DeadlineExceeded);
+      expect(o.after).toBeGreaterThanOrEqual(timeouts[i]!);
+    }
+    // A call made after the deadlines fired still has one of its own.
+    const err = await chat.sendMessage({ roomId: "lobby", text: "slow" }, { timeoutMs: 30 }).catch((e: unknown) => e);
+    expect((err as ProtocastError).code).toBe(Code.DeadlineExceeded);
+  });
+
   it("cancels a call through an AbortSignal", async () => {
     const chat = createClient(ChatService, h.client({ token: "alice" }));
     const ac = new AbortController();
