@@ -35,9 +35,9 @@ export function isTransient(o: Outcome): boolean {
 }
 
 /** The reply outcome of a handler's result, or the error its encoding threw. */
-export function replyOutcome(encode: (r: unknown) => Uint8Array, result: unknown): Outcome {
+export function replyOutcome(codec: { encode(message: never): Uint8Array }, result: unknown): Outcome {
   try {
-    return { kind: "reply", payload: encode(result) };
+    return { kind: "reply", payload: codec.encode(result as never) };
   } catch (e) {
     return toErrorOutcome(e);
   }

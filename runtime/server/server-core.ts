@@ -11,10 +11,11 @@ import { hashBytes } from "../session/hash.js";
 import type { Outcome } from "../session/idempotency-window.js";
 import { createMemoryIdempotencyStore, type IdempotencyStore } from "../broker/idempotency-store.js";
 import type { RetransmitLimits } from "../session/retransmit-buffer.js";
+import { DeadlineSweep } from "../session/deadline-sweep.js";
 import { ServerConnection } from "./connection.js";
 import { ServerSession } from "./session.js";
 import { isTransient, toErrorOutcome } from "./call-outcome.js";
-import type { AuthorizeRequest, CallContext, Principal, PublishContext, PublishResult } from "./context.js";
+import type { AuthorizeRequest, CallContext, Principal, PublishContext, PublishResult, Publisher } from "./context.js";
 import { bump, createCounters, type ServerCounters, type ServerObserver } from "./counters.js";
 import { ChannelHub } from "./hub.js";
 import { judgeResume } from "../session/resume.js";
@@ -93,6 +94,13 @@ export class ServerCore implements SessionHost<ServerSession> {
   observer: ServerObserver | undefined;
   /** Hears failures of shared stores that no request awaits. */
   storeError: ((error: unknown) => void) | undefined;
+  /** The one timer for every running call's deadline. */
+  readonly callDeadlines: DeadlineSweep;
+  /** publish() and push() bound once, for every handler context. */
+  readonly publisher: Publisher = {
+    publish: (channel, params, message) => this.publish(channel, params, message),
+    push: (event, principalId, message) => this.push(event, principalId, message),
+  };
 
   constructor(options: ServerCoreOptions = {}) {
     checkCoreOptions("server", options);
@@ -129,6 +137,15 @@ export class ServerCore implements SessionHost<ServerSession> {
         ttlMs: this.limits.idempotencyTtlMs,
         now: this.now,
       });
+    this.callDeadlines = new DeadlineSweep({
+      now: this.now,
+      schedule: (fn, ms) => {
+        const t = setTimeout(fn, ms);
+        (t as { unref?: () => void }).unref?.();
+        return t;
+      },
+      cancel: (t) => clearTimeout(t as ReturnType<typeof setTimeout>),
+    });
     this.retransmitLimits = { maxFrames: this.limits.retransmitFrames, maxBytes: this.limits.retransmitBytes };
     // One timer for every connection's heartbeat and handshake deadline: idle connections
     // cost no timer of their own.
@@ -676,6 +693,7 @@ export class ServerCore implements SessionHost<ServerSession> {
       await this.cluster?.close();
       if (this.ownsBroker) await this.broker.close();
       if (this.ownsIdempotency) await this.idempotency.close();
+      this.callDeadlines.close();
     })();
     return this.closing;
   }

@@ -4,16 +4,19 @@ import { ProtocastError } from "../errors/protocast-error.js";
 import type { Outcome } from "../session/idempotency-window.js";
 import type { Call, Frame } from "../wire/envelope.js";
 import { LEASE_MARGIN_MS, authorized, checkKey, idempotencyScope, isThenable, replyOutcome, toErrorOutcome } from "./call-outcome.js";
-import type { CallContext, Principal } from "./context.js";
+import type { Principal } from "./context.js";
 import { bump } from "./counters.js";
-import { RunningCall } from "./running-call.js";
+import { HandlerContext, RunningCall, type CallSettler } from "./running-call.js";
 import { hasScope } from "./scopes.js";
-import type { SessionHost } from "./session-host.js";
+import type { CallHandler, SessionHost } from "./session-host.js";
+import type { DeadlineHolder } from "../session/deadline-sweep.js";
+import type { MessageCodec } from "../codec/message-codec.js";
+import type { DescMessage } from "@bufbuild/protobuf";
 
 /** What the calls of a session need of the server. */
 export type CallHost = Pick<
   SessionHost<unknown>,
-  "limits" | "counters" | "now" | "observer" | "authorize" | "lookup" | "handlerFor" | "dedupe" | "publish" | "push"
+  "limits" | "counters" | "now" | "observer" | "authorize" | "lookup" | "handlerFor" | "dedupe" | "callDeadlines" | "publisher"
 >;
 
 /** What the calls of a session need of the session. */
@@ -29,8 +32,12 @@ export interface CallOwner {
 /**
  * The calls of one session: checks, decoding, the handler's run, its deadline and its single
  * answer. Made when the session receives its first call.
+ *
+ * The common path (no authorize hook, not exactly-once) takes no promise of its own: a handler
+ * that answers synchronously is replied to in the same turn, one that returns a promise costs
+ * that promise's then(). Deadlines are watched by the server's one sweep, not a timer per call.
  */
-export class SessionCalls {
+export class SessionCalls implements CallSettler, DeadlineHolder {
   /** Running calls by id. */
   private readonly inflight = new Map<number, RunningCall>();
 
@@ -53,8 +60,28 @@ export class SessionCalls {
   end(): void {
     // An exactly-once call keeps running to its deadline: its outcome is recorded under its
     // idempotency key, so the client's retry on a new session gets it instead of a second run.
+    // It stays listed so that the sweep still expires it; its answer goes nowhere.
     for (const c of this.inflight.values()) if (!c.dedupe) c.abort(new ProtocastError(Code.Canceled, "session ended"));
-    this.inflight.clear();
+  }
+
+  /** Expires the calls past their deadline (DeadlineHolder); the earliest deadline left. */
+  expire(now: number): number {
+    let next = Infinity;
+    for (const c of this.inflight.values()) {
+      if (c.deadline <= now) c.expire();
+      else if (c.deadline < next) next = c.deadline;
+    }
+    return next;
+  }
+
+  /** A call's single outcome: it leaves the list and its answer goes out. */
+  finished(call: RunningCall, o: Outcome): void {
+    const id = call.id;
+    if (this.inflight.get(id) === call) this.inflight.delete(id);
+    const host = this.host;
+    host.observer?.callFinished?.(call.method, o.kind === "reply" ? "ok" : codeName(o.code as Code), host.now() - call.started);
+    if (o.kind === "reply") this.owner.sendSequenced({ case: "reply", value: { id, payload: o.payload } });
+    else this.owner.sendSequenced({ case: "error", value: { id, code: o.code, message: o.message, reason: o.reason, retryAfterMs: 0 } });
   }
 
   onCall(call: Call): void {
@@ -93,67 +120,71 @@ export class SessionCalls {
     }
     const timeoutMs = Math.min(call.timeoutMs > 0 ? call.timeoutMs : def.rules.timeoutMs, host.limits.maxCallTimeoutMs);
     const started = host.now();
-    const running = new RunningCall(call.method, timeoutMs, dedupe, (o) => {
-      if (this.inflight.get(id) === running) this.inflight.delete(id);
-      host.observer?.callFinished?.(call.method, o.kind === "reply" ? "ok" : codeName(o.code as Code), host.now() - started);
-      if (o.kind === "reply") owner.sendSequenced({ case: "reply", value: { id, payload: o.payload } });
-      else owner.sendSequenced({ case: "error", value: { id, code: o.code, message: o.message, reason: o.reason, retryAfterMs: 0 } });
-    });
+    const running = new RunningCall(id, call.method, started, started + timeoutMs, timeoutMs, dedupe, this);
     this.inflight.set(id, running);
-    const ctx = this.callContext(running, call.method, call.idempotencyKey, started + timeoutMs);
-    const encode = (result: unknown): Uint8Array => def.outputCodec.encode(result as never);
-    if (!dedupe && host.authorize === undefined) {
-      // The common case, without a promise of its own: a handler that answers synchronously
-      // is replied to in the same turn.
+    host.callDeadlines.watch(this, running.deadline);
+    const ctx = new HandlerContext(owner.principal, owner.id, running, call.idempotencyKey, host.publisher);
+    const codec = def.outputCodec;
+    const hook = host.authorize;
+    if (!dedupe) {
+      if (hook === undefined) {
+        runHandler(handler, request, ctx, codec, running);
+        return;
+      }
+      // The authorize hook is asked first; one that answers synchronously costs no promise.
+      let verdict: boolean | Promise<boolean>;
       try {
-        const result = handler(request, ctx);
-        if (isThenable(result)) {
-          result.then(
-            (r) => running.settle(replyOutcome(encode, r)),
-            (e: unknown) => running.settle(toErrorOutcome(e)),
-          );
-        } else running.settle(replyOutcome(encode, result));
+        verdict = hook({ principal: owner.principal, action: "call", method: call.method, channel: "", params: undefined });
       } catch (e) {
         running.settle(toErrorOutcome(e));
+        return;
       }
+      if (!isThenable(verdict)) {
+        if (verdict) runHandler(handler, request, ctx, codec, running);
+        else running.settle(denied(call.method));
+        return;
+      }
+      verdict.then(
+        (ok) => (ok ? runHandler(handler, request, ctx, codec, running) : running.settle(denied(call.method))),
+        (e: unknown) => running.settle(toErrorOutcome(e)),
+      );
       return;
     }
-    const run = (): Promise<Uint8Array> => Promise.resolve().then(() => handler(request, ctx)).then(encode);
-    void authorized(host.authorize, { principal: owner.principal, action: "call", method: call.method, channel: "", params: undefined })
+    const run = (): Promise<Uint8Array> => Promise.resolve().then(() => handler(request, ctx)).then((r) => codec.encode(r as never));
+    void authorized(hook, { principal: owner.principal, action: "call", method: call.method, channel: "", params: undefined })
       .then((ok): Promise<Outcome> => {
-        if (!ok) return Promise.resolve(toErrorOutcome(new ProtocastError(Code.PermissionDenied, `not allowed to call ${call.method}`)));
+        if (!ok) return Promise.resolve(denied(call.method));
         // The handler's own outcome is what the idempotency record keeps, even if this request
         // gave up first (deadline): a retry then gets it instead of a second run.
-        if (dedupe) {
-          const scope = idempotencyScope(owner.principal, owner.id);
-          return host.dedupe(scope, call.idempotencyKey, call.method, call.payload, run, running.signal, timeoutMs + LEASE_MARGIN_MS);
-        }
-        return run().then(
-          (payload): Outcome => ({ kind: "reply", payload }),
-          (e: unknown): Outcome => toErrorOutcome(e),
-        );
+        const scope = idempotencyScope(owner.principal, owner.id);
+        return host.dedupe(scope, call.idempotencyKey, call.method, call.payload, run, running.signal, timeoutMs + LEASE_MARGIN_MS);
       })
       .then(
         (o) => running.settle(o),
         (e: unknown) => running.settle(toErrorOutcome(e)),
       );
   }
+}
 
-  private callContext(running: RunningCall, method: string, idempotencyKey: string, deadline: number): CallContext {
-    return {
-      principal: this.owner.principal,
-      sessionId: this.owner.id,
-      method,
-      get signal() {
-        return running.signal;
-      },
-      deadline,
-      idempotencyKey,
-      publish: this.publishFn,
-      push: this.pushFn,
-    };
+function denied(method: string): Outcome {
+  return toErrorOutcome(new ProtocastError(Code.PermissionDenied, `not allowed to call ${method}`));
+}
+
+/** Runs a handler and settles the call with what it returns, synchronously when it can. */
+function runHandler(handler: CallHandler, request: unknown, ctx: HandlerContext, codec: MessageCodec<DescMessage>, running: RunningCall): void {
+  let result: unknown;
+  try {
+    result = handler(request, ctx);
+  } catch (e) {
+    running.settle(toErrorOutcome(e));
+    return;
   }
-
-  private readonly publishFn: CallContext["publish"] = (ch, params, msg) => this.host.publish(ch, params, msg);
-  private readonly pushFn: CallContext["push"] = (ev, principalId, msg) => this.host.push(ev, principalId, msg);
+  if (!isThenable(result)) {
+    running.settle(replyOutcome(codec, result));
+    return;
+  }
+  result.then(
+    (r) => running.settle(replyOutcome(codec, r)),
+    (e: unknown) => running.settle(toErrorOutcome(e)),
+  );
 }

@@ -8,8 +8,9 @@ import type { AnyMethodDef, ChannelDef, EventDef } from "../service/define.js";
 import type { Overflow } from "../service/rules.js";
 import type { Outcome } from "../session/idempotency-window.js";
 import type { RetransmitLimits } from "../session/retransmit-buffer.js";
+import type { DeadlineSweep } from "../session/deadline-sweep.js";
 import type { Cluster } from "./cluster.js";
-import type { AuthorizeRequest, CallContext, Principal, PublishContext, PublishResult } from "./context.js";
+import type { AuthorizeRequest, CallContext, Principal, PublishContext, PublishResult, Publisher } from "./context.js";
 import type { ServerCounters, ServerObserver } from "./counters.js";
 import type { ChannelHub } from "./hub.js";
 import type { SessionKeeper } from "./keeper.js";
@@ -44,6 +45,10 @@ export interface SessionHost<S> {
   readonly cluster: Cluster | undefined;
   readonly authorize: ((request: AuthorizeRequest) => boolean | Promise<boolean>) | undefined;
   observer: ServerObserver | undefined;
+  /** The one timer that expires every running call's deadline. */
+  readonly callDeadlines: DeadlineSweep;
+  /** publish() and push(), bound once: handler contexts share them. */
+  readonly publisher: Publisher;
   lookup(path: string): AnyMethodDef | undefined;
   handlerFor(path: string): CallHandler | undefined;
   publishHookFor(path: string): PublishHook | undefined;
