@@ -47,27 +47,29 @@ function deflatedFrameOnce(data: Uint8Array, level: number): Buffer {
   return f;
 }
 
-/** Transports with frames waiting for this turn's write; one callback writes them all. */
-let waiting: WsTransport[] = [];
-function flushAll(): void {
-  const list = waiting;
-  waiting = [];
-  for (const t of list) t.flush();
+/** Sockets corked in this turn; one callback uncorks them all. */
+const corkedSockets: Socket[] = [];
+function uncorkAll(): void {
+  for (const s of corkedSockets) s.uncork();
+  corkedSockets.length = 0;
+}
+
+function cork(socket: Socket): void {
+  if (socket.writableCorked > 0) return;
+  socket.cork();
+  if (corkedSockets.push(socket) === 1) process.nextTick(uncorkAll);
 }
 
 /**
- * A server-side `ws` socket as a Transport. Frames sent in one event-loop turn, replies and
- * channel events alike, are joined into one buffer and written once: with many small frames
- * per turn (pipelined calls, a broadcast), this is the difference between one syscall per
- * frame and one per batch, and one write request instead of two per frame. The frames are
- * built by ws's own framer; ws itself writes only control frames (close, pong) here.
+ * A server-side `ws` socket as a Transport. Writes made in one event-loop turn, replies and
+ * channel events alike, are corked into one socket write: with many small frames per turn
+ * (pipelined calls, a broadcast), this is the difference between one syscall per frame and
+ * one per batch. Frames are built by ws's own framer and written in call order; ws itself
+ * writes only control frames (close, pong) here.
  */
 export class WsTransport implements Transport {
   private errorCode: number | undefined;
   private readonly socket: Socket | undefined;
-  /** Frame pieces (headers and payloads) of this turn, in order; undefined when none wait. */
-  private out: Uint8Array[] | undefined;
-  private outBytes = 0;
   /** Set when this socket negotiated permessage-deflate: how to compress for it. */
   private readonly deflate: { readonly threshold: number; readonly level: number; readonly windowBits: number } | undefined;
 
@@ -88,7 +90,7 @@ export class WsTransport implements Transport {
   }
 
   get bufferedAmount(): number {
-    return this.ws.bufferedAmount + this.outBytes;
+    return this.ws.bufferedAmount;
   }
 
   attach(handler: TransportHandler): void {
@@ -112,57 +114,40 @@ export class WsTransport implements Transport {
 
   send(data: Uint8Array): void {
     if (this.ws.readyState !== 1) return;
+    const d = this.deflate;
+    if (d !== undefined && this.socket !== undefined) {
+      // Every frame of a compressing socket is written here, in call order: ws would compress
+      // asynchronously and could reorder its frames with the shared ones written below.
+      cork(this.socket);
+      this.socket.write(data.byteLength >= d.threshold ? frame(deflateMessage(data, d.level, d.windowBits), true) : frame(data, false));
+      return;
+    }
     if (this.socket === undefined) {
       this.ws.send(data, { binary: true });
       return;
     }
-    const d = this.deflate;
-    if (d !== undefined && data.byteLength >= d.threshold) this.queue(frame(deflateMessage(data, d.level, d.windowBits), true));
-    else this.queueFrame(data);
+    // One write of header and payload together, not ws.send()'s two: a reply is small, and
+    // each write is a request the corked socket keeps until the turn's single writev.
+    cork(this.socket);
+    this.socket.write(frame(data, false));
   }
 
   /**
    * Sends an envelope shared by many connections: its frame is built once (and compressed once,
-   * for the sockets that compress) and joins this turn's write like any other frame.
+   * for the sockets that compress) and written straight to the socket. Safe because ws never
+   * compresses or queues frames of its own here, so writes stay in call order.
    */
   sendShared(data: Uint8Array): void {
-    if (this.ws.readyState !== 1 || this.socket === undefined) return;
+    const socket = this.socket;
+    if (this.ws.readyState !== 1 || socket === undefined) return;
+    cork(socket);
     const d = this.deflate;
-    if (d === undefined || data.byteLength < d.threshold) this.queue(frameOnce(data));
-    else if (d.windowBits === 15) this.queue(deflatedFrameOnce(data, d.level));
-    else this.queue(frame(deflateMessage(data, d.level, d.windowBits), true));
-  }
-
-  /** Queues the frame of `payload`, uncompressed: ws's header, then the payload as it is. */
-  private queueFrame(payload: Uint8Array): void {
-    const parts = Sender.frame(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), { fin: true, opcode: 2, mask: false, readOnly: true, rsv1: false });
-    for (const p of parts) this.queue(p);
-  }
-
-  private queue(piece: Uint8Array): void {
-    let out = this.out;
-    if (out === undefined) {
-      out = this.out = [];
-      if (waiting.push(this) === 1) process.nextTick(flushAll);
-    }
-    out.push(piece);
-    this.outBytes += piece.byteLength;
-  }
-
-  /** Writes what this turn queued, as one buffer. */
-  flush(): void {
-    const out = this.out;
-    if (out === undefined) return;
-    const n = this.outBytes;
-    this.out = undefined;
-    this.outBytes = 0;
-    if (this.ws.readyState !== 1 || this.socket === undefined) return;
-    this.socket.write(out.length === 1 ? out[0]! : Buffer.concat(out, n));
+    if (d === undefined || data.byteLength < d.threshold) socket.write(frameOnce(data));
+    else if (d.windowBits === 15) socket.write(deflatedFrameOnce(data, d.level));
+    else socket.write(frame(deflateMessage(data, d.level, d.windowBits), true));
   }
 
   close(code: number, reason: string): void {
-    // The close frame follows what was sent before it.
-    this.flush();
     if (this.ws.readyState <= 1) this.ws.close(code, reason);
   }
 
