@@ -81,6 +81,7 @@ const scenarios: readonly Scenario[] = [
   broadcastScenario("broadcast-1000", (ctx) => ctx.plan.broadcast1000, false),
   broadcastScenario("broadcast-5000", (ctx) => ctx.plan.broadcast5000, false),
   broadcastScenario("broadcast-1000-reliable", (ctx) => ctx.plan.reliable1000, true),
+  broadcastScenario("broadcast-1000-deflate", (ctx) => ctx.plan.deflate1000, false, true),
   rpc,
   idleMemory,
   idleScale,

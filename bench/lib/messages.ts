@@ -7,8 +7,11 @@
 export type Peer = "protocast" | "ws" | "socketio";
 export const PEERS: readonly Peer[] = ["protocast", "ws", "socketio"];
 
-/** What a server process is set up for. */
-export type ServerMode = "broadcast" | "reliable" | "rpc" | "idle";
+/**
+ * What a server process is set up for. "deflate": the broadcast with permessage-deflate on and
+ * a ~2 KB JSON market update per message (lib/market-update.ts) instead of payloadBytes.
+ */
+export type ServerMode = "broadcast" | "reliable" | "deflate" | "rpc" | "idle";
 
 export interface ServerArgs {
   readonly mode: ServerMode;
@@ -64,6 +67,8 @@ export interface FanClientArgs {
   readonly concurrency: number;
   /** Send a bench credential (bench-token.ts) numbered from this value; undefined: none. */
   readonly tokenFrom?: number;
+  /** Offer permessage-deflate, require it, and inflate what arrives compressed. */
+  readonly deflate?: boolean;
 }
 
 export type FanClientCommand =
@@ -76,7 +81,21 @@ export type FanClientReport =
   | { readonly type: "warm"; readonly connected: number }
   | { readonly type: "ready"; readonly connected: number }
   /** complete: every connection has every expected event; otherwise the time limit passed. */
-  | { readonly type: "done"; readonly complete: boolean; readonly lastNs: number; readonly received: number; readonly expected: number; readonly minPerClient: number; readonly clientCpuPercent: number };
+  | {
+      readonly type: "done";
+      readonly complete: boolean;
+      readonly lastNs: number;
+      readonly received: number;
+      readonly expected: number;
+      readonly minPerClient: number;
+      readonly clientCpuPercent: number;
+      /** Bytes read from all sockets since "expect": frames as they crossed the wire. */
+      readonly bytesRead: number;
+      /** Bytes of the compressed events since "expect", once inflated. */
+      readonly inflatedBytes: number;
+      /** Compressed messages that went through zlib since "expect" (see lib/inflate.ts). */
+      readonly inflations: number;
+    };
 
 export interface RpcClientArgs {
   readonly peer: Peer;

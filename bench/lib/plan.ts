@@ -38,6 +38,8 @@ export interface Plan {
   readonly broadcast1000: BroadcastSize;
   readonly broadcast5000: BroadcastSize;
   readonly reliable1000: BroadcastSize;
+  /** broadcast-1000-deflate: a ~2 KB JSON update per message, permessage-deflate on. */
+  readonly deflate1000: BroadcastSize;
   readonly rpc: {
     readonly warmupCalls: number;
     readonly sequentialCalls: number;
@@ -64,6 +66,7 @@ export const plans: Readonly<Record<Mode, Plan>> = {
     broadcast1000: { clients: 1000, messages: 500 },
     broadcast5000: { clients: 5000, messages: 100 },
     reliable1000: { clients: 1000, messages: 500 },
+    deflate1000: { clients: 1000, messages: 200 },
     rpc: { warmupCalls: 5000, sequentialCalls: 5000, pipelinedCalls: 60_000, inflight: 64, maxMs: 10_000 },
     idle: { clients: 10_000, warm: 500 },
     crossNode: { clients: 1000, latencyClients: 50, messages: 500, paced: 100, intervalMs: 25, warmup: 20 },
@@ -76,6 +79,7 @@ export const plans: Readonly<Record<Mode, Plan>> = {
     broadcast1000: { clients: 1000, messages: 60 },
     broadcast5000: { clients: 5000, messages: 12 },
     reliable1000: { clients: 1000, messages: 60 },
+    deflate1000: { clients: 1000, messages: 60 },
     rpc: { warmupCalls: 1000, sequentialCalls: 1000, pipelinedCalls: 8000, inflight: 64, maxMs: 4000 },
     idle: { clients: 3000, warm: 300 },
     crossNode: { clients: 500, latencyClients: 50, messages: 100, paced: 40, intervalMs: 25, warmup: 20 },
@@ -88,6 +92,7 @@ export const plans: Readonly<Record<Mode, Plan>> = {
     broadcast1000: { clients: 50, messages: 200 },
     broadcast5000: { clients: 50, messages: 200 },
     reliable1000: { clients: 50, messages: 200 },
+    deflate1000: { clients: 50, messages: 200 },
     rpc: { warmupCalls: 100, sequentialCalls: 200, pipelinedCalls: 500, inflight: 64, maxMs: 5000 },
     idle: { clients: 1000, warm: 100 },
     crossNode: { clients: 50, latencyClients: 50, messages: 100, paced: 20, intervalMs: 25, warmup: 10 },

@@ -16,8 +16,9 @@ export interface UpgradeTarget {
 /**
  * Opens a WebSocket at the TCP level: Node's HTTP client performs the upgrade handshake and
  * hands over the raw socket. The bench clients frame and read on that socket themselves.
+ * `extensions` is the server's Sec-WebSocket-Extensions answer (what it accepted).
  */
-export function upgrade(target: UpgradeTarget): Promise<{ socket: Socket; head: Buffer }> {
+export function upgrade(target: UpgradeTarget): Promise<{ socket: Socket; head: Buffer; extensions: string | undefined }> {
   const headers: Record<string, string> = {
     Connection: "Upgrade",
     Upgrade: "websocket",
@@ -35,9 +36,9 @@ export function upgrade(target: UpgradeTarget): Promise<{ socket: Socket; head: 
       agent: false,
       headers,
     });
-    req.once("upgrade", (_res, socket, head) => {
+    req.once("upgrade", (res, socket, head) => {
       socket.setNoDelay(true);
-      resolve({ socket: socket as Socket, head });
+      resolve({ socket: socket as Socket, head, extensions: res.headers["sec-websocket-extensions"] });
     });
     req.once("response", (res) => {
       res.resume();

@@ -28,9 +28,12 @@ export function clientFrame(data: Uint8Array | string, opcode: number): Buffer {
   return Buffer.concat(Sender.frame(copy, { fin: true, opcode, mask: true, readOnly: false, rsv1: false }));
 }
 
-/** An unmasked server frame holding `data`: what a server writes once and sends to many. */
-export function serverFrame(data: Buffer, opcode: number): Buffer {
-  return Buffer.concat(Sender.frame(data, { fin: true, opcode, mask: false, readOnly: true, rsv1: false }));
+/**
+ * An unmasked server frame holding `data`: what a server writes once and sends to many.
+ * `compressed`: `data` is a permessage-deflate message, marked by the RSV1 bit.
+ */
+export function serverFrame(data: Buffer, opcode: number, compressed = false): Buffer {
+  return Buffer.concat(Sender.frame(data, { fin: true, opcode, mask: false, readOnly: true, rsv1: compressed }));
 }
 
 /**
@@ -41,7 +44,8 @@ export type IsEvent = (opcode: number, buf: Buffer, at: number, length: number) 
 
 export interface FrameSink {
   event(): void;
-  message(opcode: number, payload: Buffer): void;
+  /** A whole frame that is not a counted event; `compressed` when RSV1 is set (permessage-deflate). */
+  message(opcode: number, payload: Buffer, compressed: boolean): void;
 }
 
 /** Reads server frames from a byte stream; frames may be split anywhere across chunks. */
@@ -91,7 +95,9 @@ export class FrameReader {
       const available = end - start;
       if (available < 0) break;
       const opcode = buf[pos]! & 0x0f;
-      if (available >= Math.min(length, 2) && this.isEvent(opcode, buf, start, length)) {
+      // A compressed frame's first bytes are DEFLATE data: it is handed over whole, to inflate.
+      const compressed = (buf[pos]! & 0x40) !== 0;
+      if (!compressed && available >= Math.min(length, 2) && this.isEvent(opcode, buf, start, length)) {
         this.sink.event();
         if (available < length) {
           this.skip = length - available;
@@ -101,7 +107,7 @@ export class FrameReader {
         continue;
       }
       if (available < length) break;
-      this.sink.message(opcode, buf.subarray(start, start + length));
+      this.sink.message(opcode, buf.subarray(start, start + length), compressed);
       pos = start + length;
     }
     // Copy the tail so that a large chunk is not kept alive for a few bytes.

@@ -2,9 +2,12 @@
  * Client process of the broadcast and idle-memory scenarios: thousands of raw WebSocket
  * connections in one process, each speaking its peer's protocol minimally (see
  * raw-dialects.ts). It reports when every connection is ready, then when every connection
- * has counted the expected number of broadcast events.
+ * has counted the expected number of broadcast events. With `deflate`, every connection offers
+ * permessage-deflate as a browser does, fails unless the server accepts it, and inflates what
+ * arrives compressed (lib/inflate.ts) before it counts or answers it.
  */
 import type { Socket } from "node:net";
+import { Inflaters, type Inflate } from "../lib/inflate.js";
 import { nowNs, type FanClientArgs, type FanClientCommand, type FanClientReport } from "../lib/messages.js";
 import { onCommand, report, workerArgs } from "../lib/proc.js";
 import { benchToken } from "../lib/bench-token.js";
@@ -20,6 +23,15 @@ const send = (m: FanClientReport): void => report(m);
 let total = 0;
 let target = Number.POSITIVE_INFINITY;
 let stopping = false;
+/** Bytes read from every socket, compressed events once inflated, and zlib runs, since the start. */
+let bytesIn = 0;
+let inflatedIn = 0;
+const inflaters = new Inflaters();
+/** The same counts when the burst was announced. */
+let from = { bytes: 0, inflated: 0, inflations: 0 };
+
+/** What a browser offers: permessage-deflate, letting the server bound the client's window. */
+const DEFLATE_OFFER = "permessage-deflate; client_max_window_bits";
 
 function finish(complete: boolean): void {
   const lastNs = nowNs();
@@ -30,7 +42,18 @@ function finish(complete: boolean): void {
   for (const c of conns) if (c.count < min) min = c.count;
   const used = process.cpuUsage(expectCpu);
   const cpuPercent = ((used.user + used.system) / 1000 / ((lastNs - expectNs) / 1e6)) * 100;
-  send({ type: "done", complete, lastNs, received: total, expected, minPerClient: min, clientCpuPercent: cpuPercent });
+  send({
+    type: "done",
+    complete,
+    lastNs,
+    received: total,
+    expected,
+    minPerClient: min,
+    clientCpuPercent: cpuPercent,
+    bytesRead: bytesIn - from.bytes,
+    inflatedBytes: inflatedIn - from.inflated,
+    inflations: inflaters.inflations - from.inflations,
+  });
 }
 
 class Conn implements RawConn, FrameSink {
@@ -47,6 +70,8 @@ class Conn implements RawConn, FrameSink {
     private readonly socket: Socket,
     readonly ready: () => void,
     readonly fail: (reason: string) => void,
+    /** Undefined when the connection did not negotiate permessage-deflate. */
+    private readonly inflate: Inflate | undefined,
   ) {}
 
   write(frame: Buffer): void {
@@ -62,7 +87,20 @@ class Conn implements RawConn, FrameSink {
     if (++total === target) finish(true);
   }
 
-  message(opcode: number, payload: Buffer): void {
+  message(opcode: number, compressedOrPlain: Buffer, compressed: boolean): void {
+    let payload = compressedOrPlain;
+    if (compressed) {
+      if (this.inflate === undefined) {
+        this.fail("compressed frame on a connection that did not negotiate permessage-deflate");
+        return;
+      }
+      payload = this.inflate(payload);
+      if (dialect.isEvent(opcode, payload, 0, payload.length)) {
+        inflatedIn += payload.length;
+        this.event();
+        return;
+      }
+    }
     if (opcode === OPCODE_CLOSE) {
       this.fail(`server closed the connection (${payload.length >= 2 ? payload.readUInt16BE(0) : 1005}: ${payload.subarray(2).toString()})`);
       return;
@@ -81,17 +119,29 @@ const conns: Conn[] = [];
 let port = 0;
 
 async function openOne(i: number): Promise<void> {
-  const { socket, head } = await upgrade({
+  const { socket, head, extensions } = await upgrade({
     port,
     path: dialect.path,
     protocol: dialect.protocol,
     localAddress: `127.0.0.${1 + (i % args.sources)}`,
-    ...(args.tokenFrom === undefined ? {} : { headers: { Authorization: `Bearer ${benchToken(args.tokenFrom + i)}` } }),
+    headers: {
+      ...(args.tokenFrom === undefined ? {} : { Authorization: `Bearer ${benchToken(args.tokenFrom + i)}` }),
+      ...(args.deflate === true ? { "Sec-WebSocket-Extensions": DEFLATE_OFFER } : {}),
+    },
   });
+  let inflate: Inflate | undefined;
+  if (args.deflate === true) {
+    const params = (extensions ?? "").split(";").map((p) => p.trim());
+    if (params[0] !== "permessage-deflate") throw new Error(`${args.peer} server did not accept permessage-deflate (answered: ${extensions ?? "nothing"})`);
+    inflate = inflaters.forConnection(!params.includes("server_no_context_takeover"));
+  }
   await new Promise<void>((resolve, reject) => {
-    const c = new Conn(socket, resolve, (reason) => reject(new Error(reason)));
+    const c = new Conn(socket, resolve, (reason) => reject(new Error(reason)), inflate);
     conns.push(c);
-    socket.on("data", (chunk: Buffer) => c.push(chunk));
+    socket.on("data", (chunk: Buffer) => {
+      bytesIn += chunk.length;
+      c.push(chunk);
+    });
     socket.on("error", () => undefined);
     socket.on("close", () => {
       if (!stopping) {
@@ -144,6 +194,7 @@ onCommand<FanClientCommand>(
       send({ type: "ready", connected: conns.length });
     } else if (command.type === "expect") {
       target = total + command.messages * conns.length;
+      from = { bytes: bytesIn, inflated: inflatedIn, inflations: inflaters.inflations };
       expectNs = nowNs();
       expectCpu = process.cpuUsage();
       expectTimer = setTimeout(() => finish(false), command.timeoutMs);

@@ -4,6 +4,7 @@ import { createRedisSessionStore } from "../../runtime/redis.js";
 import { BenchService } from "../../generated/acme/bench/v1/bench_protocast.js";
 import { benchUser } from "../lib/bench-token.js";
 import type { ServerArgs } from "../lib/messages.js";
+import { marketUpdateBytes } from "../lib/market-update.js";
 import { ROOM, payloadBytes } from "../lib/payload.js";
 import { workerArgs } from "../lib/proc.js";
 import { serve } from "./serve.js";
@@ -33,6 +34,9 @@ const server = createServer({
   rateMessagesBurst: unlimited,
   rateBytesPerSecond: unlimited,
   rateBytesBurst: unlimited,
+  // Deflate: the option as an application turns it on, with its defaults (threshold 1 KiB,
+  // level 3); each channel event is compressed once for every subscriber.
+  ...(args.mode === "deflate" ? { compression: true } : {}),
 });
 server.implement(BenchService, {
   echo: (request) => ({ payload: request.payload }),
@@ -48,6 +52,8 @@ const fail = (e: unknown): void => {
 const publish =
   args.mode === "reliable"
     ? () => void server.publish(BenchService.channels.reliableTicks, params, message).catch(fail)
-    : () => void server.publish(BenchService.channels.ticks, params, message).catch(fail);
+    : args.mode === "deflate"
+      ? (seq: number) => void server.publish(BenchService.channels.ticks, params, { payload: marketUpdateBytes(seq) }).catch(fail)
+      : () => void server.publish(BenchService.channels.ticks, params, message).catch(fail);
 
 await serve({ port, connections: () => server.connectionCount, publish }, args);

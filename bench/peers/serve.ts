@@ -36,7 +36,7 @@ async function settledMemory(): Promise<Memory> {
 export async function serve(server: PeerServer, args: ServerArgs): Promise<void> {
   let cpuFrom: NodeJS.CpuUsage | undefined;
   const profiler = args.profile === undefined ? undefined : new CpuProfiler(args.profile);
-  const profileBursts = args.mode === "broadcast" || args.mode === "reliable";
+  const profileBursts = args.mode === "broadcast" || args.mode === "reliable" || args.mode === "deflate";
   onCommand<ServerCommand>(
     async (command) => {
       switch (command.type) {

@@ -4,12 +4,21 @@
  * writes of one event-loop turn corked into one socket write. RPC echoes each message back,
  * corked the same way. At-least-once: each frame carries its offset, the server keeps the
  * last 100 frames for replay and records each client's acknowledged offset.
+ *
+ * Deflate: ws negotiates permessage-deflate (no context takeover either way, the client's
+ * window bounded to 2 KiB, as Protocast does), but compressing per socket is all its own send
+ * can do. So this server compresses each message once (node:zlib, level 3, RFC 7692's sync
+ * flush with the tail removed), frames it once with RSV1 set, and writes those same bytes to
+ * every socket that negotiated the extension; a socket that asked for a smaller server window
+ * would get its own compression.
  */
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
+import { constants, deflateRawSync } from "node:zlib";
 import { WebSocketServer, type WebSocket } from "ws";
 import { benchUserOfHeader } from "../lib/bench-token.js";
 import type { ServerArgs } from "../lib/messages.js";
+import { marketUpdateBytes } from "../lib/market-update.js";
 import { payloadBytes } from "../lib/payload.js";
 import { workerArgs } from "../lib/proc.js";
 import { OPCODE_BINARY, serverFrame } from "../lib/ws-frames.js";
@@ -25,6 +34,8 @@ interface Client {
   acked: number;
   /** The user of the connection's credential, when the server checks credentials. */
   readonly user: string | undefined;
+  /** The LZ77 window (bits) this socket's compressed messages may use; undefined: it does not compress. */
+  deflateBits: number | undefined;
 }
 
 const clients = new Set<Client>();
@@ -54,17 +65,26 @@ function write(c: Client, frame: Buffer): void {
 }
 
 const http = createServer();
+const deflate = args.mode === "deflate";
+const LEVEL = 3;
 const wss = new WebSocketServer({
   server: http,
-  perMessageDeflate: false,
+  perMessageDeflate: deflate ? { serverNoContextTakeover: true, clientNoContextTakeover: true, clientMaxWindowBits: 11 } : false,
   clientTracking: false,
   maxPayload: 64 * 1024,
   // With args.authenticate, an upgrade without a bench credential gets HTTP 401.
   ...(args.authenticate === true ? { verifyClient: (info: { req: IncomingMessage }) => benchUserOfHeader(info.req.headers.authorization) !== undefined } : {}),
 });
+
+/** The window a socket negotiated for what the server sends, or undefined without permessage-deflate. */
+function deflateBits(ws: WebSocket): number | undefined {
+  const ext = (ws as unknown as { _extensions: Record<string, { params?: { server_max_window_bits?: number } } | undefined> })._extensions["permessage-deflate"];
+  return ext === undefined ? undefined : (ext.params?.server_max_window_bits ?? 15);
+}
+
 wss.on("connection", (ws, req) => {
   const user = args.authenticate === true ? benchUserOfHeader(req.headers.authorization) : undefined;
-  const c: Client = { ws, socket: (ws as unknown as { _socket: Socket })._socket, corked: false, acked: 0, user };
+  const c: Client = { ws, socket: (ws as unknown as { _socket: Socket })._socket, corked: false, acked: 0, user, deflateBits: deflateBits(ws) };
   clients.add(c);
   ws.on("close", () => clients.delete(c));
   ws.on("error", () => undefined);
@@ -81,7 +101,31 @@ await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
 const payload = Buffer.from(payloadBytes(args.payloadBytes));
 const history: Buffer[] = [];
 
+/** RFC 7692 7.2.1: DEFLATE, a sync flush, and the final 0x00 0x00 0xff 0xff left off. */
+function compressedFrame(data: Buffer, windowBits: number): Buffer {
+  const out = deflateRawSync(data, { level: LEVEL, windowBits, finishFlush: constants.Z_SYNC_FLUSH });
+  return serverFrame(out.subarray(0, out.length - 4), OPCODE_BINARY, true);
+}
+
+function publishDeflated(seq: number): void {
+  const data = marketUpdateBytes(seq);
+  // One frame per window size in use: in practice one for everybody (15 bits).
+  const frames = new Map<number | undefined, Buffer>();
+  for (const c of clients) {
+    let frame = frames.get(c.deflateBits);
+    if (frame === undefined) {
+      frame = c.deflateBits === undefined ? serverFrame(data, OPCODE_BINARY) : compressedFrame(data, c.deflateBits);
+      frames.set(c.deflateBits, frame);
+    }
+    write(c, frame);
+  }
+}
+
 function publish(seq: number): void {
+  if (deflate) {
+    publishDeflated(seq);
+    return;
+  }
   let frame: Buffer;
   if (args.mode === "reliable") {
     const body = Buffer.allocUnsafe(4 + payload.length);

@@ -18,6 +18,7 @@ const SCENARIOS = [
   "broadcast-1000",
   "broadcast-5000",
   "broadcast-1000-reliable",
+  "broadcast-1000-deflate",
   "rpc-sequential-p50",
   "rpc-sequential-p99",
   "rpc-pipelined",
