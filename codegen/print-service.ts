@@ -130,7 +130,7 @@ function printClient(f: GeneratedFile, { service, methods }: ResolvedService, na
   f.print();
 }
 
-/** The calls a client keeps in its outbox: exactly-once, or idempotent at-least-once (runtime/client/outbox.ts keptByOutbox). */
+/** The calls a client keeps in its outbox: exactly-once, or idempotent at-least-once (runtime/client/outbox-api.ts keptByOutbox). */
 function outboxCalls(methods: ResolvedService["methods"]): ResolvedCall[] {
   return methods.filter((m): m is ResolvedCall => m.kind === "call" && m.rules.idempotent && m.rules.delivery !== "at-most-once");
 }

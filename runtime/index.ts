@@ -43,8 +43,10 @@ export type { PayloadWriter } from "./codec/payload-writer.js";
 export { sizeVarint, sizeInt32, sizeSint32, sizeUtf8, sizeInt64, sizeUint64, sizeSint64, sizeUnknown, toBytes } from "./codec/payload-size.js";
 
 // The client outbox: calls that survive a page reload or a restart (ConnectOptions.outbox).
-export { memoryOutbox, type OutboxStore, type OutboxRecord } from "./client/outbox-store.js";
+export type { OutboxStore, OutboxRecord } from "./client/outbox-store.js";
+export { memoryOutbox } from "./client/outbox-memory.js";
+export { customOutbox } from "./client/outbox.js";
 export { indexedDbOutbox, type IndexedDbOutboxOptions } from "./client/outbox-indexeddb.js";
 export { defaultOutboxLimits, type OutboxLimits, type OutboxOptions } from "./client/outbox-options.js";
-export type { Outbox, OutboxEvents, OutboxOutcome, OutboxRecovered, RecoveredReadOptions } from "./client/outbox.js";
+export type { Outbox, OutboxEvents, OutboxOutcome, OutboxRecovered, RecoveredReadOptions } from "./client/outbox-api.js";
 export type { RecoveredCall } from "./client/outbox-recovered.js";

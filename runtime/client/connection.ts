@@ -18,7 +18,7 @@ import { TransportNegotiator } from "./negotiate.js";
 import { checkServerUrl, isFinal, safeUrl } from "./failures.js";
 import { resolveConnectOptions, type ConnectOptions, type ResolvedConnectOptions, type TransportKind } from "./options.js";
 import type { Link } from "./link.js";
-import { createOutbox, type Outbox, type OutboxImpl } from "./outbox.js";
+import { NO_OUTBOX, type LiveOutbox, type Outbox } from "./outbox-api.js";
 import { Requests } from "./requests.js";
 import type { CallOptions, EventStream, PublishOptions, SubscribeOptions, Subscription } from "./types.js";
 
@@ -133,7 +133,7 @@ class ConnectionImpl implements Connection, Link {
   private lastError: ProtocastError | undefined;
   private readonly onOnline = (): void => this.retryNow();
   private readonly onOffline = (): void => this.drop(CloseCode.Abnormal, "network went offline");
-  readonly outbox: OutboxImpl;
+  readonly outbox: LiveOutbox;
 
   constructor(
     private readonly url: string,
@@ -144,7 +144,8 @@ class ConnectionImpl implements Connection, Link {
     this.heartbeat = new Heartbeat("watcher", { intervalMs: 25_000, timeoutMs: 10_000 }, o.now());
     this.negotiator = new TransportNegotiator(o);
     const self = this;
-    this.outbox = createOutbox(o.outbox, {
+    // The outbox's code comes with the store that configured it; without one, nothing is kept.
+    this.outbox = o.outbox === undefined ? NO_OUTBOX : o.outbox.engine(o.outbox, {
       now: o.now,
       get closed() {
         return self.state === "closed" || self.state === "closing";

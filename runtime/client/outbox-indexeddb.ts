@@ -1,5 +1,6 @@
 import { Code } from "../errors/code.js";
 import { ProtocastError } from "../errors/protocast-error.js";
+import { withOutbox } from "./outbox.js";
 import type { OutboxRecord, OutboxStore } from "./outbox-store.js";
 
 /** Options of indexedDbOutbox(). */
@@ -38,7 +39,7 @@ export function indexedDbOutbox(name: string, options: IndexedDbOutboxOptions = 
     });
   };
 
-  return {
+  return withOutbox({
     async put(record: OutboxRecord) {
       await run("readwrite", (s) => s.put(record));
     },
@@ -51,7 +52,7 @@ export function indexedDbOutbox(name: string, options: IndexedDbOutboxOptions = 
     async clear() {
       await run("readwrite", (s) => s.clear());
     },
-  };
+  });
 }
 
 function openDatabase(dbName: string, factory: IDBFactory | undefined): Promise<IDBDatabase> {

@@ -2,7 +2,7 @@ import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { Code } from "../errors/code.js";
 import { ProtocastError } from "../errors/protocast-error.js";
 import type { CallDef } from "../service/define.js";
-import { keptByOutbox, type Outbox, type OutboxOutcome } from "./outbox.js";
+import { keptByOutbox, type Outbox, type OutboxOutcome } from "./outbox-api.js";
 
 /**
  * A call of an earlier client recovered from the outbox, typed per method. Generated clients

@@ -34,31 +34,6 @@ export interface OutboxStore {
   clear(): Promise<void>;
 }
 
-/**
- * An outbox store in this process's memory. It survives a new connect() in the same process
- * (a client "restart" in tests, or a reconnect of a long-lived app), not the process itself.
- */
-export function memoryOutbox(): OutboxStore {
-  const records = new Map<string, OutboxRecord>();
-  return {
-    put(record) {
-      records.set(record.key, { ...record, request: record.request.slice() });
-      return Promise.resolve();
-    },
-    delete(key) {
-      records.delete(key);
-      return Promise.resolve();
-    },
-    list() {
-      return Promise.resolve(Array.from(records.values()));
-    },
-    clear() {
-      records.clear();
-      return Promise.resolve();
-    },
-  };
-}
-
 /** Why a stored entry was not taken: not ours at all, or ours but damaged. */
 export type RecordProblem = { readonly kind: "foreign" | "corrupt"; readonly key: string | undefined; readonly detail: string };
 

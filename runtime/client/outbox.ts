@@ -1,8 +1,10 @@
+import { expectMethods } from "../errors/check-options.js";
 import { Code } from "../errors/code.js";
 import { ProtocastError } from "../errors/protocast-error.js";
 import { Emitter } from "./emitter.js";
+import { OUTBOX_ENGINE, type LiveOutbox, type OutboxEvents, type OutboxHost, type OutboxOutcome, type OutboxRecovered, type RecoveredReadOptions } from "./outbox-api.js";
 import type { ResolvedOutbox } from "./outbox-options.js";
-import { isRecordProblem, readRecord, recordBytes, type OutboxRecord } from "./outbox-store.js";
+import { isRecordProblem, readRecord, recordBytes, type OutboxRecord, type OutboxStore } from "./outbox-store.js";
 
 /**
  * The outbox of a connection (opt-in, ConnectOptions.outbox). Every call it keeps (exactly-once,
@@ -28,77 +30,6 @@ import { isRecordProblem, readRecord, recordBytes, type OutboxRecord } from "./o
  * repeat apart.
  */
 
-/** What a recovered call ended with. */
-export type OutboxOutcome<R> =
-  | { readonly kind: "reply"; readonly response: R }
-  /** The server's answer was an error (recorded in its window, or final). */
-  | { readonly kind: "error"; readonly error: ProtocastError }
-  /** Stored longer ago than maxAgeMs: not sent again; whether it ran is unknown. */
-  | { readonly kind: "expired"; readonly error: ProtocastError };
-
-/** A call of an earlier client, found in the store and answered (or expired). */
-export interface OutboxRecovered {
-  readonly idempotencyKey: string;
-  /** Method path, "package.Service/Method". */
-  readonly method: string;
-  /** The encoded request. */
-  readonly request: Uint8Array;
-  /** When the earlier client stored it, ms since the epoch. */
-  readonly storedAt: number;
-  readonly outcome: OutboxOutcome<Uint8Array>;
-}
-
-/** Options of Outbox.recovered(). */
-export interface RecoveredReadOptions<T> {
-  /** Only calls of these method paths; others are left for another reader. Default all. */
-  readonly methods?: readonly string[];
-  /** Turns each item into what the reader yields; a throw reports the record as corrupt and drops it. */
-  readonly map?: (item: OutboxRecovered) => T;
-}
-
-export interface OutboxEvents {
-  /**
-   * Something in the store could not be used or written: a corrupt or foreign entry (skipped;
-   * a corrupt one of this outbox is deleted), a store that cannot be read or written. Never
-   * thrown: the connection goes on without the entry.
-   */
-  error: ProtocastError;
-}
-
-export interface Outbox {
-  /** Whether connect() was given a store. Without one, recovered() ends at once. */
-  readonly enabled: boolean;
-  /** Calls held now: stored and unanswered, or recovered with an outcome not read yet. */
-  readonly held: { readonly records: number; readonly bytes: number };
-  /**
-   * Outcomes of the calls an earlier client left in the store, each yielded once by this
-   * client. A record is deleted when the reader asks for the next item (or leaves the loop), so
-   * an outcome whose handling a reload cut short is offered again to the next page. Ends when
-   * every stored call has been handed over, or when the connection closes (what is left stays
-   * for the next client).
-   */
-  recovered(): AsyncIterableIterator<OutboxRecovered>;
-  recovered<T>(options: RecoveredReadOptions<T>): AsyncIterableIterator<T>;
-  /**
-   * Resolves once every store write begun so far has settled: the records of the calls made,
-   * the deletions of answered ones. A call made just before the page goes away is only safe
-   * after this; a page that navigates on purpose can wait for it.
-   */
-  stored(): Promise<void>;
-  on<K extends keyof OutboxEvents>(event: K, listener: (data: OutboxEvents[K]) => void): () => void;
-}
-
-/** What the outbox needs of its connection. */
-export interface OutboxHost {
-  now(): number;
-  /** True once the connection is closing or closed. */
-  readonly closed: boolean;
-  /** Resolves when the connection is open; rejects when it closed for good. */
-  opened(): Promise<void>;
-  /** Sends a stored call again, with its key and bytes; resolves with the reply payload. */
-  resend(record: OutboxRecord): Promise<Uint8Array>;
-}
-
 /** Resends of one recovered call that fail for a passing reason, before the failure is its outcome. */
 const RESEND_ATTEMPTS = 5;
 /** Recovered calls in flight at once: well under the server's default 256 running calls, leaving room for the application's own. */
@@ -110,13 +41,28 @@ function passing(e: ProtocastError): boolean {
   return e.code === Code.Unavailable || e.code === Code.DeadlineExceeded || e.code === Code.Aborted || e.code === Code.Canceled;
 }
 
-/** Whether a call of these rules goes through the outbox: the ones that carry an idempotency key and are retried. */
-export function keptByOutbox(rules: { readonly delivery: string; readonly idempotent: boolean }): boolean {
-  return rules.idempotent && rules.delivery !== "at-most-once";
+/** The outbox of one connection over a configured store (the OutboxEngine stores carry). */
+export function createOutbox(config: ResolvedOutbox, host: OutboxHost): LiveOutbox {
+  return new OutboxImpl(config, host);
 }
 
-export function createOutbox(config: ResolvedOutbox | undefined, host: OutboxHost): OutboxImpl {
-  return new OutboxImpl(config, host);
+/** Gives a store made here the outbox's code, so that connect() can run an outbox on it. */
+export function withOutbox(store: OutboxStore): OutboxStore {
+  return Object.assign(store, { [OUTBOX_ENGINE]: createOutbox });
+}
+
+/**
+ * Makes an OutboxStore of your own usable as connect()'s `outbox`: the returned store calls
+ * yours, and brings the outbox's code with it (the stores Protocast makes bring it themselves).
+ */
+export function customOutbox(store: OutboxStore): OutboxStore {
+  expectMethods("customOutbox", "store", store, ["put", "delete", "list", "clear"]);
+  return withOutbox({
+    put: (record: OutboxRecord) => store.put(record),
+    delete: (key: string) => store.delete(key),
+    list: () => store.list(),
+    clear: () => store.clear(),
+  });
 }
 
 interface Held {
@@ -125,7 +71,7 @@ interface Held {
   readonly bytes: number;
 }
 
-export class OutboxImpl implements Outbox {
+class OutboxImpl implements LiveOutbox {
   private readonly emitter = new Emitter<OutboxEvents>();
   private readonly holds = new Map<string, Held>();
   private heldBytes = 0;
@@ -140,15 +86,15 @@ export class OutboxImpl implements Outbox {
   private readonly writes = new Set<Promise<void>>();
 
   constructor(
-    private readonly config: ResolvedOutbox | undefined,
+    private readonly config: ResolvedOutbox,
     private readonly host: OutboxHost,
   ) {
-    this.loading = config !== undefined;
-    if (config !== undefined) void this.load(config);
+    this.loading = true;
+    void this.load(config);
   }
 
   get enabled(): boolean {
-    return this.config !== undefined;
+    return true;
   }
 
   get held(): { readonly records: number; readonly bytes: number } {
@@ -186,7 +132,6 @@ export class OutboxImpl implements Outbox {
    */
   async track<T>(call: { key: string; method: string; request: Uint8Array; timeoutMs: number }, run: () => Promise<T>): Promise<T> {
     const config = this.config;
-    if (config === undefined) return run();
     const record: OutboxRecord = { version: 1, ...call, storedAt: this.host.now() };
     this.hold(record, config);
     try {
@@ -245,7 +190,7 @@ export class OutboxImpl implements Outbox {
   /** Releases the key and, when nothing else holds it, deletes its record. Failures are reported, not thrown. */
   private async forget(key: string): Promise<void> {
     const config = this.config;
-    if (!this.release(key) || config === undefined) return;
+    if (!this.release(key)) return;
     try {
       await this.writing(config.store.delete(key));
     } catch (e) {

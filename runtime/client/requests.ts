@@ -6,7 +6,7 @@ import type { CallDef, ChannelDef } from "../service/define.js";
 import { DeadlineWheel } from "../session/deadline-wheel.js";
 import type { ErrorFrame, Frame } from "../wire/envelope.js";
 import type { Link } from "./link.js";
-import { keptByOutbox, type OutboxImpl } from "./outbox.js";
+import { keptByOutbox, type LiveOutbox } from "./outbox-api.js";
 import type { CallOptions, PublishOptions } from "./types.js";
 
 /**
@@ -55,7 +55,7 @@ export class Requests {
 
   constructor(
     private readonly link: Link,
-    private readonly outbox: OutboxImpl,
+    private readonly outbox: LiveOutbox,
     private readonly now: () => number,
   ) {}
 

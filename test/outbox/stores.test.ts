@@ -2,7 +2,7 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Code, ProtocastError, connect, createClient, defaultOutboxLimits, fileOutbox, memoryOutbox, type Connection, type OutboxRecord, type OutboxStore } from "protocast/node";
+import { Code, ProtocastError, connect, createClient, customOutbox, defaultOutboxLimits, fileOutbox, memoryOutbox, type Connection, type OutboxRecord, type OutboxStore } from "protocast/node";
 import { ChatService } from "../../generated/acme/chat/v1/chat_protocast.js";
 import { ShowcaseService } from "../../generated/acme/showcase/v1/showcase_protocast.js";
 import { startHarness, until, type Harness } from "../support/harness.js";
@@ -24,7 +24,8 @@ function spyStore(initial: unknown[] = []) {
     failPut: false,
     failList: false,
     gate: undefined as Promise<void> | undefined,
-    store: {
+    // A store of the application's own: customOutbox() brings the outbox's code along.
+    store: customOutbox({
       async put(r: OutboxRecord) {
         log.push(`put ${r.method}`);
         await spy.gate;
@@ -42,7 +43,7 @@ function spyStore(initial: unknown[] = []) {
       async clear() {
         entries.clear();
       },
-    } satisfies OutboxStore,
+    } satisfies OutboxStore),
   };
   return spy;
 }
@@ -257,5 +258,11 @@ describe("outbox stores, corrupt contents and bounds", () => {
     expect(bad({ maxRecords: 5 })).toThrow(/needs a store/);
     expect(bad({ put: () => undefined })).toThrow(/option outbox has no delete, list, clear methods/);
     expect(bad(Promise.resolve(memoryOutbox()))).toThrow(/is a Promise/);
+    // A store of one's own, unwrapped, carries no outbox code: the error says how to pass it.
+    const own: OutboxStore = { put: async () => undefined, delete: async () => undefined, list: async () => [], clear: async () => undefined };
+    expect(bad(own)).toThrow(/option outbox is a store of your own: pass customOutbox\(store\)/);
+    expect(bad({ store: own, maxRecords: 5 })).toThrow(/option outbox.store is a store of your own/);
+    expect(() => customOutbox({ put: async () => undefined } as never)).toThrow(/customOutbox: option store has no delete, list, clear methods/);
+    expect(() => connect(h.url, { outbox: customOutbox(own), reconnect: false }).close()).not.toThrow();
   });
 });

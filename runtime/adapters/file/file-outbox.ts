@@ -1,4 +1,5 @@
 import { open, readFile, rename } from "node:fs/promises";
+import { withOutbox } from "../../client/outbox.js";
 import type { OutboxRecord, OutboxStore } from "../../client/outbox-store.js";
 
 /** What the file holds: a marker, so that a file of something else is never taken for records. */
@@ -52,7 +53,7 @@ export function fileOutbox(path: string): OutboxStore {
     return write;
   };
 
-  return {
+  return withOutbox({
     async put(record: OutboxRecord) {
       const records = await load();
       records.set(record.key, { ...record, request: Buffer.from(record.request).toString("base64") });
@@ -74,7 +75,7 @@ export function fileOutbox(path: string): OutboxStore {
       records.clear();
       await persist(records);
     },
-  };
+  });
 }
 
 async function readRecords(path: string): Promise<{ records: Map<string, unknown>; problem: Error | undefined }> {
