@@ -10,13 +10,14 @@ import type { Principal } from "./context.js";
 import { TokenBucket } from "../session/token-bucket.js";
 import { bump } from "./counters.js";
 import { randomId } from "./ids.js";
-import { Heartbeat } from "../session/heartbeat.js";
+import { Heartbeat, type HeartbeatTimes } from "../session/heartbeat.js";
 import { judgeResume, type ResumeAsk } from "../session/resume.js";
 import { checkSequencing } from "../session/sequencing.js";
 import { checkOpeningFields } from "./field-limits.js";
 import { Cluster, type TakeRequest } from "./cluster.js";
 import type { DecodeLimits } from "../wire/limits.js";
 import type { SessionHost } from "./session-host.js";
+import type { ServerLimits } from "./options.js";
 
 /** Frames a connection holds while its session comes over from another node. */
 const MAX_WAITING_FRAMES = 1_000;
@@ -61,7 +62,11 @@ function endsSession(code: number): boolean {
  */
 export class ServerConnection implements TransportHandler {
   state: ConnectionState = "handshake";
-  readonly id = randomId(9);
+  private idPart: string | undefined;
+  /** The connection's id in logs; made when first asked for. */
+  get id(): string {
+    return (this.idPart ??= randomId(9));
+  }
   session: ServerSession | undefined;
   /** Id of the session this connection served, kept for logs after it closes. */
   sessionId = "";
@@ -79,15 +84,16 @@ export class ServerConnection implements TransportHandler {
   private closedWith: number | undefined;
   bytesIn = 0;
   bytesOut = 0;
-  private readonly messageBucket: TokenBucket;
-  private readonly byteBucket: TokenBucket;
+  /** Rate limits, made at the first frame they charge: an idle connection never needs them. */
+  private messageBucket: TokenBucket | undefined;
+  private byteBucket: TokenBucket | undefined;
   /** Frames refused in a row by the rate limit. */
   private violations = 0;
-  /** Channel frames held back while the transport is past its high-water mark. */
-  private held: HeldFrame[] = [];
+  /** Channel frames held back while the transport is past its high-water mark; made when first needed. */
+  private held: HeldFrame[] | undefined;
   private heldBytes = 0;
   /** Held frames per channel: a channel with frames held sends nothing directly (order). */
-  private readonly heldPerChannel = new Map<string, number>();
+  private heldPerChannel: Map<string, number> | undefined;
 
   constructor(
     private readonly core: ConnectionHost,
@@ -96,10 +102,7 @@ export class ServerConnection implements TransportHandler {
     readonly remoteAddress: string,
   ) {
     this.acceptedAt = core.now();
-    this.heartbeat = new Heartbeat("pinger", { intervalMs: core.limits.pingIntervalMs, timeoutMs: core.limits.pingTimeoutMs }, this.acceptedAt);
-    const l = core.limits;
-    this.messageBucket = new TokenBucket(l.rateMessagesPerSecond, l.rateMessagesBurst, this.acceptedAt);
-    this.byteBucket = new TokenBucket(l.rateBytesPerSecond, l.rateBytesBurst, this.acceptedAt);
+    this.heartbeat = new Heartbeat("pinger", heartbeatTimes(core.limits), this.acceptedAt);
     this.goawayCloseMs = core.limits.goawayCloseMs;
     const life = core.limits.maxConnectionLifetimeMs;
     this.rotateAt = this.acceptedAt + life - Math.floor(Math.random() * life * 0.1);
@@ -162,7 +165,7 @@ export class ServerConnection implements TransportHandler {
   sendChannelFrame(frame: Uint8Array, channel: string, key: string, overflow: Overflow): void {
     if (this.state === "closed" || this.closedWith !== undefined) return;
     const hwm = this.core.limits.sendHighWaterMark;
-    if ((this.held.length === 0 || !this.heldPerChannel.has(channel)) && this.transport.bufferedAmount < hwm) {
+    if ((this.held === undefined || this.held.length === 0 || this.heldPerChannel?.has(channel) !== true) && this.transport.bufferedAmount < hwm) {
       this.sendSharedBytes(frame);
       return;
     }
@@ -177,7 +180,7 @@ export class ServerConnection implements TransportHandler {
         bump(drops, overflow);
         return;
       case "conflate":
-        if (key !== "") {
+        if (key !== "" && this.held !== undefined) {
           const i = this.held.findIndex((h) => h.channel === channel && h.key === key);
           if (i >= 0) {
             // Keep the newest value for the key, in the place of the one it replaces.
@@ -191,11 +194,13 @@ export class ServerConnection implements TransportHandler {
       case "drop-oldest":
         break;
     }
-    this.held.push({ frame, channel, key });
+    const held = (this.held ??= []);
+    const perChannel = (this.heldPerChannel ??= new Map());
+    held.push({ frame, channel, key });
     this.heldBytes += frame.byteLength;
-    this.heldPerChannel.set(channel, (this.heldPerChannel.get(channel) ?? 0) + 1);
-    while (this.heldBytes > hwm && this.held.length > 0) {
-      const oldest = this.held.shift()!;
+    perChannel.set(channel, (perChannel.get(channel) ?? 0) + 1);
+    while (this.heldBytes > hwm && held.length > 0) {
+      const oldest = held.shift()!;
       this.unhold(oldest);
       bump(drops, overflow);
     }
@@ -203,16 +208,20 @@ export class ServerConnection implements TransportHandler {
 
   private unhold(h: HeldFrame): void {
     this.heldBytes -= h.frame.byteLength;
-    const n = (this.heldPerChannel.get(h.channel) ?? 1) - 1;
-    if (n <= 0) this.heldPerChannel.delete(h.channel);
-    else this.heldPerChannel.set(h.channel, n);
+    const perChannel = this.heldPerChannel;
+    if (perChannel === undefined) return;
+    const n = (perChannel.get(h.channel) ?? 1) - 1;
+    if (n <= 0) perChannel.delete(h.channel);
+    else perChannel.set(h.channel, n);
   }
 
   /** The transport caught up: send held frames while it stays under the mark. */
   onDrain(): void {
     const hwm = this.core.limits.sendHighWaterMark;
-    while (this.held.length > 0 && this.transport.bufferedAmount < hwm && this.state !== "closed") {
-      const h = this.held.shift()!;
+    const held = this.held;
+    if (held === undefined) return;
+    while (held.length > 0 && this.transport.bufferedAmount < hwm && this.state !== "closed") {
+      const h = held.shift()!;
       this.unhold(h);
       this.sendSharedBytes(h.frame);
     }
@@ -306,6 +315,9 @@ export class ServerConnection implements TransportHandler {
     const kind = env.frame?.case;
     if (kind === "ping" || kind === "pong" || kind === "ack" || kind === "cancel") return true;
     const now = this.core.now();
+    const l = this.core.limits;
+    this.messageBucket ??= new TokenBucket(l.rateMessagesPerSecond, l.rateMessagesBurst, now);
+    this.byteBucket ??= new TokenBucket(l.rateBytesPerSecond, l.rateBytesBurst, now);
     const wait = Math.max(this.messageBucket.take(1, now), this.byteBucket.take(bytes, now));
     if (wait === 0) {
       this.violations = 0;
@@ -467,9 +479,9 @@ export class ServerConnection implements TransportHandler {
   onClose(code: number, reason: string): void {
     if (this.state === "closed") return;
     this.state = "closed";
-    this.held = [];
+    this.held = undefined;
     this.heldBytes = 0;
-    this.heldPerChannel.clear();
+    this.heldPerChannel = undefined;
     const s = this.session;
     this.session = undefined;
     if (s !== undefined && s.conn === this) {
@@ -480,6 +492,14 @@ export class ServerConnection implements TransportHandler {
     }
     this.core.forget(this, code, reason);
   }
+}
+
+/** Heartbeat times, one object per server's limits: every connection shares it. */
+const heartbeatTimesOf = new WeakMap<ServerLimits, HeartbeatTimes>();
+function heartbeatTimes(l: ServerLimits): HeartbeatTimes {
+  let t = heartbeatTimesOf.get(l);
+  if (t === undefined) heartbeatTimesOf.set(l, (t = { intervalMs: l.pingIntervalMs, timeoutMs: l.pingTimeoutMs }));
+  return t;
 }
 
 /** A Resume that claims frames the session never sent: a broken client (PROTOCOL.md 8.3), 4500. */

@@ -93,7 +93,7 @@ export function serverApi(core: ServerCore): ServerApi {
       sessions: core.sessions.size,
       channels: core.hub.census().length,
       idempotencyRecords: core.idempotency.size ?? 0,
-      acksPending: Array.from(core.sessions.values()).reduce((n, s) => n + s.seq.log.size, 0),
+      acksPending: Array.from(core.sessions.values()).reduce((n, s) => n + s.unacknowledged, 0),
       clusterNodes: core.cluster?.liveNodes().length ?? 0,
       counters: core.counters,
     }),

@@ -22,6 +22,7 @@ import { judgeResume } from "../session/resume.js";
 import { Cluster, type ClusterHost, type ClusterOptions, type PresenceMessage, type TakeRequest, type TakeResult } from "./cluster.js";
 import { randomId } from "./ids.js";
 import { SessionKeeper } from "./keeper.js";
+import { SessionsByPrincipal } from "./sessions-by-principal.js";
 import { decodeEnvelope } from "../wire/decode.js";
 import type { Member } from "../wire/envelope.js";
 import { hasScope } from "./scopes.js";
@@ -76,7 +77,7 @@ export class ServerCore implements SessionHost<ServerSession> {
   /** Ids of sessions that expired recently, so that a late Resume hears "expired". */
   private readonly expired = new Map<string, number>();
   /** Sessions of each principal, attached or in their grace period: pushes reach both. */
-  private readonly byPrincipal = new Map<string, Set<ServerSession>>();
+  private readonly byPrincipal = new SessionsByPrincipal<ServerSession>();
   private readonly ackDue = new Set<ServerSession>();
   /** Live connections per named principal, for maxConnectionsPerPrincipal. */
   private readonly perPrincipal = new Map<string, number>();
@@ -228,7 +229,7 @@ export class ServerCore implements SessionHost<ServerSession> {
    */
   locate(principalId: string): { node: string; sessions: number; connections: number }[] {
     const out = [];
-    const sessions = this.byPrincipal.get(principalId)?.size ?? 0;
+    const sessions = this.byPrincipal.count(principalId);
     const connections = this.perPrincipal.get(principalId) ?? 0;
     if (sessions > 0 || connections > 0) out.push({ node: this.nodeId, sessions, connections });
     for (const [node, s, c] of this.cluster?.whereIs(principalId) ?? []) out.push({ node, sessions: s, connections: c });
@@ -288,9 +289,7 @@ export class ServerCore implements SessionHost<ServerSession> {
   /** Registers a new session. */
   addSession(session: ServerSession): void {
     this.sessions.set(session.id, session);
-    let set = this.byPrincipal.get(session.principal.id);
-    if (set === undefined) this.byPrincipal.set(session.principal.id, (set = new Set()));
-    set.add(session);
+    this.byPrincipal.add(session.principal.id, session);
     if (session.principal.anonymous !== true) this.cluster?.touch(session.principal.id);
   }
 
@@ -298,11 +297,7 @@ export class ServerCore implements SessionHost<ServerSession> {
   private unlist(session: ServerSession): void {
     this.sessions.delete(session.id);
     this.ackDue.delete(session);
-    const set = this.byPrincipal.get(session.principal.id);
-    if (set !== undefined) {
-      set.delete(session);
-      if (set.size === 0) this.byPrincipal.delete(session.principal.id);
-    }
+    this.byPrincipal.delete(session.principal.id, session);
     if (session.principal.anonymous !== true) this.cluster?.touch(session.principal.id);
   }
 
@@ -438,8 +433,7 @@ export class ServerCore implements SessionHost<ServerSession> {
   }
 
   private pushLocal(event: EventDef, principalId: string, payload: Uint8Array): number {
-    const set = this.byPrincipal.get(principalId);
-    if (set === undefined) return 0;
+    const set = this.byPrincipal.of(principalId);
     const reliable = event.rules.delivery !== "at-most-once";
     let n = 0;
     for (const session of set) {
@@ -534,10 +528,10 @@ export class ServerCore implements SessionHost<ServerSession> {
 
   private clusterHost(): ClusterHost {
     return {
-      localCounts: (p) => ({ sessions: this.byPrincipal.get(p)?.size ?? 0, connections: this.perPrincipal.get(p) ?? 0 }),
+      localCounts: (p) => ({ sessions: this.byPrincipal.count(p), connections: this.perPrincipal.get(p) ?? 0 }),
       localPrincipals: () => {
         const all = new Set(this.perPrincipal.keys());
-        for (const [p, set] of this.byPrincipal) {
+        for (const [p, set] of this.byPrincipal.entries()) {
           for (const s of set) if (s.principal.anonymous !== true) all.add(p);
         }
         return all;

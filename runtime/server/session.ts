@@ -70,8 +70,8 @@ export class ServerSession {
   /** Set when frames were lost while detached; a Resume then fails with "overflow". */
   lost = false;
   ended = false;
-  /** Both directions' numbering, acknowledgements and the retransmission buffer (session/sequencer.ts). */
-  readonly seq: Sequencer<Uint8Array>;
+  /** Made by the first numbered frame either way: an idle session never numbers anything. */
+  private seqPart: Sequencer<Uint8Array> | undefined;
   /** Set when another node took the session over in the store. */
   disownedByStore = false;
   /** Set when the session was continued from the store after its node died. */
@@ -88,8 +88,17 @@ export class ServerSession {
   ) {
     this.id = restored?.id ?? `${core.nodeId}.${randomId()}`;
     this.resumeToken = restored?.token ?? randomId(24);
-    this.seq = new Sequencer(core.retransmitLimits);
     if (core.keeper !== undefined) this.storage = this.newStorage();
+  }
+
+  /** Both directions' numbering, acknowledgements and the retransmission buffer (session/sequencer.ts). */
+  get seq(): Sequencer<Uint8Array> {
+    return (this.seqPart ??= new Sequencer(this.core.retransmitLimits));
+  }
+
+  /** Frames sent and not acknowledged yet. */
+  get unacknowledged(): number {
+    return this.seqPart?.log.size ?? 0;
   }
 
   private get calls(): SessionCalls {
@@ -136,7 +145,7 @@ export class ServerSession {
     this.enter("moved");
     this.movedTo = node;
     this.channelsPart?.movedTo(node);
-    this.seq.log.clear();
+    this.seqPart?.log.clear();
     this.conn = undefined;
   }
 
@@ -222,7 +231,7 @@ export class ServerSession {
     this.conn = conn;
     this.detachedAt = 0;
     // A new connection starts the ack timeout afresh for the frames it is about to resend.
-    this.ackWaitSince = this.seq.log.size > 0 ? this.core.now() : 0;
+    this.ackWaitSince = this.unacknowledged > 0 ? this.core.now() : 0;
   }
 
   detach(now: number): void {
@@ -251,7 +260,7 @@ export class ServerSession {
     this.ended = true;
     this.callsPart?.end();
     this.channelsPart?.end();
-    this.seq.log.clear();
+    this.seqPart?.log.clear();
     this.conn = undefined;
   }
 
@@ -301,7 +310,8 @@ export class ServerSession {
     const conn = this.conn;
     if (this.movedTo !== undefined) return;
     if (conn === undefined) return;
-    conn.sendBytes(encodeEnvelope({ seq: 0, ackSeq: this.seq.ackSent(this.ackable), frame }));
+    const ackSeq = this.seqPart === undefined ? 0 : this.seqPart.ackSent(this.ackable);
+    conn.sendBytes(encodeEnvelope({ seq: 0, ackSeq, frame }));
   }
 
   /** The highest client seq the client may be told was received. */
@@ -408,12 +418,16 @@ export class ServerSession {
 
   /** Handles one frame of the open session. Throws a ProtocastError for a violation. */
   receive(env: Envelope | NewerFrameEnvelope): void {
-    const ackedBefore = this.seq.log.acked;
-    this.seq.acknowledged(env.ackSeq);
-    if (this.seq.log.acked !== ackedBefore) this.ackWaitSince = this.seq.log.size > 0 ? this.core.now() : 0;
-    const arrival = this.seq.arrived(env.seq);
-    if (arrival === "duplicate") return; // a retransmitted frame already processed
-    if (arrival === "next") this.core.scheduleAck(this);
+    // A Pong or Ping of a session that never numbered a frame either way leaves it so.
+    if (this.seqPart !== undefined || env.seq !== 0 || env.ackSeq !== 0) {
+      const seq = this.seq;
+      const ackedBefore = seq.log.acked;
+      seq.acknowledged(env.ackSeq);
+      if (seq.log.acked !== ackedBefore) this.ackWaitSince = seq.log.size > 0 ? this.core.now() : 0;
+      const arrival = seq.arrived(env.seq);
+      if (arrival === "duplicate") return; // a retransmitted frame already processed
+      if (arrival === "next") this.core.scheduleAck(this);
+    }
     const frame = env.frame;
     // A frame kind newer than this server: its seq and ack counted, the frame is ignored.
     if (frame === undefined) return;

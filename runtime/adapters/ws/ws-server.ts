@@ -130,6 +130,14 @@ function checkServerOptions(options: ServerOptions): void {
 }
 
 let anonymous = 0;
+/** The scopes of the default anonymous principal, shared by all of them. */
+const ALL_SCOPES: readonly string[] = Object.freeze(["*"]);
+/**
+ * Swallows socket errors during and after the upgrade (ws reports them as closes). Shared and
+ * defined out here on purpose: a listener made inside the upgrade handler would keep the
+ * handler's scope, the upgrade request with its headers among it, alive for the connection's life.
+ */
+function ignoreError(): void {}
 
 /** A version subprotocol ("protocast.v1"), not a credential one ("protocast.token.…"). */
 const VERSION_PROTOCOL = /^protocast\.v\d+$/;
@@ -165,7 +173,7 @@ export function createServer(options: ServerOptions = {}): ProtocastServer {
       },
     );
   const admission: AdmissionOptions = {
-    authenticate: options.authenticate ?? (() => ({ id: `anonymous-${++anonymous}`, scopes: ["*"], anonymous: true }) satisfies Principal),
+    authenticate: options.authenticate ?? (() => ({ id: `anonymous-${++anonymous}`, scopes: ALL_SCOPES, anonymous: true }) satisfies Principal),
     allowedOrigins: options.allowedOrigins,
     allowQueryToken: options.allowQueryToken ?? false,
     timeoutMs: core.limits.handshakeTimeoutMs,
@@ -238,12 +246,12 @@ export function createServer(options: ServerOptions = {}): ProtocastServer {
     if (url.pathname !== path) {
       // Another upgrade listener may serve that path; only a server alone on its HTTP server answers.
       if (http.listenerCount("upgrade") === 1) {
-        socket.on("error", () => undefined);
+        socket.on("error", ignoreError);
         refuse(new Refusal(404, CloseCode.NotFound, "unknown_path", `no Protocast endpoint at ${url.pathname.slice(0, 60)}`, false));
       }
       return;
     }
-    socket.on("error", () => undefined);
+    socket.on("error", ignoreError);
     // Node only refuses headers by total size (16 KiB), and silently keeps the first 2,000:
     // many tiny headers would pass. Count them. Answered in HTTP whatever was offered: the
     // request is not one to spend a WebSocket on.
@@ -272,6 +280,8 @@ export function createServer(options: ServerOptions = {}): ProtocastServer {
       (principal) => {
         if (socket.destroyed) return;
         wss.handleUpgrade(req, socket, head, (ws) => {
+          // ws listens for the socket's errors from here on.
+          socket.removeListener("error", ignoreError);
           core.accept(new WsTransport(ws, compression), principal, req.socket.remoteAddress ?? "");
         });
       },

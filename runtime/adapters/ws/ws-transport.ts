@@ -60,6 +60,24 @@ function cork(socket: Socket): void {
   if (corkedSockets.push(socket) === 1) process.nextTick(uncorkAll);
 }
 
+/** Where a ws socket (and its net socket) keep their transport, for the shared listeners. */
+const TRANSPORT = Symbol("protocast.transport");
+type TaggedSocket = WebSocket & { [TRANSPORT]?: WsTransport };
+type TaggedNetSocket = Socket & { [TRANSPORT]?: WsTransport };
+
+function onWsMessage(this: TaggedSocket, data: Buffer, isBinary: boolean): void {
+  this[TRANSPORT]?.onMessage(data, isBinary);
+}
+function onWsClose(this: TaggedSocket, code: number, reason: Buffer): void {
+  this[TRANSPORT]?.onClose(code, reason);
+}
+function onWsError(this: TaggedSocket, err: Error & { code?: string }): void {
+  this[TRANSPORT]?.onError(err);
+}
+function onSocketDrain(this: TaggedNetSocket): void {
+  this[TRANSPORT]?.onDrain();
+}
+
 /**
  * A server-side `ws` socket as a Transport. Writes made in one event-loop turn, replies and
  * channel events alike, are corked into one socket write: with many small frames per turn
@@ -69,6 +87,7 @@ function cork(socket: Socket): void {
  */
 export class WsTransport implements Transport {
   private errorCode: number | undefined;
+  private handler: TransportHandler | undefined;
   private readonly socket: Socket | undefined;
   /** Set when this socket negotiated permessage-deflate: how to compress for it. */
   private readonly deflate: { readonly threshold: number; readonly level: number; readonly windowBits: number } | undefined;
@@ -94,22 +113,44 @@ export class WsTransport implements Transport {
   }
 
   attach(handler: TransportHandler): void {
-    this.ws.on("message", (data, isBinary) => {
-      if (!isBinary) {
-        this.ws.close(1003, "text frames are not part of protocast.v1");
-        return;
-      }
-      handler.onMessage(data as Buffer);
-    });
-    this.ws.once("close", (code, reason) => handler.onClose(code === 1006 && this.errorCode !== undefined ? this.errorCode : code, reason.toString()));
-    const onDrain = handler.onDrain;
-    if (onDrain !== undefined) this.socket?.on("drain", () => onDrain.call(handler));
-    // ws closes the socket itself after a protocol error and may report 1006 to the close
-    // listener; remember the code the error stands for, so that the session layer judges the
-    // close by it (1002, 1007 and 1009 end a session).
-    this.ws.on("error", (err: Error & { code?: string }) => {
-      this.errorCode ??= err.code === "WS_ERR_INVALID_UTF8" ? 1007 : err.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH" ? 1009 : 1002;
-    });
+    // The listeners are shared by every connection (module functions, not closures): an idle
+    // connection then costs no function objects of its own. They find their transport here.
+    this.handler = handler;
+    const ws = this.ws as TaggedSocket;
+    ws[TRANSPORT] = this;
+    ws.on("message", onWsMessage);
+    ws.once("close", onWsClose);
+    ws.on("error", onWsError);
+    if (handler.onDrain !== undefined && this.socket !== undefined) {
+      (this.socket as TaggedNetSocket)[TRANSPORT] = this;
+      this.socket.on("drain", onSocketDrain);
+    }
+  }
+
+  /** What arrived on the socket, for the shared listeners below. */
+  onMessage(data: Buffer, isBinary: boolean): void {
+    if (!isBinary) {
+      this.ws.close(1003, "text frames are not part of protocast.v1");
+      return;
+    }
+    this.handler?.onMessage(data);
+  }
+
+  onClose(code: number, reason: Buffer): void {
+    this.handler?.onClose(code === 1006 && this.errorCode !== undefined ? this.errorCode : code, reason.toString());
+  }
+
+  /**
+   * ws closes the socket itself after a protocol error and may report 1006 to the close
+   * listener; remember the code the error stands for, so that the session layer judges the
+   * close by it (1002, 1007 and 1009 end a session).
+   */
+  onError(err: Error & { code?: string }): void {
+    this.errorCode ??= err.code === "WS_ERR_INVALID_UTF8" ? 1007 : err.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH" ? 1009 : 1002;
+  }
+
+  onDrain(): void {
+    this.handler?.onDrain?.();
   }
 
   send(data: Uint8Array): void {
