@@ -92,7 +92,7 @@ export const plans: Readonly<Record<Mode, Plan>> = {
     broadcast1000: { clients: 50, messages: 200 },
     broadcast5000: { clients: 50, messages: 200 },
     reliable1000: { clients: 50, messages: 200 },
-    deflate1000: { clients: 50, messages: 200 },
+    deflate1000: { clients: 50, messages: 50 },
     rpc: { warmupCalls: 100, sequentialCalls: 200, pipelinedCalls: 500, inflight: 64, maxMs: 5000 },
     idle: { clients: 1000, warm: 100 },
     crossNode: { clients: 50, latencyClients: 50, messages: 100, paced: 20, intervalMs: 25, warmup: 10 },
