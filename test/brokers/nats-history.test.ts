@@ -1,11 +1,13 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { readHistory, tailWalkMax, type StoredEvent, type SubjectReader } from "../../runtime/adapters/nats/nats-history.js";
+import { decodeBatch, encodeBatch } from "../../runtime/adapters/nats/nats-batch.js";
+import { eventsOf, readHistory, tailWalkMax, type StoredEvent, type SubjectReader } from "../../runtime/adapters/nats/nats-history.js";
 import { channelToken } from "../../runtime/adapters/nats/nats-subjects.js";
 
 // History over a JetStream subject, against a model: a subject's messages sit at scattered
-// stream sequences (other channels use the ones in between), the oldest may be trimmed, and
-// the answer must match a plain filter of the kept messages, found with few reads.
+// stream sequences (other channels use the ones in between), a message may hold several
+// events, the oldest messages may be trimmed, and the answer must match a plain filter of the
+// kept events, found with few reads.
 
 interface Model {
   readonly messages: StoredEvent[];
@@ -13,13 +15,18 @@ interface Model {
   readonly reader: SubjectReader;
 }
 
-function model(count: number, spacing: readonly number[], trimmed: number, size: number, ttlMs: number): Model {
+/** `count` events in messages of batches[i % batches.length] events (the last one may hold fewer). */
+function model(count: number, spacing: readonly number[], trimmed: number, size: number, ttlMs: number, batches: readonly number[] = [1]): Model {
   const messages: StoredEvent[] = [];
   let seq = 0;
-  for (let offset = 1; offset <= count; offset++) {
+  for (let offset = 0, i = 0; offset < count; i++) {
+    const n = Math.min(batches[i % batches.length]!, count - offset);
+    const payloads = Array.from({ length: n }, (_, k) => Uint8Array.of((offset + 1 + k) % 256, 7));
+    offset += n;
     const prevSeq = seq;
-    seq += 1 + spacing[offset % spacing.length]!;
-    messages.push({ seq, epoch: "E", offset, time: 1_000 + offset * 10, historySize: size, historyTtlMs: ttlMs, prevSeq, origin: undefined, payload: Uint8Array.of(offset % 256) });
+    seq += 1 + spacing[i % spacing.length]!;
+    const payload = n === 1 ? payloads[0]! : encodeBatch(payloads);
+    messages.push({ seq, epoch: "E", offset, count: n, time: 1_000 + offset * 10, historySize: size, historyTtlMs: ttlMs, prevSeq, origin: undefined, payload });
   }
   const kept = messages.slice(trimmed);
   const reads = { count: 0 };
@@ -56,9 +63,11 @@ describe("NATS history reads", () => {
         fc.nat(320),
         fc.boolean(),
         fc.integer({ min: 1, max: 40 }),
-        async (count, spacing, trimmedRaw, size, ttlMs, sinceOffset, sameEpoch, limit) => {
-          const trimmed = Math.min(trimmedRaw, count - 1); // the last message always stays
-          const m = model(count, spacing, trimmed, size, ttlMs);
+        fc.oneof(fc.constant([1]), fc.array(fc.integer({ min: 1, max: 20 }), { minLength: 1, maxLength: 5 })),
+        async (count, spacing, trimmedRaw, size, ttlMs, sinceOffset, sameEpoch, limit, batches) => {
+          const all = model(count, spacing, 0, size, ttlMs, batches);
+          const trimmed = Math.min(trimmedRaw, all.messages.length - 1); // the last message always stays
+          const m = model(count, spacing, trimmed, size, ttlMs, batches);
           const last = m.messages.at(-1)!;
           const now = last.time + 50;
           const since = { epoch: sameEpoch ? "E" : "old", offset: sinceOffset };
@@ -66,10 +75,11 @@ describe("NATS history reads", () => {
 
           const wanted = sameEpoch ? sinceOffset + 1 : 1;
           const cutoff = ttlMs > 0 ? now - ttlMs : -Infinity;
-          const kept = m.messages.filter((x) => x.offset >= wanted && x.offset > count - size && x.time >= cutoff);
+          const kept = m.messages.filter((x) => x.time >= cutoff).flatMap((x) => eventsOf("c", x)).filter((x) => x.offset >= wanted && x.offset > count - size);
           const first = kept[0]?.offset ?? count + 1;
           expect(got.position).toEqual({ epoch: "E", offset: count });
           expect(got.events.map((e) => e.offset)).toEqual(kept.slice(0, limit).map((x) => x.offset));
+          expect(got.events.map((e) => Array.from(e.payload))).toEqual(kept.slice(0, limit).map((x) => [x.offset % 256, 7]));
           if (!sameEpoch) expect(got.gap).toEqual({ fromOffset: 0, toOffset: first - 1, reason: "epoch_changed" });
           else if (wanted > count || first <= wanted) expect(got.gap).toBeUndefined();
           else expect(got.gap).toEqual({ fromOffset: wanted, toOffset: first - 1, reason: size === 0 ? "history_disabled" : "history_expired" });
@@ -109,6 +119,31 @@ describe("NATS history reads", () => {
     const got = await readHistory(m.reader, "c", last, { epoch: "E", offset: 500 }, 1, [{ epoch: "E", offset: 500, seq: known.seq }], 0);
     expect(got.events.map((e) => e.offset)).toEqual([501]);
     expect(m.reads.count).toBe(1);
+  });
+});
+
+describe("messages of several events", () => {
+  it("property: a body gives back the payloads it was made of, and nothing else", () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 40 }), { minLength: 2, maxLength: 30 }), fc.integer({ min: -3, max: 3 }), (payloads, skew) => {
+        const body = encodeBatch(payloads);
+        expect(decodeBatch(body, payloads.length)?.map((p) => Array.from(p))).toEqual(payloads.map((p) => Array.from(p)));
+        if (skew !== 0 && payloads.length + skew > 1) expect(decodeBatch(body, payloads.length + skew)).toBeUndefined();
+        if (body.length > 0) expect(decodeBatch(body.subarray(0, body.length - 1), payloads.length)).toBeUndefined();
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("splits a message into its events and walks back across messages", async () => {
+    const m = model(100, [2, 5], 0, 1_000, 0, [16]);
+    const last = m.messages.at(-1)!;
+    expect(last).toMatchObject({ offset: 100, count: 4 });
+    const got = await readHistory(m.reader, "c", last, { epoch: "E", offset: 90 }, 100, [], 0);
+    expect(got.events.map((e) => e.offset)).toEqual([91, 92, 93, 94, 95, 96, 97, 98, 99, 100]);
+    expect(got.events.map((e) => e.payload[0])).toEqual([91, 92, 93, 94, 95, 96, 97, 98, 99, 100]);
+    expect(got.gap).toBeUndefined();
+    expect(m.reads.count).toBe(1); // the message of 81-96 before the last
   });
 });
 

@@ -8,7 +8,8 @@ import { ProtocastError } from "../../errors/protocast-error.js";
 import { brokerClosed, outcomeUnknown, sleep, unavailable, withDeadline } from "../shared/broker-errors.js";
 import { checkBrokerOptions, type BrokerFeedOptions } from "../shared/broker-options.js";
 import { createChannelFeeds, type ChannelFeeds, type GapListener } from "../shared/channel-feeds.js";
-import { readHistory, type SeqHint, type StoredEvent } from "./nats-history.js";
+import { decodeBatch, encodeBatch } from "./nats-batch.js";
+import { firstOffset, readHistory, type SeqHint, type StoredEvent } from "./nats-history.js";
 import { createStreamReads, natsHeaders as H, type StreamReads } from "./nats-stream.js";
 import { channelSubjects } from "./nats-subjects.js";
 import { optionKeys, rejectUnknownOptions } from "../../errors/check-options.js";
@@ -104,7 +105,8 @@ class NatsBrokerImpl implements NatsBroker {
   /** The last position this node saw per channel, for the next epoch to record. */
   private readonly known = new Map<string, BrokerPosition>();
   private readonly hints = new Map<string, SeqHint[]>();
-  private readonly chains = new Map<string, Promise<unknown>>();
+  /** Publishes waiting per channel, while the channel's previous message is in flight. */
+  private readonly queues = new Map<string, Queued[]>();
   /** Cancels of the attempts in flight, which a reconnect ends. */
   private readonly inFlight = new Set<() => void>();
   private ensuring: Promise<void> | undefined;
@@ -153,19 +155,49 @@ class NatsBrokerImpl implements NatsBroker {
     if (!Number.isSafeInteger(size) || size < 0 || !Number.isSafeInteger(ttl) || ttl < 0) {
       return Promise.reject(new ProtocastError(Code.InvalidArgument, `history options must be non-negative integers, got ${size} and ${ttl}`));
     }
-    const deadline = Date.now() + this.o.outageWaitMs;
-    // One publish at a time per channel and node: each needs the sequence the previous got.
-    const prev = this.chains.get(channel) ?? Promise.resolve();
-    const run = prev.then(() => this.publishNow(channel, payload, size, ttl, deadline));
-    const tail = run.catch(() => undefined);
-    this.chains.set(channel, tail);
-    void tail.then(() => this.chains.get(channel) === tail && this.chains.delete(channel));
-    return run;
+    return new Promise<BrokerPosition>((resolve, reject) => {
+      const item: Queued = { payload, size, ttl, deadline: Date.now() + this.o.outageWaitMs, resolve, reject };
+      const queue = this.queues.get(channel);
+      if (queue !== undefined) {
+        queue.push(item);
+        return;
+      }
+      const fresh = [item];
+      this.queues.set(channel, fresh);
+      // Publishes of the same turn go out together.
+      queueMicrotask(() => void this.drain(channel, fresh));
+    });
   }
 
-  private async publishNow(channel: string, payload: Uint8Array, size: number, ttl: number, deadline: number): Promise<BrokerPosition> {
+  /**
+   * One message in flight per channel and node, as each needs the stream sequence the previous
+   * one got; what is published meanwhile waits and goes out as one message of several events.
+   */
+  private async drain(channel: string, queue: Queued[]): Promise<void> {
+    while (queue.length > 0) {
+      const batch = takeBatch(queue, this.maxBatchBytes);
+      try {
+        const at = await this.publishNow(channel, batch);
+        const first = firstOffset(at);
+        for (let i = 0; i < batch.length; i++) batch[i]!.resolve({ epoch: at.epoch, offset: first + i });
+      } catch (e) {
+        for (const item of batch) item.reject(e);
+      }
+    }
+    this.queues.delete(channel);
+  }
+
+  /** Body bytes a message of several events may have: well under the server's max_payload. */
+  private get maxBatchBytes(): number {
+    return Math.max(1_024, Math.min(256 * 1_024, (this.nc.info?.max_payload ?? 1_048_576) / 2));
+  }
+
+  private async publishNow(channel: string, batch: readonly Queued[]): Promise<StoredEvent> {
     const subjects = channelSubjects(this.prefix, channel);
     const msgID = randomBytes(12).toString("base64url");
+    const { size, ttl, deadline } = batch[0]!;
+    const count = batch.length;
+    const body = count === 1 ? batch[0]!.payload : encodeBatch(batch.map((item) => item.payload));
     let tail = this.tails.get(channel);
     let known = tail !== undefined;
     return this.retrying("publish", deadline, async () => {
@@ -174,16 +206,17 @@ class NatsBrokerImpl implements NatsBroker {
         known = true;
       }
       const epoch = tail?.epoch ?? randomEpoch();
-      const offset = (tail?.offset ?? 0) + 1;
+      const offset = (tail?.offset ?? 0) + count;
       const origin = this.origin(channel, tail);
       const h = headers();
       h.set(H.epoch, epoch);
       h.set(H.offset, String(offset));
+      if (count > 1) h.set(H.count, String(count));
       h.set(H.history, `${size} ${ttl}`);
       h.set(H.prev, String(tail?.seq ?? 0));
       if (origin !== undefined) h.set(H.origin, `${origin.epoch} ${origin.offset}`);
       try {
-        const ack = await this.js.publish(subjects.history, payload, {
+        const ack = await this.js.publish(subjects.history, body, {
           msgID,
           headers: h,
           expect: { lastSubjectSequence: tail?.seq ?? 0 },
@@ -191,14 +224,15 @@ class NatsBrokerImpl implements NatsBroker {
         });
         // A duplicate is this publish stored by an earlier attempt whose answer was lost.
         const stored = ack.duplicate ? ((await this.reads.at(ack.seq)) ?? undefined) : undefined;
-        const at = stored ?? { seq: ack.seq, epoch, offset, time: Date.now(), historySize: size, historyTtlMs: ttl, prevSeq: tail?.seq ?? 0, origin, payload };
+        const at = stored ?? { seq: ack.seq, epoch, offset, count, time: Date.now(), historySize: size, historyTtlMs: ttl, prevSeq: tail?.seq ?? 0, origin, payload: body };
         this.remember(channel, at);
         const fan = headers();
         fan.set(H.epoch, at.epoch);
         fan.set(H.offset, String(at.offset));
+        if (at.count > 1) fan.set(H.count, String(at.count));
         fan.set(H.seq, String(at.seq));
-        this.nc.publish(subjects.events, payload, { headers: fan });
-        return { epoch: at.epoch, offset: at.offset };
+        this.nc.publish(subjects.events, at.payload, { headers: fan });
+        return at;
       } catch (e) {
         if (e instanceof JetStreamApiError && e.code === 10071) {
           // Another node published first: learn the new last message and go again.
@@ -263,7 +297,7 @@ class NatsBrokerImpl implements NatsBroker {
       if (origin !== undefined) h.set(H.origin, `${origin.epoch} ${origin.offset}`);
       try {
         const ack = await this.js.publish(subject, new Uint8Array(0), { msgID: `epoch-${epoch}`, headers: h, expect: { lastSubjectSequence: 0 } });
-        return { seq: ack.seq, epoch, offset: 0, time: Date.now(), historySize: 0, historyTtlMs: 0, prevSeq: 0, origin, payload: new Uint8Array(0) };
+        return { seq: ack.seq, epoch, offset: 0, count: 1, time: Date.now(), historySize: 0, historyTtlMs: 0, prevSeq: 0, origin, payload: new Uint8Array(0) };
       } catch (e) {
         if (e instanceof JetStreamApiError && e.code === 10071) throw new Conflict(); // another node made it
         throw e;
@@ -381,11 +415,16 @@ class NatsBrokerImpl implements NatsBroker {
     if (h === undefined) return;
     const epoch = h.get(H.epoch);
     const offset = Number(h.get(H.offset));
+    const count = Number(h.get(H.count) || 1);
     const seq = Number(h.get(H.seq));
-    if (epoch === "" || !Number.isSafeInteger(offset) || offset < 1) return;
+    if (epoch === "" || !Number.isSafeInteger(offset) || !Number.isSafeInteger(count) || count < 1 || offset < count) return;
+    // One copy of the body, shared by its events.
+    const payloads = decodeBatch(msg.data.slice(), count);
+    if (payloads === undefined) return; // not from a Protocast node: the feed reads the offsets from history
     if (Number.isSafeInteger(seq) && seq > 0) this.addHint(channel, { epoch, offset, seq });
     this.saw(channel, { epoch, offset });
-    this.feeds.push({ channel, epoch, offset, payload: msg.data.slice() });
+    const first = offset - count + 1;
+    for (let i = 0; i < count; i++) this.feeds.push({ channel, epoch, offset: first + i, payload: payloads[i]! });
   }
 
   /** The client restores core subscriptions itself; after each reconnect, feeds catch up. */
@@ -406,6 +445,34 @@ class NatsBrokerImpl implements NatsBroker {
     this.subs.clear();
     if (this.owned) await this.nc.close();
   }
+}
+
+interface Queued {
+  readonly payload: Uint8Array;
+  readonly size: number;
+  readonly ttl: number;
+  readonly deadline: number;
+  readonly resolve: (position: BrokerPosition) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** Events one stored message holds at most. */
+const maxBatchEvents = 256;
+
+/**
+ * Takes the queue's first publishes that can share a message: the same history options, at
+ * most maxBatchEvents of them and, past the first, at most maxBytes of body.
+ */
+function takeBatch(queue: Queued[], maxBytes: number): Queued[] {
+  const first = queue[0]!;
+  let n = 1;
+  let bytes = 4 + first.payload.length;
+  for (; n < queue.length && n < maxBatchEvents; n++) {
+    const next = queue[n]!;
+    if (next.size !== first.size || next.ttl !== first.ttl || bytes + 4 + next.payload.length > maxBytes) break;
+    bytes += 4 + next.payload.length;
+  }
+  return queue.splice(0, n);
 }
 
 class Conflict extends Error {}

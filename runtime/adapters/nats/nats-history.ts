@@ -1,13 +1,19 @@
 import type { BrokerEvent, BrokerPosition, HistoryResult } from "../../broker/broker.js";
 import { epochChangeReason } from "../../broker/epoch-change.js";
+import { decodeBatch } from "./nats-batch.js";
 
-/** One message of a channel's subject in the JetStream stream, with its Protocast headers. */
+/**
+ * One message of a channel's subject in the JetStream stream, with its Protocast headers. A
+ * message holds `count` consecutive events of the channel, `offset - count + 1` to `offset`.
+ */
 export interface StoredEvent {
   /** Stream sequence (shared by all channels of the stream). */
   readonly seq: number;
   readonly epoch: string;
-  /** 0 for the marker that creates an epoch before the first publish. */
+  /** Offset of the message's last event; 0 for the marker that creates an epoch before the first publish. */
   readonly offset: number;
+  /** Events in the message (1 for the marker). */
+  readonly count: number;
   /** When the stream stored it, in epoch milliseconds. */
   readonly time: number;
   /** The channel's history size and ttl as of this publish. */
@@ -17,7 +23,20 @@ export interface StoredEvent {
   readonly prevSeq: number;
   /** The epoch before this one and the last offset of it known when this was written. */
   readonly origin: BrokerPosition | undefined;
+  /** The message body: the event's payload, or for several events their framing (nats-batch.ts). */
   readonly payload: Uint8Array;
+}
+
+/** Offset of the message's first event. */
+export function firstOffset(m: StoredEvent): number {
+  return m.offset - m.count + 1;
+}
+
+/** The message's events; none when its body does not hold `count` events. */
+export function eventsOf(channel: string, m: StoredEvent): BrokerEvent[] {
+  const payloads = decodeBatch(m.payload, m.count) ?? [];
+  const first = firstOffset(m);
+  return payloads.map((payload, i) => ({ channel, epoch: m.epoch, offset: first + i, payload }));
 }
 
 /** The reads history needs from one channel's subject. */
@@ -30,7 +49,7 @@ export interface SubjectReader {
   page(seq: number, count: number): Promise<StoredEvent[]>;
 }
 
-/** A known (offset, sequence) pair of a channel, such as an event the node received. */
+/** A known (offset, sequence) pair of a channel: the last offset of a message the node received. */
 export interface SeqHint {
   readonly epoch: string;
   readonly offset: number;
@@ -42,9 +61,9 @@ export const tailWalkMax = 16;
 
 /**
  * Events after `since`, given the subject's last message `last`. Offsets grow with stream
- * sequences but other channels' messages sit in between. Near the end (the usual catch-up
- * after a short outage) each message names its predecessor's sequence, so the few wanted
- * ones are read walking back from the last. Further back, the first wanted event is found
+ * sequences but other channels' messages sit in between, and a message may hold several
+ * consecutive events. Near the end (the usual catch-up after a short outage) each message
+ * names its predecessor's sequence, so the few wanted ones are read walking back from the last. Further back, the first wanted event is found
  * by a binary search over sequences (O(log n) direct gets), started above the best hint;
  * when the hint is the event just before the wanted one, the search is a single read.
  * Age limits are applied here: times grow with sequences, so expired events form a prefix.
@@ -76,10 +95,10 @@ export async function readHistory(
   if (last.offset - lowest < tailWalkMax) {
     const back: StoredEvent[] = [last];
     let walked = true;
-    for (let m = last; m.offset > lowest; ) {
+    for (let m = last; firstOffset(m) > lowest; ) {
       // A message without a predecessor link (written by something else) ends the walk.
       const prev = m.prevSeq > 0 ? await reader.at(m.prevSeq) : undefined;
-      if (prev === undefined || (prev !== null && kept(prev) && prev.offset !== m.offset - 1)) {
+      if (prev === undefined || (prev !== null && kept(prev) && prev.offset !== firstOffset(m) - 1)) {
         walked = false;
         break;
       }
@@ -89,7 +108,8 @@ export async function readHistory(
     }
     if (walked) {
       back.reverse();
-      return result(back.slice(0, limit).map((m) => toEvent(channel, m)), back[0]!.offset);
+      const events = back.flatMap((m) => eventsOf(channel, m)).filter((e) => e.offset >= lowest);
+      return result(events.slice(0, limit), Math.max(firstOffset(back[0]!), lowest));
     }
   }
 
@@ -115,17 +135,17 @@ export async function readHistory(
   }
   if (found === null || found.offset > last.offset) return result([], last.offset + 1);
 
-  const count = Math.min(limit, last.offset - found.offset + 1);
-  const events: BrokerEvent[] = [toEvent(channel, found)];
-  if (count > 1) {
-    for (const m of await reader.page(found.seq + 1, count - 1)) {
-      if (m.epoch !== last.epoch || m.offset !== events.at(-1)!.offset + 1 || events.length >= count) break;
-      events.push(toEvent(channel, m));
+  const from = Math.max(firstOffset(found), lowest);
+  const count = Math.min(limit, last.offset - from + 1);
+  const events = eventsOf(channel, found).filter((e) => e.offset >= lowest);
+  if (events.length > 0 && events.length < count) {
+    // Each message holds at least one event: this many messages are enough.
+    for (const m of await reader.page(found.seq + 1, count - events.length)) {
+      if (m.epoch !== last.epoch || firstOffset(m) !== events.at(-1)!.offset + 1 || events.length >= count) break;
+      const more = eventsOf(channel, m);
+      if (more.length === 0) break;
+      events.push(...more);
     }
   }
-  return result(events, found.offset);
-}
-
-function toEvent(channel: string, m: StoredEvent): BrokerEvent {
-  return { channel, epoch: m.epoch, offset: m.offset, payload: m.payload };
+  return result(events.slice(0, count), from);
 }

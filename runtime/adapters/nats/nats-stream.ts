@@ -4,14 +4,16 @@ import type { StoredEvent } from "./nats-history.js";
 
 /**
  * Headers of a Protocast message in the stream (and, with `seq`, of its fan-out copy):
- * epoch, offset, "<historySize> <historyTtlMs>" of the publish, the stream sequence of the
- * channel's previous message, for fan-out the stream sequence of the event itself, and
- * "<epoch> <offset>": the epoch before this message's and the last offset of it known when the
- * message was written (absent when not known; see broker/epoch-change.ts).
+ * epoch, the offset of the message's last event, the number of events it holds (absent: 1),
+ * "<historySize> <historyTtlMs>" of the publish, the stream sequence of the channel's previous
+ * message, for fan-out the stream sequence of the message itself, and "<epoch> <offset>": the
+ * epoch before this message's and the last offset of it known when the message was written
+ * (absent when not known; see broker/epoch-change.ts).
  */
 export const natsHeaders = {
   epoch: "Protocast-Epoch",
   offset: "Protocast-Offset",
+  count: "Protocast-Count",
   history: "Protocast-History",
   prev: "Protocast-Prev",
   seq: "Protocast-Seq",
@@ -90,6 +92,7 @@ function decode(seq: number, h: MsgHdrs | undefined, time: number, payload: Uint
     seq,
     epoch: header(h, natsHeaders.epoch),
     offset: Number(header(h, natsHeaders.offset)) || 0,
+    count: Number(header(h, natsHeaders.count)) || 1,
     time,
     historySize: size || 0,
     historyTtlMs: ttl || 0,
