@@ -106,6 +106,45 @@ describe.skipIf(down !== undefined)("NATS broker", () => {
       }
     });
 
+    it("stores a burst of one channel as a few messages; each publish keeps its own offset, in call order", async () => {
+      const [a, b] = [await node(), await node()];
+      try {
+        const ch = uniqueName("burst/");
+        const got: { offset: number; payload: number[] }[] = [];
+        const gaps: unknown[] = [];
+        await b.broker.subscribe(ch, (e) => got.push({ offset: e.offset, payload: Array.from(e.payload) }), (g) => gaps.push(g));
+        const other = { historySize: 500, historyTtlMs: 60_000 };
+        // One turn: 60 small events, then 60 under other history options, then 40 of 20 KiB.
+        const big = (i: number): Uint8Array => new Uint8Array(20_000).fill(i);
+        const sent = [
+          ...Array.from({ length: 60 }, (_, i) => ({ payload: Uint8Array.of(i, 1, 2), o: keep })),
+          ...Array.from({ length: 60 }, (_, i) => ({ payload: Uint8Array.of(60 + i), o: other })),
+          ...Array.from({ length: 40 }, (_, i) => ({ payload: big(120 + i), o: other })),
+        ];
+        const positions = await Promise.all(sent.map((m) => a.broker.publish(ch, m.payload, m.o)));
+        expect(positions.map((p) => p.offset)).toEqual(sent.map((_, i) => i + 1));
+        expect(new Set(positions.map((p) => p.epoch)).size).toBe(1);
+
+        await until(() => got.length === sent.length, "every event on the other node");
+        expect(got.map((e) => e.offset)).toEqual(sent.map((_, i) => i + 1));
+        expect(got.map((e) => e.payload)).toEqual(sent.map((m) => Array.from(m.payload)));
+        expect(gaps).toEqual([]);
+
+        const h = await b.broker.history(ch, { epoch: positions[0]!.epoch, offset: 0 }, 500);
+        expect(h.events.map((e) => Array.from(e.payload))).toEqual(sent.map((m) => Array.from(m.payload)));
+        expect(h.gap).toBeUndefined();
+
+        // Fewer stored messages than events; options and size split the batches.
+        const subject = channelSubjects(prefix, ch).history;
+        const stored = (await jsm.streams.info(stream, { subjects_filter: subject })).state.subjects?.[subject] ?? 0;
+        expect(stored).toBeGreaterThanOrEqual(1 + 1 + 3); // the epoch marker, 60 small ones, at least 3 of 20 KiB
+        expect(stored).toBeLessThan(sent.length / 2);
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    });
+
     it("carries channel names that are not valid subjects", async () => {
       const [a, b] = [await node(), await node()];
       try {
