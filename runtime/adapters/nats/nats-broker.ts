@@ -23,7 +23,11 @@ export interface NatsBrokerOptions extends BrokerFeedOptions {
   readonly stream?: string;
   /** First token of every subject of the broker. Default "protocast". */
   readonly subjectPrefix?: string;
-  /** Events the stream keeps per channel (max_msgs_per_subject); caps any channel's historySize. Default 1000. */
+  /**
+   * Messages the stream keeps per channel (max_msgs_per_subject). A message holds one event or
+   * more, so a channel's history keeps at least this many events: a historySize up to it is
+   * always honoured. Default 1000.
+   */
   readonly maxHistorySize?: number;
   /** Stream max_age in ms (0: none). A channel idle for longer starts a new epoch. Default 0. */
   readonly maxHistoryAgeMs?: number;
@@ -50,8 +54,10 @@ const OPTION_KEYS = optionKeys<NatsBrokerOptions>()("servers", "connection", "st
  * Offsets are made contiguous per channel by optimistic concurrency: a publish states the
  * stream sequence of the channel's last message (Nats-Expected-Last-Subject-Sequence) and
  * carries offset and epoch in headers; when another node got there first, it re-reads the
- * last message and tries again. A Nats-Msg-Id per publish makes its retries safe. Once stored,
- * the publisher sends the event on the channel's core subject, which only subscribed nodes hear.
+ * last message and tries again. A Nats-Msg-Id per message makes its retries safe. Publishes
+ * of a channel made while its previous message is in flight share the next message, one offset
+ * each. Once stored, the publisher sends the message on the channel's core subject, which only
+ * subscribed nodes hear.
  */
 export async function createNatsBroker(options: NatsBrokerOptions = {}): Promise<NatsBroker> {
   rejectUnknownOptions("createNatsBroker", options, OPTION_KEYS);
