@@ -13,6 +13,7 @@ describe("idempotency keys", () => {
     h.server.implement(ChatService, {
       async sendMessage(req, ctx) {
         runs++;
+        // The handler takes a while, so that a concurrent duplicate arrives while it runs.
         await new Promise((r) => setTimeout(r, 30));
         return { messageId: `${ctx.principal.id}:${req.text}:${runs}` };
       },

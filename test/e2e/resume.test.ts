@@ -5,6 +5,8 @@ import { startHarness, until, type Harness } from "../support/harness.js";
 import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy.js";
 
 // Sessions over real sockets: a dropped link is resumed and nothing acknowledged is lost.
+const GRACE_MS = 400;
+
 describe("session resume", () => {
   let h: Harness;
   let proxy: TcpProxy;
@@ -14,7 +16,7 @@ describe("session resume", () => {
   const release = (name: string) => gates.get(name)?.();
 
   beforeAll(async () => {
-    h = await startHarness({ authenticate: (req) => ({ id: req.token ?? "anon", scopes: ["chat"] }), graceMs: 400 });
+    h = await startHarness({ authenticate: (req) => ({ id: req.token ?? "anon", scopes: ["chat"] }), graceMs: GRACE_MS });
     h.server.implement(ChatService, {
       async sendMessage(req) {
         runs.set(req.text, (runs.get(req.text) ?? 0) + 1);
@@ -87,10 +89,11 @@ describe("session resume", () => {
     await until(() => runs.get("hold-idem") === 1, "the idempotent handler to start");
     const plain = chat.listRooms({});
     await until(() => (runs.get("list") ?? 0) >= 2, "the plain handler to start");
-    // Keep the client away past the grace period (400 ms here).
+    // Keep the client away until the server has ended the session at the grace period.
+    const sessions = h.server.stats().sessions;
     proxy.block();
     proxy.cut();
-    await new Promise((r) => setTimeout(r, 700));
+    await until(() => h.server.stats().sessions < sessions, "the session to end past the grace period");
     proxy.unblock();
     release("hold-idem");
     release(`list${runs.get("list")}`);
@@ -118,9 +121,12 @@ describe("session resume", () => {
     const dropper = createClient(ChatService, conn);
     await dropper.roomEvents({ roomId: "grace" }).ready;
     await until(() => sub.members.size === 2, "two members");
+    const cutAt = Date.now();
     proxy.cut();
-    await new Promise((r) => setTimeout(r, 150));
-    expect(left).toEqual([]);
     await until(() => left.includes("dropper"), "the leave after the grace period", 3_000);
+    // Not before: the server counts the grace period from when it saw the link drop, after the
+    // cut (10 ms for clocks that round differently).
+    expect(Date.now() - cutAt).toBeGreaterThanOrEqual(GRACE_MS - 10);
+    expect(left).toEqual(["dropper"]);
   });
 });

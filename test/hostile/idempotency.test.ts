@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClient } from "protocast/node";
 import { ChatService } from "../../generated/acme/chat/v1/chat_protocast.js";
-import { startHarness, type Harness } from "../support/harness.js";
+import { startHarness, until, type Harness } from "../support/harness.js";
 
 describe("another principal's idempotency key", () => {
   let h: Harness;
@@ -17,6 +17,7 @@ describe("another principal's idempotency key", () => {
     h.server.implement(ChatService, {
       async sendMessage(req, ctx) {
         runs.push(`${ctx.principal.id}:${req.text}`);
+        // The owner's call must still be running when the intruder's arrives: it takes 300 ms.
         if (req.text.startsWith("slow")) await new Promise((r) => setTimeout(r, 300));
         return { messageId: `${ctx.principal.id}/${req.roomId}/${req.text}/${runs.length}`, sentAtMs: BigInt(runs.length) };
       },
@@ -50,7 +51,7 @@ describe("another principal's idempotency key", () => {
     const key = "slow-key";
     const started = Date.now();
     const owner = alice.sendMessage({ roomId: "r", text: "slow secret" }, { idempotencyKey: key });
-    await new Promise((r) => setTimeout(r, 50));
+    await until(() => runs.includes("alice:slow secret"), "the owner's call to start");
     const intruder = await mallory.sendMessage({ roomId: "r", text: "slow secret" }, { idempotencyKey: key });
     const mine = await owner;
     expect(intruder.messageId.startsWith("mallory/")).toBe(true);

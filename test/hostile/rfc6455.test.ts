@@ -125,7 +125,11 @@ describe("frames that break RFC 6455", () => {
       const before = h.server.stats();
       const counted = { ...before.counters.closeCodes };
       expect((await send(frame)).code).toBe(code);
-      await new Promise((r) => setTimeout(r, 100));
+      // Wait for the close to be counted and the session to end; a leaked session times out here.
+      await until(() => {
+        const now = h.server.stats();
+        return now.counters.closeCodes[String(code)] !== counted[String(code)] && now.sessions <= before.sessions;
+      }, `the close to be counted as ${code} and its session to end`);
       const after = h.server.stats();
       const countedAs = Object.keys(after.counters.closeCodes).filter((k) => after.counters.closeCodes[k] !== counted[k]);
       seen.push({ code, sessionsLeft: after.sessions - before.sessions, countedAs });
