@@ -1,23 +1,81 @@
 import { fileURLToPath } from "node:url";
+import { BaseSequencer, type TestSpecification } from "vitest/node";
 import { defineConfig } from "vitest/config";
 
+/**
+ * The files that take longest, longest first (measured with
+ * `npx vitest run --reporter=json --outputFile=...`). They start before everything else so
+ * that no long file is left running alone at the end; files not listed follow in vitest's
+ * own order. A file that grows long belongs here.
+ */
+const LONG_FILES = [
+  "test/package/outside-repo.test.ts",
+  "test/bench/smoke.test.ts",
+  "test/codegen/codec.property.test.ts",
+  "test/hostile/envelope-fuzz.test.ts",
+  "test/brokers/multi-node.test.ts",
+  "test/codegen/wire-codec.test.ts",
+  "test/codegen/bad-options.test.ts",
+  "test/wire/generated-codec.test.ts",
+  "test/chaos/kill-sockets.test.ts",
+  "test/brokers/failover.test.ts",
+  "test/browser/fallback.test.ts",
+  "test/brokers/cluster.test.ts",
+  "test/docs/readme.test.ts",
+  "test/wire/compat.test.ts",
+  "test/wire/fuzz.test.ts",
+  "test/brokers/nats-history.test.ts",
+  "test/brokers/session-store.test.ts",
+  "test/property/delivery.property.test.ts",
+  "test/e2e/fallback.test.ts",
+  "test/brokers/idempotency.test.ts",
+];
+
+/**
+ * Files that measure the whole process (active handles, heap, RSS) or fake its timers: each
+ * runs in a process of its own. Every other file shares its worker's module cache with the
+ * files before it, which saves loading the runtime, vitest and fast-check once per file.
+ */
+const OWN_PROCESS = [
+  "test/e2e/lifecycle.test.ts",
+  "test/e2e/idempotency-expiry.test.ts",
+  "test/hostile/rfc6455.test.ts",
+  "test/hostile/envelope-fuzz.test.ts",
+  "test/session/idempotency-expiry.test.ts",
+];
+
+class LongFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const rank = (f: TestSpecification): number => {
+      const i = LONG_FILES.findIndex((name) => f.moduleId.endsWith(name));
+      return i < 0 ? LONG_FILES.length : i;
+    };
+    const rest = await super.sort(files);
+    return rest.map((f, i) => ({ f, i })).sort((a, b) => rank(a.f) - rank(b.f) || a.i - b.i).map(({ f }) => f);
+  }
+}
+
+const alias = [
+  // The repository runs from source: "protocast" and its subpaths point at the TypeScript
+  // entries that the package's exports point at in dist/ (see tsconfig.json "paths").
+  { find: /^protocast\/protocast\/v1\/(.*)\.js$/, replacement: fileURLToPath(new URL("./generated/protocast/v1/", import.meta.url)) + "$1.ts" },
+  { find: /^protocast\/(node|redis|nats|ops)$/, replacement: fileURLToPath(new URL("./runtime/", import.meta.url)) + "$1.ts" },
+  { find: /^protocast$/, replacement: fileURLToPath(new URL("./runtime/index.node.ts", import.meta.url)) },
+];
+
 export default defineConfig({
-  resolve: {
-    // The repository runs from source: "protocast" and its subpaths point at the TypeScript
-    // entries that the package's exports point at in dist/ (see tsconfig.json "paths").
-    alias: [
-      { find: /^protocast\/protocast\/v1\/(.*)\.js$/, replacement: fileURLToPath(new URL("./generated/protocast/v1/", import.meta.url)) + "$1.ts" },
-      { find: /^protocast\/(node|redis|nats|ops)$/, replacement: fileURLToPath(new URL("./runtime/", import.meta.url)) + "$1.ts" },
-      { find: /^protocast$/, replacement: fileURLToPath(new URL("./runtime/index.node.ts", import.meta.url)) },
-    ],
-  },
+  resolve: { alias },
   test: {
-    include: ["test/**/*.test.ts"],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: "forks",
     // Most suites wait on sockets, timers and brokers rather than the CPU: four workers on this
     // two-core machine halve the wall time. Timing bounds in tests are generous for that load.
     maxWorkers: 4,
+    sequence: { sequencer: LongFirst },
+    projects: [
+      { extends: true, test: { name: "shared", include: ["test/**/*.test.ts"], exclude: OWN_PROCESS, isolate: false } },
+      { extends: true, test: { name: "own-process", include: OWN_PROCESS, isolate: true } },
+    ],
   },
 });
