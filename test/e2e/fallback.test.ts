@@ -67,7 +67,7 @@ describe("HTTP fallback", () => {
         const publishing = (async () => {
           for (let i = 0; i < TOTAL; i += 20) {
             for (let j = i; j < i + 20; j++) void h.server.publish(ChatService.channels.roomEvents, { roomId: "cut" }, { text: String(j) });
-            await new Promise((r) => setTimeout(r, 5));
+            await new Promise((r) => setTimeout(r, 5)); // spread over the cuts, in real time
           }
         })();
         let next = 0;

@@ -83,6 +83,8 @@ describe("refusals that retrying cannot fix", () => {
     await expect(sub.ready).rejects.toBe(err);
     expect(await opened).toBe(err);
     expect(Date.now() - t).toBeLessThan(1_500);
+    // No attempt follows: a retry would come within 100 ms, and a client that stopped sends
+    // nothing a marker could be ordered after.
     await new Promise((r) => setTimeout(r, 300));
     expect(attempts).toBe(1);
   });

@@ -59,7 +59,8 @@ describe("credentials on a live connection", () => {
           return (e as ProtocastError).code;
         }
       })();
-      // Past the first token's expiry the connection is still the same, open one.
+      // Past the first token's expiry the connection is still the same, open one: the expiry
+      // (700 ms) passing in real time is what the test is about.
       await new Promise((r) => setTimeout(r, 1_000));
       expect(conn.state).toBe("open");
       expect(issued).toBeGreaterThanOrEqual(2);

@@ -15,6 +15,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, createClient } from "protocast/node";
 import { ChatService } from "../../generated/acme/chat/v1/chat_protocast.js";
+import { until } from "../support/wait.js";
 import { describeReport, runEnvelopeFuzz } from "./fuzz-driver.js";
 
 interface ChildReport {
@@ -96,10 +97,7 @@ describe(`${TOTAL.toLocaleString("en")} damaged envelopes`, () => {
     expect(reply.messageId).toMatch(/^anonymous-/);
     await conn.close();
     let left = await ask();
-    for (let i = 0; i < 100 && left.stats.connections + left.stats.sessions > 0; i++) {
-      await new Promise((r) => setTimeout(r, 50));
-      left = await ask();
-    }
+    await until(async () => (left = await ask()).stats.connections + left.stats.sessions === 0, "the server to let go of every connection").catch(() => undefined);
     expect({ connections: left.stats.connections, sessions: left.stats.sessions, channels: left.stats.channels }).toEqual({ connections: 0, sessions: 0, channels: 0 });
   });
 });

@@ -55,7 +55,7 @@ describe("metrics endpoint", () => {
     metrics.attach(server);
     server.implement(ChatService, {
       async sendMessage(req, ctx) {
-        await new Promise((r) => setTimeout(r, 5));
+        await new Promise((r) => setTimeout(r, 5)); // a call that takes time, for the latency histogram
         await ctx.publish(ChatService.channels.roomEvents, { roomId: req.roomId }, { text: req.text, author: ctx.principal.id });
         return { messageId: req.text };
       },

@@ -141,7 +141,8 @@ async function run(calls: number, events: number, faults: readonly Fault[], with
       } else if (f.kind === "outage") {
         reachable = false;
         pairs.at(-1)?.cut();
-        await new Promise((r) => setTimeout(r, GRACE_MS * 2 + 100));
+        // Down until the server has ended the session at the grace period.
+        await until(() => core.sessions.size === 0, "the session to end past the grace period", 5_000);
         reachable = true;
       } else if (f.kind === "restart") {
         for (const p of pairs) p.cut();
@@ -156,7 +157,7 @@ async function run(calls: number, events: number, faults: readonly Fault[], with
         core = makeCore();
       }
     }
-    await new Promise((r) => setTimeout(r, i % 3));
+    await new Promise((r) => setTimeout(r, i % 3)); // lets the link move frames between steps, 0-2 ms
   }
   await Promise.all(replies);
   await reading;
