@@ -3,6 +3,7 @@ import type { MessageCodec } from "../codec/message-codec.js";
 import { Code, codeFromWire } from "../errors/code.js";
 import { ProtocastError } from "../errors/protocast-error.js";
 import type { CallDef, ChannelDef } from "../service/define.js";
+import { DeadlineSweep, type DeadlineHolder } from "../session/deadline-sweep.js";
 import { DeadlineWheel } from "../session/deadline-wheel.js";
 import type { ErrorFrame, Frame } from "../wire/envelope.js";
 import type { Link } from "./link.js";
@@ -43,21 +44,21 @@ class Pending {
  * resume the server answers what it received; on a new session a request that was sent and may
  * not run twice fails, every other one is sent again.
  *
- * Deadlines sit in one DeadlineWheel with one timer for the whole connection, armed for the
- * earliest deadline; a call answered in time touches no timer.
+ * Deadlines sit in a DeadlineWheel, watched by one DeadlineSweep (one timer for the whole
+ * connection, armed for the earliest deadline); a call answered in time touches no timer.
  */
-export class Requests {
+export class Requests implements DeadlineHolder {
   private readonly pending = new Map<number, Pending>();
   private readonly deadlines = new DeadlineWheel<Pending>();
-  private timer: ReturnType<typeof setTimeout> | undefined;
-  /** When the timer fires; Infinity when it is not armed. */
-  private timerAt = Infinity;
+  private readonly sweep: DeadlineSweep;
 
   constructor(
     private readonly link: Link,
     private readonly outbox: LiveOutbox,
     private readonly now: () => number,
-  ) {}
+  ) {
+    this.sweep = new DeadlineSweep({ now, schedule: (fn, ms) => setTimeout(fn, ms), cancel: (t) => clearTimeout(t as ReturnType<typeof setTimeout>) });
+  }
 
   /** Encodes the request, sends the Call and decodes the reply (PROTOCOL.md 3.5). */
   call<I extends DescMessage, O extends DescMessage>(def: CallDef<I, O, any>, request: MessageInitShape<I>, options?: CallOptions): Promise<MessageShape<O>> {
@@ -175,9 +176,7 @@ export class Requests {
     const all = Array.from(this.pending.values());
     this.pending.clear();
     this.deadlines.clear();
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    this.timerAt = Infinity;
+    this.sweep.close();
     for (const p of all) {
       if (p.onAbort !== undefined) p.signal!.removeEventListener("abort", p.onAbort);
       p.reject(err);
@@ -200,8 +199,7 @@ export class Requests {
       signal.addEventListener("abort", p.onAbort, { once: true });
     }
     p.deadline = this.deadlines.add(p, this.now() + timeoutMs);
-    const due = this.deadlines.dueAt(p.deadline);
-    if (due < this.timerAt) this.arm(due);
+    this.sweep.watch(this, this.deadlines.dueAt(p.deadline));
     this.pending.set(p.id, p);
     this.send(p);
     return promise;
@@ -237,24 +235,15 @@ export class Requests {
     p.reject(err);
   }
 
-  private arm(at: number): void {
-    clearTimeout(this.timer);
-    this.timerAt = at;
-    this.timer = setTimeout(this.sweep, Math.max(0, at - this.now()));
-  }
-
-  /** The timer fired: fails the requests whose deadline passed, then waits for the next deadline. */
-  private readonly sweep = (): void => {
-    this.timer = undefined;
-    this.timerAt = Infinity;
-    for (const p of this.deadlines.expire(this.now())) {
+  /** The sweep's timer fired: fails the requests whose deadline passed; returns the next deadline. */
+  expire(now: number): number {
+    for (const p of this.deadlines.expire(now)) {
       // expire() already dropped it from the wheel; take() finds nothing to delete there.
       const what = p.frame.case === "call" ? `${p.frame.value.method} got no answer` : `publish to ${p.frame.value.channel} not confirmed`;
       this.giveUp(p, this.link.deadlineError(`${what} within ${p.timeoutMs} ms`));
     }
-    const next = this.deadlines.nextAt;
-    if (next !== undefined) this.arm(next);
-  };
+    return this.deadlines.nextAt ?? Infinity;
+  }
 }
 
 function callFrame(id: number, method: string, payload: Uint8Array, timeoutMs: number, idempotencyKey: string): Pending["frame"] {
