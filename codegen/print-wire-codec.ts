@@ -106,7 +106,11 @@ function printShape(f: GeneratedFile, m: DescMessage, fieldsOf: FieldsOf): void 
     const w = fieldsOf(m).find((x) => x.field === member)!;
     const comment = commentText(getComments(member).leading);
     if (comment !== "") f.print(f.jsDoc(comment, "  "));
-    f.print(`  ${member.localName}: ${tsType(w)};`);
+    // A message field outside a oneof may be left out when building a message: absent and
+    // undefined encode alike, so a field added to the schema later needs no change where
+    // frames are built. The decoder still sets it (to undefined when absent).
+    const optional = w.kind === "message" && w.field.oneof === undefined ? "?" : "";
+    f.print(`  ${member.localName}${optional}: ${tsType(w)};`);
   }
   f.print("}");
   f.print();

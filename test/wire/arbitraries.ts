@@ -5,7 +5,7 @@
  * present and absent optional messages, empty and long repeated fields.
  */
 import { fc } from "@fast-check/vitest";
-import type { ChannelPosition, Envelope, Frame, FrameCase, Gap, Member, SessionLost } from "../../runtime/wire/envelope.js";
+import type { ChannelPosition, Envelope, Frame, FrameCase, Gap, Member, Metadata, SessionLost } from "../../runtime/wire/envelope.js";
 
 /** A record with a plain prototype, so that decoded values compare strictly equal to it. */
 function rec<T>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> {
@@ -61,6 +61,12 @@ const sessionLost: fc.Arbitrary<SessionLost> = rec({
   lostToSeq: uint53,
 });
 
+/** Absent, empty, or a few entries: the codec does not judge keys (the session layers do). */
+const metadata: fc.Arbitrary<Metadata | undefined> = fc.option(
+  rec<Metadata>({ entries: fc.array(rec({ key: text, value: text }), { maxLength: 6 }) }),
+  { nil: undefined },
+);
+
 const position = rec({ channel: text, epoch: text, offset: uint53 });
 
 type FrameValue<K extends FrameCase> = Extract<Frame, { case: K }>["value"];
@@ -79,7 +85,7 @@ export const frameValues: { [K in FrameCase]: fc.Arbitrary<FrameValue<K>> } = {
     sessionLost: fc.option(sessionLost, { nil: undefined }),
     principal: text,
   }),
-  call: rec({ id: uint32, method: text, payload: bytes, timeoutMs: uint32, idempotencyKey: text }),
+  call: rec({ id: uint32, method: text, payload: bytes, timeoutMs: uint32, idempotencyKey: text, metadata }),
   reply: rec({ id: uint32, payload: bytes }),
   error: rec({ id: uint32, code: enumValue, message: text, reason: text, retryAfterMs: uint32 }),
   subscribe: rec({ id: uint32, method: text, channel: text, recover: fc.boolean(), epoch: text, offset: uint53 }),
@@ -94,8 +100,8 @@ export const frameValues: { [K in FrameCase]: fc.Arbitrary<FrameValue<K>> } = {
   }),
   unsubscribe: rec({ id: uint32, channel: text }),
   unsubscribed: rec({ id: uint32, channel: text, code: enumValue, reason: text }),
-  publish: rec({ id: uint32, method: text, channel: text, payload: bytes, idempotencyKey: text }),
-  event: rec({ channel: text, epoch: text, offset: uint53, payload: bytes }),
+  publish: rec({ id: uint32, method: text, channel: text, payload: bytes, idempotencyKey: text, metadata }),
+  event: rec({ channel: text, epoch: text, offset: uint53, payload: bytes, metadata }),
   presence: rec({ channel: text, joined: members, left: members }),
   push: rec({ method: text, payload: bytes }),
   ack: rec({ channels: fc.oneof(fc.constant<ChannelPosition[]>([]), fc.array(position, { maxLength: 30 })) }),

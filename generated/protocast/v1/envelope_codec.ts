@@ -138,7 +138,7 @@ export interface Welcome {
   /**
    * Set when the client asked to Resume and the old session could not be restored.
    */
-  sessionLost: SessionLost | undefined;
+  sessionLost?: SessionLost | undefined;
   /**
    * Identity of the authenticated principal, as the server's authenticate hook named it.
    */
@@ -223,6 +223,10 @@ export interface Call {
    * Set for idempotent and exactly-once methods; a retry reuses the key.
    */
   idempotencyKey: string;
+  /**
+   * Application metadata and trace context of the call (PROTOCOL.md 3.8); absent when none.
+   */
+  metadata?: Metadata | undefined;
 }
 
 /**
@@ -308,7 +312,7 @@ export interface Subscribed {
   /**
    * Set when recover was asked and some events cannot be replayed.
    */
-  gap: Gap | undefined;
+  gap?: Gap | undefined;
   /**
    * Members present at the time of joining, for channels with presence. A list that does
    * not fit one envelope continues in Presence frames (joined) right after this frame.
@@ -366,6 +370,10 @@ export interface Publish {
   channel: string;
   payload: Uint8Array;
   idempotencyKey: string;
+  /**
+   * Application metadata and trace context of the publish (PROTOCOL.md 3.8); absent when none.
+   */
+  metadata?: Metadata | undefined;
 }
 
 /**
@@ -378,6 +386,30 @@ export interface Event {
   epoch: string;
   offset: number;
   payload: Uint8Array;
+  /**
+   * Metadata the publisher attached (PROTOCOL.md 3.8); absent when none.
+   */
+  metadata?: Metadata | undefined;
+}
+
+/**
+ * String keys and values that travel with a Call, a Publish or an Event (PROTOCOL.md 3.8).
+ * Keys are lowercase ASCII and unique within one Metadata; the order carries no meaning.
+ *
+ * protocast.v1.Metadata
+ */
+export interface Metadata {
+  entries: MetadataEntry[];
+}
+
+/**
+ * One key and its value.
+ *
+ * protocast.v1.MetadataEntry
+ */
+export interface MetadataEntry {
+  key: string;
+  value: string;
 }
 
 /**
@@ -843,6 +875,7 @@ function size$Call(m: Call): number {
   { const v = m.payload; if (v.length !== 0) n += 1 + bytesSize(v); }
   { const v = m.timeoutMs; if (v !== 0) n += 1 + uint32Size(v, "Call.timeoutMs"); }
   { const v = m.idempotencyKey; if (v.length !== 0) n += 1 + stringSize(v); }
+  { const v = m.metadata; if (v !== undefined) { const i = lengthsUsed++; const k = size$Metadata(v); lengths[i] = k; n += 1 + varintSize(k) + k; } }
   return n;
 }
 
@@ -852,11 +885,12 @@ function write$Call(buf: Uint8Array, pos: number, m: Call): number {
   { const v = m.payload; if (v.length !== 0) { buf[pos++] = 0x1a; pos = writeBytes(buf, pos, v); } }
   { const v = m.timeoutMs; if (v !== 0) { buf[pos++] = 0x20; pos = writeVarint(buf, pos, v); } }
   { const v = m.idempotencyKey; if (v.length !== 0) { buf[pos++] = 0x2a; pos = writeString(buf, pos, v); } }
+  { const v = m.metadata; if (v !== undefined) { buf[pos++] = 0x32; pos = writeVarint(buf, pos, lengths[lengthsRead++]!); pos = write$Metadata(buf, pos, v); } }
   return pos;
 }
 
 function new$Call(): Call {
-  return { id: 0, method: "", payload: EMPTY_BYTES, timeoutMs: 0, idempotencyKey: "" };
+  return { id: 0, method: "", payload: EMPTY_BYTES, timeoutMs: 0, idempotencyKey: "", metadata: undefined };
 }
 
 function read$Call(r: WireReader, end: number, m: Call): Call {
@@ -868,7 +902,8 @@ function read$Call(r: WireReader, end: number, m: Call): Call {
       case 0x1a: m.payload = r.bytes(end); break;
       case 0x20: m.timeoutMs = r.uint32(end); break;
       case 0x2a: m.idempotencyKey = r.string(end, "Call.idempotencyKey"); break;
-      default: r.skip(t, end, "Call", (t >>> 3 >= 1 && t >>> 3 <= 5));
+      case 0x32: { const e = r.limit(end); m.metadata = read$Metadata(r, e, m.metadata ?? new$Metadata()); break; }
+      default: r.skip(t, end, "Call", (t >>> 3 >= 1 && t >>> 3 <= 6));
     }
   }
   return m;
@@ -1164,6 +1199,7 @@ function size$Publish(m: Publish): number {
   { const v = m.channel; if (v.length !== 0) n += 1 + stringSize(v); }
   { const v = m.payload; if (v.length !== 0) n += 1 + bytesSize(v); }
   { const v = m.idempotencyKey; if (v.length !== 0) n += 1 + stringSize(v); }
+  { const v = m.metadata; if (v !== undefined) { const i = lengthsUsed++; const k = size$Metadata(v); lengths[i] = k; n += 1 + varintSize(k) + k; } }
   return n;
 }
 
@@ -1173,11 +1209,12 @@ function write$Publish(buf: Uint8Array, pos: number, m: Publish): number {
   { const v = m.channel; if (v.length !== 0) { buf[pos++] = 0x1a; pos = writeString(buf, pos, v); } }
   { const v = m.payload; if (v.length !== 0) { buf[pos++] = 0x22; pos = writeBytes(buf, pos, v); } }
   { const v = m.idempotencyKey; if (v.length !== 0) { buf[pos++] = 0x2a; pos = writeString(buf, pos, v); } }
+  { const v = m.metadata; if (v !== undefined) { buf[pos++] = 0x32; pos = writeVarint(buf, pos, lengths[lengthsRead++]!); pos = write$Metadata(buf, pos, v); } }
   return pos;
 }
 
 function new$Publish(): Publish {
-  return { id: 0, method: "", channel: "", payload: EMPTY_BYTES, idempotencyKey: "" };
+  return { id: 0, method: "", channel: "", payload: EMPTY_BYTES, idempotencyKey: "", metadata: undefined };
 }
 
 function read$Publish(r: WireReader, end: number, m: Publish): Publish {
@@ -1189,7 +1226,8 @@ function read$Publish(r: WireReader, end: number, m: Publish): Publish {
       case 0x1a: m.channel = r.string(end, "Publish.channel"); break;
       case 0x22: m.payload = r.bytes(end); break;
       case 0x2a: m.idempotencyKey = r.string(end, "Publish.idempotencyKey"); break;
-      default: r.skip(t, end, "Publish", (t >>> 3 >= 1 && t >>> 3 <= 5));
+      case 0x32: { const e = r.limit(end); m.metadata = read$Metadata(r, e, m.metadata ?? new$Metadata()); break; }
+      default: r.skip(t, end, "Publish", (t >>> 3 >= 1 && t >>> 3 <= 6));
     }
   }
   return m;
@@ -1202,6 +1240,7 @@ function size$Event(m: Event): number {
   { const v = m.epoch; if (v.length !== 0) n += 1 + stringSize(v); }
   { const v = m.offset; if (v !== 0) n += 1 + uint53Size(v, "Event.offset"); }
   { const v = m.payload; if (v.length !== 0) n += 1 + bytesSize(v); }
+  { const v = m.metadata; if (v !== undefined) { const i = lengthsUsed++; const k = size$Metadata(v); lengths[i] = k; n += 1 + varintSize(k) + k; } }
   return n;
 }
 
@@ -1210,11 +1249,12 @@ function write$Event(buf: Uint8Array, pos: number, m: Event): number {
   { const v = m.epoch; if (v.length !== 0) { buf[pos++] = 0x12; pos = writeString(buf, pos, v); } }
   { const v = m.offset; if (v !== 0) { buf[pos++] = 0x18; pos = writeVarint(buf, pos, v); } }
   { const v = m.payload; if (v.length !== 0) { buf[pos++] = 0x22; pos = writeBytes(buf, pos, v); } }
+  { const v = m.metadata; if (v !== undefined) { buf[pos++] = 0x2a; pos = writeVarint(buf, pos, lengths[lengthsRead++]!); pos = write$Metadata(buf, pos, v); } }
   return pos;
 }
 
 function new$Event(): Event {
-  return { channel: "", epoch: "", offset: 0, payload: EMPTY_BYTES };
+  return { channel: "", epoch: "", offset: 0, payload: EMPTY_BYTES, metadata: undefined };
 }
 
 function read$Event(r: WireReader, end: number, m: Event): Event {
@@ -1225,7 +1265,65 @@ function read$Event(r: WireReader, end: number, m: Event): Event {
       case 0x12: m.epoch = r.string(end, "Event.epoch"); break;
       case 0x18: m.offset = r.uint53(end); break;
       case 0x22: m.payload = r.bytes(end); break;
-      default: r.skip(t, end, "Event", (t >>> 3 >= 1 && t >>> 3 <= 4));
+      case 0x2a: { const e = r.limit(end); m.metadata = read$Metadata(r, e, m.metadata ?? new$Metadata()); break; }
+      default: r.skip(t, end, "Event", (t >>> 3 >= 1 && t >>> 3 <= 5));
+    }
+  }
+  return m;
+}
+
+// protocast.v1.Metadata
+function size$Metadata(m: Metadata): number {
+  let n = 0;
+  { const v = m.entries; for (let j = 0; j < v.length; j++) { const i = lengthsUsed++; const k = size$MetadataEntry(v[j]!); lengths[i] = k; n += 1 + varintSize(k) + k; } }
+  return n;
+}
+
+function write$Metadata(buf: Uint8Array, pos: number, m: Metadata): number {
+  { const v = m.entries; for (let j = 0; j < v.length; j++) { buf[pos++] = 0x0a; pos = writeVarint(buf, pos, lengths[lengthsRead++]!); pos = write$MetadataEntry(buf, pos, v[j]!); } }
+  return pos;
+}
+
+function new$Metadata(): Metadata {
+  return { entries: [] };
+}
+
+function read$Metadata(r: WireReader, end: number, m: Metadata): Metadata {
+  while (r.pos < end) {
+    const t = r.tag(end);
+    switch (t) {
+      case 0x0a: { const a = m.entries; r.checkCount(a.length, "Metadata.entries"); const e = r.limit(end); a.push(read$MetadataEntry(r, e, new$MetadataEntry())); break; }
+      default: r.skip(t, end, "Metadata", t >>> 3 === 1);
+    }
+  }
+  return m;
+}
+
+// protocast.v1.MetadataEntry
+function size$MetadataEntry(m: MetadataEntry): number {
+  let n = 0;
+  { const v = m.key; if (v.length !== 0) n += 1 + stringSize(v); }
+  { const v = m.value; if (v.length !== 0) n += 1 + stringSize(v); }
+  return n;
+}
+
+function write$MetadataEntry(buf: Uint8Array, pos: number, m: MetadataEntry): number {
+  { const v = m.key; if (v.length !== 0) { buf[pos++] = 0x0a; pos = writeString(buf, pos, v); } }
+  { const v = m.value; if (v.length !== 0) { buf[pos++] = 0x12; pos = writeString(buf, pos, v); } }
+  return pos;
+}
+
+function new$MetadataEntry(): MetadataEntry {
+  return { key: "", value: "" };
+}
+
+function read$MetadataEntry(r: WireReader, end: number, m: MetadataEntry): MetadataEntry {
+  while (r.pos < end) {
+    const t = r.tag(end);
+    switch (t) {
+      case 0x0a: m.key = r.string(end, "MetadataEntry.key"); break;
+      case 0x12: m.value = r.string(end, "MetadataEntry.value"); break;
+      default: r.skip(t, end, "MetadataEntry", (t >>> 3 >= 1 && t >>> 3 <= 2));
     }
   }
   return m;

@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file protocast/v1/envelope.proto.
  */
 export const file_protocast_v1_envelope: GenFile = /*@__PURE__*/
-  fileDesc("Chtwcm90b2Nhc3QvdjEvZW52ZWxvcGUucHJvdG8SDHByb3RvY2FzdC52MSKACAoIRW52ZWxvcGUSCwoDc2VxGAEgASgEEg8KB2Fja19zZXEYAiABKAQSJAoFaGVsbG8YAyABKAsyEy5wcm90b2Nhc3QudjEuSGVsbG9IABIoCgd3ZWxjb21lGAQgASgLMhUucHJvdG9jYXN0LnYxLldlbGNvbWVIABIiCgRjYWxsGAUgASgLMhIucHJvdG9jYXN0LnYxLkNhbGxIABIkCgVyZXBseRgGIAEoCzITLnByb3RvY2FzdC52MS5SZXBseUgAEiQKBWVycm9yGAcgASgLMhMucHJvdG9jYXN0LnYxLkVycm9ySAASLAoJc3Vic2NyaWJlGAggASgLMhcucHJvdG9jYXN0LnYxLlN1YnNjcmliZUgAEi4KCnN1YnNjcmliZWQYCSABKAsyGC5wcm90b2Nhc3QudjEuU3Vic2NyaWJlZEgAEjAKC3Vuc3Vic2NyaWJlGAogASgLMhkucHJvdG9jYXN0LnYxLlVuc3Vic2NyaWJlSAASMgoMdW5zdWJzY3JpYmVkGAsgASgLMhoucHJvdG9jYXN0LnYxLlVuc3Vic2NyaWJlZEgAEigKB3B1Ymxpc2gYDCABKAsyFS5wcm90b2Nhc3QudjEuUHVibGlzaEgAEiQKBWV2ZW50GA0gASgLMhMucHJvdG9jYXN0LnYxLkV2ZW50SAASKgoIcHJlc2VuY2UYDiABKAsyFi5wcm90b2Nhc3QudjEuUHJlc2VuY2VIABIiCgRwdXNoGA8gASgLMhIucHJvdG9jYXN0LnYxLlB1c2hIABIgCgNhY2sYECABKAsyES5wcm90b2Nhc3QudjEuQWNrSAASIgoEcGluZxgRIAEoCzISLnByb3RvY2FzdC52MS5QaW5nSAASIgoEcG9uZxgSIAEoCzISLnByb3RvY2FzdC52MS5Qb25nSAASJgoGcmVzdW1lGBMgASgLMhQucHJvdG9jYXN0LnYxLlJlc3VtZUgAEigKB3Jlc3VtZWQYFCABKAsyFS5wcm90b2Nhc3QudjEuUmVzdW1lZEgAEjEKDGF1dGhfcmVmcmVzaBgVIAEoCzIZLnByb3RvY2FzdC52MS5BdXRoUmVmcmVzaEgAEjUKDmF1dGhfcmVmcmVzaGVkGBYgASgLMhsucHJvdG9jYXN0LnYxLkF1dGhSZWZyZXNoZWRIABIzCg1hdXRoX2V4cGlyaW5nGBcgASgLMhoucHJvdG9jYXN0LnYxLkF1dGhFeHBpcmluZ0gAEiYKBmdvYXdheRgYIAEoCzIULnByb3RvY2FzdC52MS5Hb2F3YXlIABImCgZjYW5jZWwYGSABKAsyFC5wcm90b2Nhc3QudjEuQ2FuY2VsSABCBwoFZnJhbWUiKAoFSGVsbG8SDwoHdmVyc2lvbhgBIAEoDRIOCgZjbGllbnQYAiABKAki7gEKB1dlbGNvbWUSDwoHdmVyc2lvbhgBIAEoDRISCgpzZXNzaW9uX2lkGAIgASgJEhQKDHJlc3VtZV90b2tlbhgDIAEoCRIYChBwaW5nX2ludGVydmFsX21zGAQgASgNEhcKD3BpbmdfdGltZW91dF9tcxgFIAEoDRIaChJtYXhfZW52ZWxvcGVfYnl0ZXMYBiABKA0SFQoNZXhwaXJlc19hdF9tcxgHIAEoBBIvCgxzZXNzaW9uX2xvc3QYCCABKAsyGS5wcm90b2Nhc3QudjEuU2Vzc2lvbkxvc3QSEQoJcHJpbmNpcGFsGAkgASgJImYKC1Nlc3Npb25Mb3N0EhsKE3ByZXZpb3VzX3Nlc3Npb25faWQYASABKAkSDgoGcmVhc29uGAIgASgJEhUKDWxvc3RfZnJvbV9zZXEYAyABKAQSEwoLbG9zdF90b19zZXEYBCABKAQiZQoGUmVzdW1lEg8KB3ZlcnNpb24YASABKA0SEgoKc2Vzc2lvbl9pZBgCIAEoCRIUCgxyZXN1bWVfdG9rZW4YAyABKAkSEAoIbGFzdF9zZXEYBCABKAQSDgoGY2xpZW50GAUgASgJIpUBCgdSZXN1bWVkEhIKCnNlc3Npb25faWQYASABKAkSEAoIbGFzdF9zZXEYAiABKAQSGAoQcGluZ19pbnRlcnZhbF9tcxgDIAEoDRIXCg9waW5nX3RpbWVvdXRfbXMYBCABKA0SGgoSbWF4X2VudmVsb3BlX2J5dGVzGAUgASgNEhUKDWV4cGlyZXNfYXRfbXMYBiABKAQiYAoEQ2FsbBIKCgJpZBgBIAEoDRIOCgZtZXRob2QYAiABKAkSDwoHcGF5bG9hZBgDIAEoDBISCgp0aW1lb3V0X21zGAQgASgNEhcKD2lkZW1wb3RlbmN5X2tleRgFIAEoCSIkCgVSZXBseRIKCgJpZBgBIAEoDRIPCgdwYXlsb2FkGAIgASgMIm4KBUVycm9yEgoKAmlkGAEgASgNEiAKBGNvZGUYAiABKA4yEi5wcm90b2Nhc3QudjEuQ29kZRIPCgdtZXNzYWdlGAMgASgJEg4KBnJlYXNvbhgEIAEoCRIWCg5yZXRyeV9hZnRlcl9tcxgFIAEoDSIUCgZDYW5jZWwSCgoCaWQYASABKA0iaAoJU3Vic2NyaWJlEgoKAmlkGAEgASgNEg4KBm1ldGhvZBgCIAEoCRIPCgdjaGFubmVsGAMgASgJEg8KB3JlY292ZXIYBCABKAgSDQoFZXBvY2gYBSABKAkSDgoGb2Zmc2V0GAYgASgEIqIBCgpTdWJzY3JpYmVkEgoKAmlkGAEgASgNEg8KB2NoYW5uZWwYAiABKAkSDQoFZXBvY2gYAyABKAkSDgoGb2Zmc2V0GAQgASgEEhEKCXJlY292ZXJlZBgFIAEoCBIeCgNnYXAYBiABKAsyES5wcm90b2Nhc3QudjEuR2FwEiUKB21lbWJlcnMYByADKAsyFC5wcm90b2Nhc3QudjEuTWVtYmVyIj0KA0dhcBITCgtmcm9tX29mZnNldBgBIAEoBBIRCgl0b19vZmZzZXQYAiABKAQSDgoGcmVhc29uGAMgASgJIioKC1Vuc3Vic2NyaWJlEgoKAmlkGAEgASgNEg8KB2NoYW5uZWwYAiABKAkiXQoMVW5zdWJzY3JpYmVkEgoKAmlkGAEgASgNEg8KB2NoYW5uZWwYAiABKAkSIAoEY29kZRgDIAEoDjISLnByb3RvY2FzdC52MS5Db2RlEg4KBnJlYXNvbhgEIAEoCSJgCgdQdWJsaXNoEgoKAmlkGAEgASgNEg4KBm1ldGhvZBgCIAEoCRIPCgdjaGFubmVsGAMgASgJEg8KB3BheWxvYWQYBCABKAwSFwoPaWRlbXBvdGVuY3lfa2V5GAUgASgJIkgKBUV2ZW50Eg8KB2NoYW5uZWwYASABKAkSDQoFZXBvY2gYAiABKAkSDgoGb2Zmc2V0GAMgASgEEg8KB3BheWxvYWQYBCABKAwiLgoGTWVtYmVyEhEKCWNsaWVudF9pZBgBIAEoCRIRCglwcmluY2lwYWwYAiABKAkiZQoIUHJlc2VuY2USDwoHY2hhbm5lbBgBIAEoCRIkCgZqb2luZWQYAiADKAsyFC5wcm90b2Nhc3QudjEuTWVtYmVyEiIKBGxlZnQYAyADKAsyFC5wcm90b2Nhc3QudjEuTWVtYmVyIicKBFB1c2gSDgoGbWV0aG9kGAEgASgJEg8KB3BheWxvYWQYAiABKAwiNgoDQWNrEi8KCGNoYW5uZWxzGAEgAygLMh0ucHJvdG9jYXN0LnYxLkNoYW5uZWxQb3NpdGlvbiJBCg9DaGFubmVsUG9zaXRpb24SDwoHY2hhbm5lbBgBIAEoCRINCgVlcG9jaBgCIAEoCRIOCgZvZmZzZXQYAyABKAQiGgoEUGluZxISCgpzZW50X2F0X21zGAEgASgEIhoKBFBvbmcSEgoKc2VudF9hdF9tcxgBIAEoBCIoCgtBdXRoUmVmcmVzaBIKCgJpZBgBIAEoDRINCgV0b2tlbhgCIAEoCSIyCg1BdXRoUmVmcmVzaGVkEgoKAmlkGAEgASgNEhUKDWV4cGlyZXNfYXRfbXMYAiABKAQiJQoMQXV0aEV4cGlyaW5nEhUKDWV4cGlyZXNfYXRfbXMYASABKAQiSQoGR29hd2F5Eg4KBnJlYXNvbhgBIAEoCRIaChJyZWNvbm5lY3RfYWZ0ZXJfbXMYAiABKA0SEwoLY2xvc2VfaW5fbXMYAyABKA0qlAMKBENvZGUSFAoQQ09ERV9VTlNQRUNJRklFRBAAEhEKDUNPREVfQ0FOQ0VMRUQQARIQCgxDT0RFX1VOS05PV04QAhIZChVDT0RFX0lOVkFMSURfQVJHVU1FTlQQAxIaChZDT0RFX0RFQURMSU5FX0VYQ0VFREVEEAQSEgoOQ09ERV9OT1RfRk9VTkQQBRIXChNDT0RFX0FMUkVBRFlfRVhJU1RTEAYSGgoWQ09ERV9QRVJNSVNTSU9OX0RFTklFRBAHEhsKF0NPREVfUkVTT1VSQ0VfRVhIQVVTVEVEEAgSHAoYQ09ERV9GQUlMRURfUFJFQ09ORElUSU9OEAkSEAoMQ09ERV9BQk9SVEVEEAoSFQoRQ09ERV9PVVRfT0ZfUkFOR0UQCxIWChJDT0RFX1VOSU1QTEVNRU5URUQQDBIRCg1DT0RFX0lOVEVSTkFMEA0SFAoQQ09ERV9VTkFWQUlMQUJMRRAOEhIKDkNPREVfREFUQV9MT1NTEA8SGAoUQ09ERV9VTkFVVEhFTlRJQ0FURUQQEGIGcHJvdG8z");
+  fileDesc("Chtwcm90b2Nhc3QvdjEvZW52ZWxvcGUucHJvdG8SDHByb3RvY2FzdC52MSKACAoIRW52ZWxvcGUSCwoDc2VxGAEgASgEEg8KB2Fja19zZXEYAiABKAQSJAoFaGVsbG8YAyABKAsyEy5wcm90b2Nhc3QudjEuSGVsbG9IABIoCgd3ZWxjb21lGAQgASgLMhUucHJvdG9jYXN0LnYxLldlbGNvbWVIABIiCgRjYWxsGAUgASgLMhIucHJvdG9jYXN0LnYxLkNhbGxIABIkCgVyZXBseRgGIAEoCzITLnByb3RvY2FzdC52MS5SZXBseUgAEiQKBWVycm9yGAcgASgLMhMucHJvdG9jYXN0LnYxLkVycm9ySAASLAoJc3Vic2NyaWJlGAggASgLMhcucHJvdG9jYXN0LnYxLlN1YnNjcmliZUgAEi4KCnN1YnNjcmliZWQYCSABKAsyGC5wcm90b2Nhc3QudjEuU3Vic2NyaWJlZEgAEjAKC3Vuc3Vic2NyaWJlGAogASgLMhkucHJvdG9jYXN0LnYxLlVuc3Vic2NyaWJlSAASMgoMdW5zdWJzY3JpYmVkGAsgASgLMhoucHJvdG9jYXN0LnYxLlVuc3Vic2NyaWJlZEgAEigKB3B1Ymxpc2gYDCABKAsyFS5wcm90b2Nhc3QudjEuUHVibGlzaEgAEiQKBWV2ZW50GA0gASgLMhMucHJvdG9jYXN0LnYxLkV2ZW50SAASKgoIcHJlc2VuY2UYDiABKAsyFi5wcm90b2Nhc3QudjEuUHJlc2VuY2VIABIiCgRwdXNoGA8gASgLMhIucHJvdG9jYXN0LnYxLlB1c2hIABIgCgNhY2sYECABKAsyES5wcm90b2Nhc3QudjEuQWNrSAASIgoEcGluZxgRIAEoCzISLnByb3RvY2FzdC52MS5QaW5nSAASIgoEcG9uZxgSIAEoCzISLnByb3RvY2FzdC52MS5Qb25nSAASJgoGcmVzdW1lGBMgASgLMhQucHJvdG9jYXN0LnYxLlJlc3VtZUgAEigKB3Jlc3VtZWQYFCABKAsyFS5wcm90b2Nhc3QudjEuUmVzdW1lZEgAEjEKDGF1dGhfcmVmcmVzaBgVIAEoCzIZLnByb3RvY2FzdC52MS5BdXRoUmVmcmVzaEgAEjUKDmF1dGhfcmVmcmVzaGVkGBYgASgLMhsucHJvdG9jYXN0LnYxLkF1dGhSZWZyZXNoZWRIABIzCg1hdXRoX2V4cGlyaW5nGBcgASgLMhoucHJvdG9jYXN0LnYxLkF1dGhFeHBpcmluZ0gAEiYKBmdvYXdheRgYIAEoCzIULnByb3RvY2FzdC52MS5Hb2F3YXlIABImCgZjYW5jZWwYGSABKAsyFC5wcm90b2Nhc3QudjEuQ2FuY2VsSABCBwoFZnJhbWUiKAoFSGVsbG8SDwoHdmVyc2lvbhgBIAEoDRIOCgZjbGllbnQYAiABKAki7gEKB1dlbGNvbWUSDwoHdmVyc2lvbhgBIAEoDRISCgpzZXNzaW9uX2lkGAIgASgJEhQKDHJlc3VtZV90b2tlbhgDIAEoCRIYChBwaW5nX2ludGVydmFsX21zGAQgASgNEhcKD3BpbmdfdGltZW91dF9tcxgFIAEoDRIaChJtYXhfZW52ZWxvcGVfYnl0ZXMYBiABKA0SFQoNZXhwaXJlc19hdF9tcxgHIAEoBBIvCgxzZXNzaW9uX2xvc3QYCCABKAsyGS5wcm90b2Nhc3QudjEuU2Vzc2lvbkxvc3QSEQoJcHJpbmNpcGFsGAkgASgJImYKC1Nlc3Npb25Mb3N0EhsKE3ByZXZpb3VzX3Nlc3Npb25faWQYASABKAkSDgoGcmVhc29uGAIgASgJEhUKDWxvc3RfZnJvbV9zZXEYAyABKAQSEwoLbG9zdF90b19zZXEYBCABKAQiZQoGUmVzdW1lEg8KB3ZlcnNpb24YASABKA0SEgoKc2Vzc2lvbl9pZBgCIAEoCRIUCgxyZXN1bWVfdG9rZW4YAyABKAkSEAoIbGFzdF9zZXEYBCABKAQSDgoGY2xpZW50GAUgASgJIpUBCgdSZXN1bWVkEhIKCnNlc3Npb25faWQYASABKAkSEAoIbGFzdF9zZXEYAiABKAQSGAoQcGluZ19pbnRlcnZhbF9tcxgDIAEoDRIXCg9waW5nX3RpbWVvdXRfbXMYBCABKA0SGgoSbWF4X2VudmVsb3BlX2J5dGVzGAUgASgNEhUKDWV4cGlyZXNfYXRfbXMYBiABKAQiigEKBENhbGwSCgoCaWQYASABKA0SDgoGbWV0aG9kGAIgASgJEg8KB3BheWxvYWQYAyABKAwSEgoKdGltZW91dF9tcxgEIAEoDRIXCg9pZGVtcG90ZW5jeV9rZXkYBSABKAkSKAoIbWV0YWRhdGEYBiABKAsyFi5wcm90b2Nhc3QudjEuTWV0YWRhdGEiJAoFUmVwbHkSCgoCaWQYASABKA0SDwoHcGF5bG9hZBgCIAEoDCJuCgVFcnJvchIKCgJpZBgBIAEoDRIgCgRjb2RlGAIgASgOMhIucHJvdG9jYXN0LnYxLkNvZGUSDwoHbWVzc2FnZRgDIAEoCRIOCgZyZWFzb24YBCABKAkSFgoOcmV0cnlfYWZ0ZXJfbXMYBSABKA0iFAoGQ2FuY2VsEgoKAmlkGAEgASgNImgKCVN1YnNjcmliZRIKCgJpZBgBIAEoDRIOCgZtZXRob2QYAiABKAkSDwoHY2hhbm5lbBgDIAEoCRIPCgdyZWNvdmVyGAQgASgIEg0KBWVwb2NoGAUgASgJEg4KBm9mZnNldBgGIAEoBCKiAQoKU3Vic2NyaWJlZBIKCgJpZBgBIAEoDRIPCgdjaGFubmVsGAIgASgJEg0KBWVwb2NoGAMgASgJEg4KBm9mZnNldBgEIAEoBBIRCglyZWNvdmVyZWQYBSABKAgSHgoDZ2FwGAYgASgLMhEucHJvdG9jYXN0LnYxLkdhcBIlCgdtZW1iZXJzGAcgAygLMhQucHJvdG9jYXN0LnYxLk1lbWJlciI9CgNHYXASEwoLZnJvbV9vZmZzZXQYASABKAQSEQoJdG9fb2Zmc2V0GAIgASgEEg4KBnJlYXNvbhgDIAEoCSIqCgtVbnN1YnNjcmliZRIKCgJpZBgBIAEoDRIPCgdjaGFubmVsGAIgASgJIl0KDFVuc3Vic2NyaWJlZBIKCgJpZBgBIAEoDRIPCgdjaGFubmVsGAIgASgJEiAKBGNvZGUYAyABKA4yEi5wcm90b2Nhc3QudjEuQ29kZRIOCgZyZWFzb24YBCABKAkiigEKB1B1Ymxpc2gSCgoCaWQYASABKA0SDgoGbWV0aG9kGAIgASgJEg8KB2NoYW5uZWwYAyABKAkSDwoHcGF5bG9hZBgEIAEoDBIXCg9pZGVtcG90ZW5jeV9rZXkYBSABKAkSKAoIbWV0YWRhdGEYBiABKAsyFi5wcm90b2Nhc3QudjEuTWV0YWRhdGEicgoFRXZlbnQSDwoHY2hhbm5lbBgBIAEoCRINCgVlcG9jaBgCIAEoCRIOCgZvZmZzZXQYAyABKAQSDwoHcGF5bG9hZBgEIAEoDBIoCghtZXRhZGF0YRgFIAEoCzIWLnByb3RvY2FzdC52MS5NZXRhZGF0YSI4CghNZXRhZGF0YRIsCgdlbnRyaWVzGAEgAygLMhsucHJvdG9jYXN0LnYxLk1ldGFkYXRhRW50cnkiKwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAkiLgoGTWVtYmVyEhEKCWNsaWVudF9pZBgBIAEoCRIRCglwcmluY2lwYWwYAiABKAkiZQoIUHJlc2VuY2USDwoHY2hhbm5lbBgBIAEoCRIkCgZqb2luZWQYAiADKAsyFC5wcm90b2Nhc3QudjEuTWVtYmVyEiIKBGxlZnQYAyADKAsyFC5wcm90b2Nhc3QudjEuTWVtYmVyIicKBFB1c2gSDgoGbWV0aG9kGAEgASgJEg8KB3BheWxvYWQYAiABKAwiNgoDQWNrEi8KCGNoYW5uZWxzGAEgAygLMh0ucHJvdG9jYXN0LnYxLkNoYW5uZWxQb3NpdGlvbiJBCg9DaGFubmVsUG9zaXRpb24SDwoHY2hhbm5lbBgBIAEoCRINCgVlcG9jaBgCIAEoCRIOCgZvZmZzZXQYAyABKAQiGgoEUGluZxISCgpzZW50X2F0X21zGAEgASgEIhoKBFBvbmcSEgoKc2VudF9hdF9tcxgBIAEoBCIoCgtBdXRoUmVmcmVzaBIKCgJpZBgBIAEoDRINCgV0b2tlbhgCIAEoCSIyCg1BdXRoUmVmcmVzaGVkEgoKAmlkGAEgASgNEhUKDWV4cGlyZXNfYXRfbXMYAiABKAQiJQoMQXV0aEV4cGlyaW5nEhUKDWV4cGlyZXNfYXRfbXMYASABKAQiSQoGR29hd2F5Eg4KBnJlYXNvbhgBIAEoCRIaChJyZWNvbm5lY3RfYWZ0ZXJfbXMYAiABKA0SEwoLY2xvc2VfaW5fbXMYAyABKA0qlAMKBENvZGUSFAoQQ09ERV9VTlNQRUNJRklFRBAAEhEKDUNPREVfQ0FOQ0VMRUQQARIQCgxDT0RFX1VOS05PV04QAhIZChVDT0RFX0lOVkFMSURfQVJHVU1FTlQQAxIaChZDT0RFX0RFQURMSU5FX0VYQ0VFREVEEAQSEgoOQ09ERV9OT1RfRk9VTkQQBRIXChNDT0RFX0FMUkVBRFlfRVhJU1RTEAYSGgoWQ09ERV9QRVJNSVNTSU9OX0RFTklFRBAHEhsKF0NPREVfUkVTT1VSQ0VfRVhIQVVTVEVEEAgSHAoYQ09ERV9GQUlMRURfUFJFQ09ORElUSU9OEAkSEAoMQ09ERV9BQk9SVEVEEAoSFQoRQ09ERV9PVVRfT0ZfUkFOR0UQCxIWChJDT0RFX1VOSU1QTEVNRU5URUQQDBIRCg1DT0RFX0lOVEVSTkFMEA0SFAoQQ09ERV9VTkFWQUlMQUJMRRAOEhIKDkNPREVfREFUQV9MT1NTEA8SGAoUQ09ERV9VTkFVVEhFTlRJQ0FURUQQEGIGcHJvdG8z");
 
 /**
  * One frame of the protocol. Every WebSocket binary message carries exactly one Envelope.
@@ -460,6 +460,13 @@ export type Call = Message<"protocast.v1.Call"> & {
    * @generated from field: string idempotency_key = 5;
    */
   idempotencyKey: string;
+
+  /**
+   * Application metadata and trace context of the call (PROTOCOL.md 3.8); absent when none.
+   *
+   * @generated from field: protocast.v1.Metadata metadata = 6;
+   */
+  metadata?: Metadata | undefined;
 };
 
 /**
@@ -786,6 +793,13 @@ export type Publish = Message<"protocast.v1.Publish"> & {
    * @generated from field: string idempotency_key = 5;
    */
   idempotencyKey: string;
+
+  /**
+   * Application metadata and trace context of the publish (PROTOCOL.md 3.8); absent when none.
+   *
+   * @generated from field: protocast.v1.Metadata metadata = 6;
+   */
+  metadata?: Metadata | undefined;
 };
 
 /**
@@ -820,6 +834,13 @@ export type Event = Message<"protocast.v1.Event"> & {
    * @generated from field: bytes payload = 4;
    */
   payload: Uint8Array;
+
+  /**
+   * Metadata the publisher attached (PROTOCOL.md 3.8); absent when none.
+   *
+   * @generated from field: protocast.v1.Metadata metadata = 5;
+   */
+  metadata?: Metadata | undefined;
 };
 
 /**
@@ -828,6 +849,50 @@ export type Event = Message<"protocast.v1.Event"> & {
  */
 export const EventSchema: GenMessage<Event> = /*@__PURE__*/
   messageDesc(file_protocast_v1_envelope, 16);
+
+/**
+ * String keys and values that travel with a Call, a Publish or an Event (PROTOCOL.md 3.8).
+ * Keys are lowercase ASCII and unique within one Metadata; the order carries no meaning.
+ *
+ * @generated from message protocast.v1.Metadata
+ */
+export type Metadata = Message<"protocast.v1.Metadata"> & {
+  /**
+   * @generated from field: repeated protocast.v1.MetadataEntry entries = 1;
+   */
+  entries: MetadataEntry[];
+};
+
+/**
+ * Describes the message protocast.v1.Metadata.
+ * Use `create(MetadataSchema)` to create a new message.
+ */
+export const MetadataSchema: GenMessage<Metadata> = /*@__PURE__*/
+  messageDesc(file_protocast_v1_envelope, 17);
+
+/**
+ * One key and its value.
+ *
+ * @generated from message protocast.v1.MetadataEntry
+ */
+export type MetadataEntry = Message<"protocast.v1.MetadataEntry"> & {
+  /**
+   * @generated from field: string key = 1;
+   */
+  key: string;
+
+  /**
+   * @generated from field: string value = 2;
+   */
+  value: string;
+};
+
+/**
+ * Describes the message protocast.v1.MetadataEntry.
+ * Use `create(MetadataEntrySchema)` to create a new message.
+ */
+export const MetadataEntrySchema: GenMessage<MetadataEntry> = /*@__PURE__*/
+  messageDesc(file_protocast_v1_envelope, 18);
 
 /**
  * A connection in a channel's presence set.
@@ -851,7 +916,7 @@ export type Member = Message<"protocast.v1.Member"> & {
  * Use `create(MemberSchema)` to create a new message.
  */
 export const MemberSchema: GenMessage<Member> = /*@__PURE__*/
-  messageDesc(file_protocast_v1_envelope, 17);
+  messageDesc(file_protocast_v1_envelope, 19);
 
 /**
  * Server to subscribers: members that joined or left a channel.
@@ -880,7 +945,7 @@ export type Presence = Message<"protocast.v1.Presence"> & {
  * Use `create(PresenceSchema)` to create a new message.
  */
 export const PresenceSchema: GenMessage<Presence> = /*@__PURE__*/
-  messageDesc(file_protocast_v1_envelope, 18);
+  messageDesc(file_protocast_v1_envelope, 20);
 
 /**
  * Server to one session: a direct event declared with the event option.
@@ -906,7 +971,7 @@ export type Push = Message<"protocast.v1.Push"> & {
  * Use `create(PushSchema)` to create a new message.
  */
 export const PushSchema: GenMessage<Push> = /*@__PURE__*/
-  messageDesc(file_protocast_v1_envelope, 19);
+  messageDesc(file_protocast_v1_envelope, 21);
 
 /**
  * Standalone acknowledgement. The Envelope's ack_seq carries the session position;
@@ -926,7 +991,7 @@ export type Ack = Message<"protocast.v1.Ack"> & {
  * Use `create(AckSchema)` to create a new message.
  */
 export const AckSchema: GenMessage<Ack> = /*@__PURE__*/
-  messageDesc(file_protocast_v1_envelope, 20);
+  messageDesc(file_protocast_v1_envelope, 22);
 
 /**
  * A position in one channel.
@@ -955,7 +1020,7 @@ export type ChannelPosition = Message<"protocast.v1.ChannelPosition"> & {
  * Use `create(ChannelPositionSchema)` to create a new message.
  */
 export const ChannelPositionSchema: GenMessage<ChannelPosition> = /*@__PURE__*/
-  messageDesc(file_protocast_v1_envelope, 21);
+  messageDesc(file_protocast_v1_envelope, 23);
 
 /**
  * Heartbeat request, sent by either side.
@@ -974,7 +1039,7 @@ export type Ping = Message<"protocast.v1.Ping"> & {
  * Use `create(PingSchema)` to create a new message.
  */
 export const PingSchema: GenMessage<Ping> = /*@__PURE__*/
-  messageDesc(file_protocast_v1_envelope, 22);
+  messageDesc(file_protocast_v1_envelope, 24);
 
 /**
  * Heartbeat answer; echoes the Ping's timestamp so the sender can measure round trips.
@@ -993,7 +1058,7 @@ export type Pong = Message<"protocast.v1.Pong"> & {
  * Use `create(PongSchema)` to create a new message.
  */
 export const PongSchema: GenMessage<Pong> = /*@__PURE__*/
-  messageDesc(file_protocast_v1_envelope, 23);
+  messageDesc(file_protocast_v1_envelope, 25);
 
 /**
  * Client to server: a fresh credential for the live connection.
@@ -1017,7 +1082,7 @@ export type AuthRefresh = Message<"protocast.v1.AuthRefresh"> & {
  * Use `create(AuthRefreshSchema)` to create a new message.
  */
 export const AuthRefreshSchema: GenMessage<AuthRefresh> = /*@__PURE__*/
-  messageDesc(file_protocast_v1_envelope, 24);
+  messageDesc(file_protocast_v1_envelope, 26);
 
 /**
  * Server to client: the fresh credential was accepted.
@@ -1041,7 +1106,7 @@ export type AuthRefreshed = Message<"protocast.v1.AuthRefreshed"> & {
  * Use `create(AuthRefreshedSchema)` to create a new message.
  */
 export const AuthRefreshedSchema: GenMessage<AuthRefreshed> = /*@__PURE__*/
-  messageDesc(file_protocast_v1_envelope, 25);
+  messageDesc(file_protocast_v1_envelope, 27);
 
 /**
  * Server to client: the credential expires soon; send AuthRefresh before expires_at_ms.
@@ -1060,7 +1125,7 @@ export type AuthExpiring = Message<"protocast.v1.AuthExpiring"> & {
  * Use `create(AuthExpiringSchema)` to create a new message.
  */
 export const AuthExpiringSchema: GenMessage<AuthExpiring> = /*@__PURE__*/
-  messageDesc(file_protocast_v1_envelope, 26);
+  messageDesc(file_protocast_v1_envelope, 28);
 
 /**
  * Server to client: this connection will close; reconnect (and resume) elsewhere.
@@ -1093,7 +1158,7 @@ export type Goaway = Message<"protocast.v1.Goaway"> & {
  * Use `create(GoawaySchema)` to create a new message.
  */
 export const GoawaySchema: GenMessage<Goaway> = /*@__PURE__*/
-  messageDesc(file_protocast_v1_envelope, 27);
+  messageDesc(file_protocast_v1_envelope, 29);
 
 /**
  * Closed set of error codes; numbers match gRPC status codes.
