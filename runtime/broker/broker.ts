@@ -4,9 +4,14 @@
  * published event its channel position (epoch + offset) and keeps a bounded history so that a
  * subscriber can ask what it missed.
  */
+import type { Metadata as EventMetadata } from "../wire/envelope.js";
+
 export interface Broker {
-  /** Appends an event to a channel and fans it out to every node subscribed to it. */
-  publish(channel: string, payload: Uint8Array, options?: ChannelHistoryOptions): Promise<BrokerPosition>;
+  /**
+   * Appends an event to a channel and fans it out to every node subscribed to it. Metadata,
+   * when given, is kept with the event (in history too) and delivered with it.
+   */
+  publish(channel: string, payload: Uint8Array, options?: ChannelHistoryOptions, metadata?: EventMetadata): Promise<BrokerPosition>;
   /**
    * Starts receiving a channel's events on this node. A node subscribes once per channel,
    * however many local clients read it. Events arrive in offset order, each once; when some
@@ -40,7 +45,11 @@ export interface BrokerPosition {
 export interface BrokerEvent extends BrokerPosition {
   readonly channel: string;
   readonly payload: Uint8Array;
+  /** The publisher's metadata (PROTOCOL.md 3.8); undefined when it gave none. */
+  readonly metadata?: EventMetadata | undefined;
 }
+
+export type { EventMetadata };
 
 /** Offsets a subscribed node will never receive; delivery continues in `epoch` at toOffset + 1. */
 export interface BrokerGap {

@@ -1,4 +1,4 @@
-import type { Broker, BrokerEvent, BrokerPosition, ChannelHistoryOptions, HistoryResult } from "./broker.js";
+import type { Broker, BrokerEvent, BrokerPosition, ChannelHistoryOptions, EventMetadata, HistoryResult } from "./broker.js";
 import { optionKeys, rejectUnknownOptions } from "../errors/check-options.js";
 
 export interface MemoryBrokerOptions {
@@ -53,11 +53,11 @@ class MemoryBroker implements Broker {
     return s;
   }
 
-  publish(channel: string, payload: Uint8Array, options?: ChannelHistoryOptions): Promise<BrokerPosition> {
+  publish(channel: string, payload: Uint8Array, options?: ChannelHistoryOptions, metadata?: EventMetadata): Promise<BrokerPosition> {
     if (this.closed) return Promise.reject(new Error("broker closed"));
     const s = this.state(channel);
     s.offset += 1;
-    const event: BrokerEvent = { channel, epoch: this.epoch, offset: s.offset, payload };
+    const event: BrokerEvent = metadata === undefined ? { channel, epoch: this.epoch, offset: s.offset, payload } : { channel, epoch: this.epoch, offset: s.offset, payload, metadata };
     const size = options?.historySize ?? 0;
     s.historySize = size;
     s.historyTtlMs = options?.historyTtlMs ?? 0;

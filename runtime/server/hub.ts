@@ -218,7 +218,7 @@ export class ChannelHub {
     const frame = encodeEnvelope({
       seq: 0,
       ackSeq: 0,
-      frame: { case: "event", value: { channel: event.channel, epoch: event.epoch, offset: event.offset, payload: event.payload } },
+      frame: { case: "event", value: { channel: event.channel, epoch: event.epoch, offset: event.offset, payload: event.payload, metadata: event.metadata } },
     });
     const key = conflationKey(def, event.payload);
     for (const m of members) m.deliver(event.channel, frame, event.offset, key);

@@ -152,6 +152,22 @@ export function describeBrokerConformance(engine: BrokerEngine): void {
       }
     });
 
+    test("metadata travels with its event, live to another node and from history, exactly as given", async () => {
+      const [a, b] = await nodes(2);
+      const ch = channel();
+      const rb = new Recorder();
+      await b!.broker.subscribe(ch, rb.onEvent, rb.onGap);
+      const metadata = { entries: [{ key: "traceparent", value: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" }, { key: "note", value: "é \n\"quoted\" 😀" }] };
+      await a!.broker.publish(ch, bytes("with"), keep, metadata);
+      await a!.broker.publish(ch, bytes("without"), keep);
+      await until(() => rb.events.length >= 2, "2 events on node b");
+      expect(rb.events.map((e) => str(e.payload))).toEqual(["with", "without"]);
+      expect(rb.events[0]!.metadata).toEqual(metadata);
+      expect(rb.events[1]!.metadata).toBeUndefined();
+      const hist = await b!.broker.history(ch, { epoch: rb.events[0]!.epoch, offset: 0 }, 10);
+      expect(hist.events.map((e) => [str(e.payload), e.metadata])).toEqual([["with", metadata], ["without", undefined]]);
+    });
+
     test("a node receives only the channels it subscribed to", async () => {
       const [a, b] = await nodes(2);
       const x = channel();

@@ -8,7 +8,7 @@ let shared: Broker = createMemoryBroker();
 function memoryNode(): TestNode {
   const stops = new Set<() => void>();
   const broker: GapBroker = {
-    publish: (channel, payload, options) => shared.publish(channel, payload, options),
+    publish: (channel, payload, options, metadata) => shared.publish(channel, payload, options, metadata),
     async subscribe(channel: string, listener: (event: BrokerEvent) => void) {
       const stop = await shared.subscribe(channel, listener);
       stops.add(stop);

@@ -2,7 +2,8 @@ import { connectNats, readyOrClosed } from "./connect.js";
 import { randomBytes } from "node:crypto";
 import { headers, nanos, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { DiscardPolicy, JetStreamApiError, StorageType, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
-import type { Broker, BrokerEvent, BrokerPosition, ChannelHistoryOptions, HistoryResult } from "../../broker/broker.js";
+import type { Broker, BrokerEvent, BrokerPosition, ChannelHistoryOptions, EventMetadata, HistoryResult } from "../../broker/broker.js";
+import { metadataFromText, metadataToText } from "../shared/metadata-text.js";
 import { Code } from "../../errors/code.js";
 import { ProtocastError } from "../../errors/protocast-error.js";
 import { brokerClosed, outcomeUnknown, sleep, unavailable, withDeadline } from "../shared/broker-errors.js";
@@ -154,7 +155,7 @@ class NatsBrokerImpl implements NatsBroker {
     return this.ensuring;
   }
 
-  publish(channel: string, payload: Uint8Array, options?: ChannelHistoryOptions): Promise<BrokerPosition> {
+  publish(channel: string, payload: Uint8Array, options?: ChannelHistoryOptions, metadata?: EventMetadata): Promise<BrokerPosition> {
     if (this.closed) return Promise.reject(brokerClosed());
     const size = options?.historySize ?? 0;
     const ttl = options?.historyTtlMs ?? 0;
@@ -162,7 +163,7 @@ class NatsBrokerImpl implements NatsBroker {
       return Promise.reject(new ProtocastError(Code.InvalidArgument, `history options must be non-negative integers, got ${size} and ${ttl}`));
     }
     return new Promise<BrokerPosition>((resolve, reject) => {
-      const item: Queued = { payload, size, ttl, deadline: Date.now() + this.o.outageWaitMs, resolve, reject };
+      const item: Queued = { payload, meta: metadataToText(metadata), size, ttl, deadline: Date.now() + this.o.outageWaitMs, resolve, reject };
       const queue = this.queues.get(channel);
       if (queue !== undefined) {
         queue.push(item);
@@ -201,7 +202,7 @@ class NatsBrokerImpl implements NatsBroker {
   private async publishNow(channel: string, batch: readonly Queued[]): Promise<StoredEvent> {
     const subjects = channelSubjects(this.prefix, channel);
     const msgID = randomBytes(12).toString("base64url");
-    const { size, ttl, deadline } = batch[0]!;
+    const { size, ttl, deadline, meta } = batch[0]!;
     const count = batch.length;
     const body = count === 1 ? batch[0]!.payload : encodeBatch(batch.map((item) => item.payload));
     let tail = this.tails.get(channel);
@@ -221,6 +222,7 @@ class NatsBrokerImpl implements NatsBroker {
       h.set(H.history, `${size} ${ttl}`);
       h.set(H.prev, String(tail?.seq ?? 0));
       if (origin !== undefined) h.set(H.origin, `${origin.epoch} ${origin.offset}`);
+      if (meta !== "") h.set(H.metadata, meta);
       try {
         const ack = await this.js.publish(subjects.history, body, {
           msgID,
@@ -237,6 +239,7 @@ class NatsBrokerImpl implements NatsBroker {
         fan.set(H.offset, String(at.offset));
         if (at.count > 1) fan.set(H.count, String(at.count));
         fan.set(H.seq, String(at.seq));
+        if (meta !== "") fan.set(H.metadata, meta);
         this.nc.publish(subjects.events, at.payload, { headers: fan });
         return at;
       } catch (e) {
@@ -430,6 +433,11 @@ class NatsBrokerImpl implements NatsBroker {
     if (Number.isSafeInteger(seq) && seq > 0) this.addHint(channel, { epoch, offset, seq });
     this.saw(channel, { epoch, offset });
     const first = offset - count + 1;
+    const metadata = count === 1 ? metadataFromText(h.get(H.metadata)) : undefined;
+    if (metadata !== undefined) {
+      this.feeds.push({ channel, epoch, offset, payload: payloads[0]!, metadata });
+      return;
+    }
     for (let i = 0; i < count; i++) this.feeds.push({ channel, epoch, offset: first + i, payload: payloads[i]! });
   }
 
@@ -455,6 +463,8 @@ class NatsBrokerImpl implements NatsBroker {
 
 interface Queued {
   readonly payload: Uint8Array;
+  /** The event's metadata as stored ("" for none); an event with metadata goes in a message of its own. */
+  readonly meta: string;
   readonly size: number;
   readonly ttl: number;
   readonly deadline: number;
@@ -473,9 +483,10 @@ function takeBatch(queue: Queued[], maxBytes: number): Queued[] {
   const first = queue[0]!;
   let n = 1;
   let bytes = 4 + first.payload.length;
-  for (; n < queue.length && n < maxBatchEvents; n++) {
+  // Metadata is a header of the whole message, so an event that has some travels alone.
+  for (; first.meta === "" && n < queue.length && n < maxBatchEvents; n++) {
     const next = queue[n]!;
-    if (next.size !== first.size || next.ttl !== first.ttl || bytes + 4 + next.payload.length > maxBytes) break;
+    if (next.meta !== "" || next.size !== first.size || next.ttl !== first.ttl || bytes + 4 + next.payload.length > maxBytes) break;
     bytes += 4 + next.payload.length;
   }
   return queue.splice(0, n);

@@ -1,4 +1,4 @@
-import type { BrokerEvent, BrokerPosition, HistoryResult } from "../../broker/broker.js";
+import type { BrokerEvent, BrokerPosition, EventMetadata, HistoryResult } from "../../broker/broker.js";
 import { epochChangeReason } from "../../broker/epoch-change.js";
 import { decodeBatch } from "./nats-batch.js";
 
@@ -25,6 +25,8 @@ export interface StoredEvent {
   readonly origin: BrokerPosition | undefined;
   /** The message body: the event's payload, or for several events their framing (nats-batch.ts). */
   readonly payload: Uint8Array;
+  /** Metadata of the message's one event; a publish with metadata is never batched. */
+  readonly metadata?: EventMetadata | undefined;
 }
 
 /** Offset of the message's first event. */
@@ -36,6 +38,7 @@ export function firstOffset(m: StoredEvent): number {
 export function eventsOf(channel: string, m: StoredEvent): BrokerEvent[] {
   const payloads = decodeBatch(m.payload, m.count) ?? [];
   const first = firstOffset(m);
+  if (m.metadata !== undefined && payloads.length === 1) return [{ channel, epoch: m.epoch, offset: first, payload: payloads[0]!, metadata: m.metadata }];
   return payloads.map((payload, i) => ({ channel, epoch: m.epoch, offset: first + i, payload }));
 }
 

@@ -1,6 +1,7 @@
 import { nanos, type MsgHdrs } from "@nats-io/transport-node";
 import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg, type StoredMsg } from "@nats-io/jetstream";
 import type { StoredEvent } from "./nats-history.js";
+import { metadataFromText } from "../shared/metadata-text.js";
 
 /**
  * Headers of a Protocast message in the stream (and, with `seq`, of its fan-out copy):
@@ -8,7 +9,8 @@ import type { StoredEvent } from "./nats-history.js";
  * "<historySize> <historyTtlMs>" of the publish, the stream sequence of the channel's previous
  * message, for fan-out the stream sequence of the message itself, and "<epoch> <offset>": the
  * epoch before this message's and the last offset of it known when the message was written
- * (absent when not known; see broker/epoch-change.ts).
+ * (absent when not known; see broker/epoch-change.ts), and the event's metadata as JSON
+ * [key, value] pairs (absent when it has none; a message with metadata holds one event).
  */
 export const natsHeaders = {
   epoch: "Protocast-Epoch",
@@ -18,6 +20,7 @@ export const natsHeaders = {
   prev: "Protocast-Prev",
   seq: "Protocast-Seq",
   origin: "Protocast-Origin",
+  metadata: "Protocast-Metadata",
 } as const;
 
 /** Pages up to this many events are read with direct gets; longer ones with a consumer. */
@@ -98,6 +101,7 @@ function decode(seq: number, h: MsgHdrs | undefined, time: number, payload: Uint
     historyTtlMs: ttl || 0,
     prevSeq: Number(header(h, natsHeaders.prev)) || 0,
     payload,
+    metadata: metadataFromText(header(h, natsHeaders.metadata)),
   };
 }
 

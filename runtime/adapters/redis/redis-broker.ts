@@ -1,7 +1,8 @@
 import { DEFAULT_REDIS_PREFIX, connectRedis } from "./connect.js";
 import { randomBytes } from "node:crypto";
 import { Redis, ReplyError, type RedisOptions } from "ioredis";
-import type { Broker, BrokerEvent, BrokerPosition, ChannelHistoryOptions, HistoryResult } from "../../broker/broker.js";
+import type { Broker, BrokerEvent, BrokerPosition, ChannelHistoryOptions, EventMetadata, HistoryResult } from "../../broker/broker.js";
+import { metadataFromText, metadataToText } from "../shared/metadata-text.js";
 import { Code } from "../../errors/code.js";
 import { ProtocastError } from "../../errors/protocast-error.js";
 import { createChannelFeeds, type ChannelFeeds, type GapListener } from "../shared/channel-feeds.js";
@@ -97,7 +98,7 @@ class RedisBrokerImpl implements RedisBroker {
     return `${this.prefix}{${channel}}:${kind}`;
   }
 
-  async publish(channel: string, payload: Uint8Array, options?: ChannelHistoryOptions): Promise<BrokerPosition> {
+  async publish(channel: string, payload: Uint8Array, options?: ChannelHistoryOptions, metadata?: EventMetadata): Promise<BrokerPosition> {
     const size = options?.historySize ?? 0;
     const ttl = options?.historyTtlMs ?? 0;
     if (!Number.isSafeInteger(size) || size < 0 || !Number.isSafeInteger(ttl) || ttl < 0) {
@@ -105,7 +106,8 @@ class RedisBrokerImpl implements RedisBroker {
     }
     const data = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
     const id = randomBytes(9).toString("base64url");
-    const args = (mayHaveRun: boolean): RedisArg[] => [this.key(channel, "e"), data, size, ttl, id, mayHaveRun ? "1" : "0"];
+    const meta = metadataToText(metadata);
+    const args = (mayHaveRun: boolean): RedisArg[] => [this.key(channel, "e"), data, size, ttl, id, mayHaveRun ? "1" : "0", meta];
     // Without history there is nothing to recognise an earlier attempt by: no blind repeat.
     const reply = await this.run("publish", scripts.publish, channel, args, size > 0);
     const at = { epoch: String(reply[0]), offset: Number(reply[1]) };
@@ -135,8 +137,10 @@ class RedisBrokerImpl implements RedisBroker {
     const size = Number(reply[3]);
     const previous = String(reply[4]) === "" ? undefined : { epoch: String(reply[4]), offset: Number(reply[5]) };
     const events: BrokerEvent[] = [];
-    for (let i = 6; i + 1 < reply.length && events.length < limit; i += 2) {
-      events.push({ channel, epoch, offset: Number(reply[i]), payload: new Uint8Array(reply[i + 1] as Buffer) });
+    for (let i = 6; i + 2 < reply.length && events.length < limit; i += 3) {
+      const metadata = metadataFromText(String(reply[i + 2]));
+      const event = { channel, epoch, offset: Number(reply[i]), payload: new Uint8Array(reply[i + 1] as Buffer) };
+      events.push(metadata === undefined ? event : { ...event, metadata });
     }
     const position = { epoch, offset };
     if (since.epoch !== epoch) {
@@ -247,12 +251,17 @@ class RedisBrokerImpl implements RedisBroker {
       this.o.onError(new ProtocastError(Code.Internal, `malformed event on ${name.toString()}`));
       return;
     }
-    const event = {
+    // "<offset>" or, for an event with metadata, "<offset> <metadata length>".
+    const second = message.toString("latin1", a + 1, b);
+    const space = second.indexOf(" ");
+    const metaLength = space < 0 ? 0 : Number(second.slice(space + 1));
+    const event: BrokerEvent = {
       channel,
       epoch: message.toString("latin1", 0, a),
-      offset: Number(message.toString("latin1", a + 1, b)),
+      offset: Number(space < 0 ? second : second.slice(0, space)),
       // A copy: the parser may reuse the buffer the message was read into.
-      payload: new Uint8Array(message.subarray(b + 1)),
+      payload: new Uint8Array(message.subarray(b + 1 + metaLength)),
+      ...(metaLength > 0 ? { metadata: metadataFromText(message.toString("utf8", b + 1, b + 1 + metaLength)) } : {}),
     };
     this.saw(channel, event);
     this.feeds.push(event);

@@ -3,7 +3,8 @@
  *
  *   <prefix>{<channel>}:m   hash: e = epoch, o = last offset, s = history size, t = history ttl (ms),
  *                           pe, po = the epoch before e and the last offset of it known (see below)
- *   <prefix>{<channel>}:h   stream of the kept events: "d" = payload, "i" = publish id
+ *   <prefix>{<channel>}:h   stream of the kept events: "d" = payload, "i" = publish id, and "m" =
+ *                           the event's metadata (JSON [key, value] pairs) when it has any
  *
  * A stream entry's ID is `<offset>-<ms>`: XRANGE from `<offset>` finds an offset in O(log n)
  * and the second half carries the publish time for age limits. IDs stay increasing because
@@ -40,9 +41,11 @@ local function idOffset(id) return tonumber(string.match(id, '^(%d+)')) end
 
 /**
  * ARGV[5] pub/sub channel, ARGV[6] payload, ARGV[7] history size, ARGV[8] history ttl (ms),
- * ARGV[9] publish id, ARGV[10] "1" on a retry whose first attempt may have run.
+ * ARGV[9] publish id, ARGV[10] "1" on a retry whose first attempt may have run, ARGV[11] the
+ * metadata text ("" for none).
  * Appends, trims (by count, approximately; by age, a bounded step per publish), and publishes
- * "<epoch>\\n<offset>\\n<payload>". Returns { epoch, offset }.
+ * "<epoch>\\n<offset>\\n<payload>", or with metadata of n bytes
+ * "<epoch>\\n<offset> <n>\\n<metadata><payload>". Returns { epoch, offset }.
  *
  * The publish id is kept in the entry (field "i") so that a retry finds the attempt that ran
  * among the channel's last 64 entries instead of appending the event twice.
@@ -58,7 +61,11 @@ local size = tonumber(ARGV[7])
 local ttl = tonumber(ARGV[8])
 redis.call('HSET', KEYS[1], 's', size, 't', ttl)
 if size > 0 then
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', size, string.format('%d-%d', offset, now), 'd', ARGV[6], 'i', ARGV[9])
+  if ARGV[11] == '' then
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', size, string.format('%d-%d', offset, now), 'd', ARGV[6], 'i', ARGV[9])
+  else
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', size, string.format('%d-%d', offset, now), 'd', ARGV[6], 'i', ARGV[9], 'm', ARGV[11])
+  end
   if ttl > 0 then
     local cutoff = now - ttl
     local head = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
@@ -79,7 +86,11 @@ if size > 0 then
 else
   redis.call('DEL', KEYS[2])
 end
-redis.call('PUBLISH', ARGV[5], epoch .. '\\n' .. string.format('%d', offset) .. '\\n' .. ARGV[6])
+if ARGV[11] == '' then
+  redis.call('PUBLISH', ARGV[5], epoch .. '\\n' .. string.format('%d', offset) .. '\\n' .. ARGV[6])
+else
+  redis.call('PUBLISH', ARGV[5], epoch .. '\\n' .. string.format('%d %d', offset, #ARGV[11]) .. '\\n' .. ARGV[11] .. ARGV[6])
+end
 return { epoch, offset }
 `;
 
@@ -90,10 +101,10 @@ return { epoch, tonumber(redis.call('HGET', KEYS[1], 'o')) }
 
 /**
  * ARGV[5] since epoch, ARGV[6] since offset, ARGV[7] limit.
- * Returns { epoch, offset, first, size, pe, po, offset1, payload1, offset2, payload2, ... } where
+ * Returns { epoch, offset, first, size, pe, po, offset1, payload1, metadata1, offset2, ... } where
  * `first` is the first offset still kept at or after the wanted one (offset + 1 when none),
  * `size` the channel's history size (0: the channel keeps no history) and pe/po the previous
- * epoch and its last known offset ("" and 0 when not known).
+ * epoch and its last known offset ("" and 0 when not known); an event without metadata has "".
  */
 export const historyScript = `${ensureEpoch}
 local offset = tonumber(redis.call('HGET', KEYS[1], 'o'))
@@ -124,6 +135,7 @@ if entries[1] then out[3] = idOffset(entries[1][1]) end
 for _, e in ipairs(entries) do
   out[#out + 1] = idOffset(e[1])
   out[#out + 1] = e[2][2]
+  out[#out + 1] = e[2][6] or ''
 end
 return out
 `;
