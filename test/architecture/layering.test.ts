@@ -27,7 +27,8 @@ const RANK: Record<string, number> = {
 const ENTRY = 6;
 /** Folders of the same rank that must not import each other. */
 const APART = [["server", "client"]];
-const PLATFORM = /^(node:|ws$|ioredis$|@nats-io\/|pino$|prom-client$)/;
+// @opentelemetry/api is browser-safe, but an optional peer: only its adapter may load it.
+const PLATFORM = /^(node:|ws$|ioredis$|@nats-io\/|pino$|prom-client$|@opentelemetry\/)/;
 const NODE_ENTRIES = new Set(["index.node.ts", "node.ts", "redis.ts", "nats.ts", "ops.ts"]);
 
 function files(dir: string): string[] {
@@ -72,7 +73,7 @@ describe("layering", () => {
     expect(problems).toEqual([]);
   });
 
-  it("only adapters and the Node entries import Node, ws or engine clients", () => {
+  it("only adapters and the Node entries import Node, ws, engine clients or OpenTelemetry", () => {
     const problems: string[] = [];
     for (const file of runtimeFiles) {
       const from = folderOf(file);
