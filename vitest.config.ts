@@ -59,7 +59,7 @@ const alias = [
   // The repository runs from source: "protocast" and its subpaths point at the TypeScript
   // entries that the package's exports point at in dist/ (see tsconfig.json "paths").
   { find: /^protocast\/protocast\/v1\/(.*)\.js$/, replacement: fileURLToPath(new URL("./generated/protocast/v1/", import.meta.url)) + "$1.ts" },
-  { find: /^protocast\/(node|redis|nats|ops)$/, replacement: fileURLToPath(new URL("./runtime/", import.meta.url)) + "$1.ts" },
+  { find: /^protocast\/(node|redis|nats|ops|otel)$/, replacement: fileURLToPath(new URL("./runtime/", import.meta.url)) + "$1.ts" },
   { find: /^protocast$/, replacement: fileURLToPath(new URL("./runtime/index.node.ts", import.meta.url)) },
 ];
 

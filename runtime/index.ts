@@ -5,7 +5,7 @@ export { CloseCode, shouldReconnect } from "./errors/close-codes.js";
 export { defineService } from "./service/define.js";
 export type { ServiceDefinition, CallDef, ChannelDef, EventDef, AnyMethodDef } from "./service/define.js";
 export type { Delivery, Overflow, CallRules, ChannelRules, EventRules, MethodRules } from "./service/rules.js";
-export type { CallContext, PublishContext, Principal, Publisher, PublishResult } from "./server/context.js";
+export type { CallContext, PublishContext, Principal, Publisher, PublishResult, ServerPublishOptions, AuthorizeRequest } from "./server/context.js";
 export type {
   CallOptions,
   SubscribeOptions,
@@ -13,8 +13,12 @@ export type {
   Subscription,
   SubscriptionEvents,
   ChannelMember,
+  ChannelMessage,
   EventStream,
 } from "./client/types.js";
+// Metadata of calls, publishes and events, and the tracing seam ("protocast/otel" implements it).
+export { DEFAULT_METADATA_LIMITS, type Metadata, type MetadataLimits } from "./wire/metadata.js";
+export type { Tracing, TraceSpan, SpanStart, SpanKind } from "./session/tracing.js";
 export { connect, type Connection, type ConnectionState, type ConnectionEvents } from "./client/connection.js";
 export type { ConnectOptions, TransportKind, DebugLogger } from "./client/options.js";
 export type { FetchLike } from "./client/http-transport.js";

@@ -26,6 +26,11 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
     this.items.push(item);
   }
 
+  /** Replaces every queued item by what `f` makes of it (items not yet read). */
+  mapQueued(f: (item: T) => T): void {
+    for (let i = this.head; i < this.items.length; i++) this.items[i] = f(this.items[i] as T);
+  }
+
   /** Drops the oldest queued item. */
   shift(): void {
     if (this.head < this.items.length) this.head++;

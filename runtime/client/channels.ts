@@ -6,6 +6,9 @@ import type { ChannelPosition, Event, Presence, Push, Subscribed, Unsubscribed }
 import { AsyncQueue } from "./async-queue.js";
 import type { Link } from "./link.js";
 import { DEFAULT_SUBSCRIPTION_BUFFER, SubscriptionImpl } from "./subscription.js";
+import type { Tracing } from "../session/tracing.js";
+import { metadataView } from "../wire/metadata.js";
+import { receiveSpan } from "./outgoing.js";
 import type { EventStream, SubscribeOptions, Subscription } from "./types.js";
 
 /** A reader of one direct event kind. */
@@ -27,7 +30,10 @@ export class Channels {
   private readonly knownToSession = new Set<AnySubscription>();
   private readonly streams = new Map<string, Set<PushReader>>();
 
-  constructor(private readonly link: Link) {}
+  constructor(
+    private readonly link: Link,
+    private readonly tracing?: Tracing,
+  ) {}
 
   subscribe<M extends DescMessage>(def: ChannelDef<any, M, any>, params: object, options: SubscribeOptions = {}): Subscription<MessageShape<M>> {
     const channel = def.topic(params);
@@ -81,7 +87,8 @@ export class Channels {
   onEvent(e: Event): boolean {
     const sub = this.subs.get(e.channel);
     if (sub === undefined) return false;
-    sub.onEvent(e.epoch, e.offset, e.payload);
+    if (e.metadata !== undefined && this.tracing !== undefined) receiveSpan(this.tracing, sub.def.rules.pattern, e.channel, metadataView(e.metadata));
+    sub.onEvent(e.epoch, e.offset, e.payload, e.metadata);
     return sub.def.rules.delivery !== "at-most-once";
   }
 

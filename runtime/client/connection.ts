@@ -102,8 +102,8 @@ class ConnectionImpl implements Connection, Link {
       // Same key, same bytes (PROTOCOL.md 5.2); kept across reconnects like any idempotent call.
       resend: (r) => this.requests.request(r.method, r.request, r.key, r.timeoutMs, true),
     });
-    this.requests = new Requests(this, this.outbox, o.now);
-    this.channels = new Channels(this);
+    this.requests = new Requests(this, this.outbox, o.now, o);
+    this.channels = new Channels(this, o.tracing);
     const g = globalThis as { addEventListener?: (t: string, l: () => void) => void };
     if (o.watchNetwork && typeof g.addEventListener === "function") {
       g.addEventListener("online", this.onOnline);

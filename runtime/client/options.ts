@@ -1,4 +1,4 @@
-import { expectBoolean, expectFunction, expectListOf, expectString, optionKeys, rejectUnknownOptions } from "../errors/check-options.js";
+import { expectBoolean, expectFunction, expectListOf, expectMethods, expectString, optionKeys, rejectUnknownOptions } from "../errors/check-options.js";
 import { Code } from "../errors/code.js";
 import { ProtocastError } from "../errors/protocast-error.js";
 import { defaultBackoff, type BackoffOptions } from "../session/backoff.js";
@@ -8,6 +8,8 @@ import type { FetchLike } from "./http-transport.js";
 import { resolveOutbox, type OutboxOptions, type ResolvedOutbox } from "./outbox-options.js";
 import type { OutboxStore } from "./outbox-store.js";
 import type { WebSocketFactory } from "./websocket-transport.js";
+import type { Tracing } from "../session/tracing.js";
+import { DEFAULT_METADATA_LIMITS, metadataFrame, resolveMetadataLimits, type Metadata, type MetadataLimits } from "../wire/metadata.js";
 
 /** The ways a client can reach a server. */
 export type TransportKind = "websocket" | "http";
@@ -59,6 +61,23 @@ export interface ConnectOptions {
    * maxAgeMs }`. Default none: calls live in memory only.
    */
   readonly outbox?: OutboxStore | OutboxOptions;
+  /**
+   * Metadata sent with every call and publish of the connection (PROTOCOL.md 3.8); a call's or
+   * publish's own metadata is laid over it key by key. Checked here: INVALID_ARGUMENT
+   * "bad_metadata" when it breaks the rules. Default none.
+   */
+  readonly metadata?: Metadata;
+  /**
+   * Bounds on the metadata of one call or publish, checked before it is sent. Defaults: those
+   * of a default server (16 entries, 64-byte keys, 1 024-byte values, 4 096 bytes in all).
+   */
+  readonly metadataLimits?: Partial<MetadataLimits>;
+  /**
+   * Makes spans of calls, publishes and received events, and sends the trace context in the
+   * metadata (`otelTracing()` from "protocast/otel"). Default: none, and nothing of tracing is
+   * loaded or done.
+   */
+  readonly tracing?: Tracing;
   /** Clock and randomness, injectable for tests. */
   readonly now?: () => number;
   readonly random?: () => number;
@@ -83,6 +102,9 @@ export interface ResolvedConnectOptions {
   readonly watchNetwork: boolean;
   readonly debug: DebugLogger | undefined;
   readonly outbox: ResolvedOutbox | undefined;
+  readonly metadata: Metadata | undefined;
+  readonly metadataLimits: MetadataLimits;
+  readonly tracing: Tracing | undefined;
   readonly now: () => number;
   readonly random: () => number;
 }
@@ -104,6 +126,9 @@ const CONNECT_OPTION_KEYS = optionKeys<ConnectOptions>()(
   "watchNetwork",
   "debug",
   "outbox",
+  "metadata",
+  "metadataLimits",
+  "tracing",
   "now",
   "random",
 );
@@ -126,10 +151,15 @@ function checkConnectOptions(options: ConnectOptions): void {
     rejectUnknownOptions(`${where} reconnect`, options.reconnect, ["baseMs", "factor", "capMs", "maxAttempts"]);
   }
   if (options.retransmit !== undefined) rejectUnknownOptions(`${where} retransmit`, options.retransmit, ["maxFrames", "maxBytes"]);
+  if (options.metadataLimits !== undefined) rejectUnknownOptions(`${where} metadataLimits`, options.metadataLimits, Object.keys(DEFAULT_METADATA_LIMITS));
+  expectMethods(where, "tracing", options.tracing, ["start", "inject", "run"]);
 }
 
 export function resolveConnectOptions(options: ConnectOptions): ResolvedConnectOptions {
   checkConnectOptions(options);
+  const metadataLimits = resolveMetadataLimits(options.metadataLimits);
+  // The defaults are checked once here, so that a bad one fails connect() rather than every call.
+  metadataFrame(options.metadata, metadataLimits);
   const token = options.token;
   const ctor = (globalThis as { WebSocket?: new (url: string, protocols: string[]) => unknown }).WebSocket;
   const webSocket =
@@ -154,6 +184,9 @@ export function resolveConnectOptions(options: ConnectOptions): ResolvedConnectO
     watchNetwork: options.watchNetwork ?? true,
     debug: resolveDebug(options.debug),
     outbox: resolveOutbox("connect", options.outbox),
+    metadata: options.metadata,
+    metadataLimits,
+    tracing: options.tracing,
     now: options.now ?? Date.now,
     random: options.random ?? Math.random,
   };

@@ -5,7 +5,9 @@ import { ProtocastError } from "../errors/protocast-error.js";
 import type { CallDef, ChannelDef } from "../service/define.js";
 import { DeadlineSweep, type DeadlineHolder } from "../session/deadline-sweep.js";
 import { DeadlineWheel } from "../session/deadline-wheel.js";
-import type { ErrorFrame, Frame } from "../wire/envelope.js";
+import type { ErrorFrame, Frame, Metadata as MetadataFrame } from "../wire/envelope.js";
+import { messagingAttributes, rpcAttributes, type SpanStart } from "../session/tracing.js";
+import { finishSpan, outgoing, traced, type MetadataSettings, type Outgoing } from "./outgoing.js";
 import type { Link } from "./link.js";
 import { keptByOutbox, type LiveOutbox } from "./outbox-api.js";
 import type { CallOptions, PublishOptions } from "./types.js";
@@ -56,8 +58,16 @@ export class Requests implements DeadlineHolder {
     private readonly link: Link,
     private readonly outbox: LiveOutbox,
     private readonly now: () => number,
+    private readonly settings: MetadataSettings,
   ) {
     this.sweep = new DeadlineSweep({ now, schedule: (fn, ms) => setTimeout(fn, ms), cancel: (t) => clearTimeout(t as ReturnType<typeof setTimeout>) });
+  }
+
+  /** Metadata and span of one request; nothing is made when there is no metadata and no tracing. */
+  private outgoing(own: CallOptions["metadata"], span: () => SpanStart): Outgoing | undefined {
+    const s = this.settings;
+    if (own === undefined && s.metadata === undefined && s.tracing === undefined) return undefined;
+    return outgoing(s, own, span);
   }
 
   /** Encodes the request, sends the Call and decodes the reply (PROTOCOL.md 3.5). */
@@ -71,19 +81,27 @@ export class Requests implements DeadlineHolder {
     const key = rules.idempotent ? (options?.idempotencyKey ?? randomKey()) : "";
     // Sent again on a new session unless the method is at-most-once (PROTOCOL.md 7.3).
     const retry = rules.delivery !== "at-most-once";
+    let out: Outgoing | undefined;
+    try {
+      out = this.outgoing(options?.metadata, () => ({ name: def.path, kind: "client", attributes: rpcAttributes(def.path) }));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const metadata = out?.metadata;
     if (!(this.outbox.enabled && keptByOutbox(rules))) {
-      return this.start(callFrame(this.link.takeId(), def.path, payload, timeoutMs, key), retry, timeoutMs, def.outputCodec, options?.signal) as Promise<MessageShape<O>>;
+      return traced(out?.span, this.start(callFrame(this.link.takeId(), def.path, payload, timeoutMs, key, metadata), retry, timeoutMs, def.outputCodec, options?.signal) as Promise<MessageShape<O>>);
     }
     // With an outbox, the call is stored before it is sent (outbox.ts), and the stored bytes
     // may be sent again by a later client: the outbox deals in bytes, decoded here.
     const record = { key, method: def.path, request: payload, timeoutMs };
-    return this.outbox.track(record, () => this.request(def.path, payload, key, timeoutMs, retry, options?.signal)).then((bytes) => decodeReply(def.outputCodec, def.path, bytes) as MessageShape<O>);
+    const answered = this.outbox.track(record, () => this.request(def.path, payload, key, timeoutMs, retry, options?.signal, metadata));
+    return traced(out?.span, answered.then((bytes) => decodeReply(def.outputCodec, def.path, bytes) as MessageShape<O>));
   }
 
   /** Sends one Call and resolves with the reply's payload; the deadline, cancel and retry rules of PROTOCOL.md 3.5. */
-  request(method: string, payload: Uint8Array, idempotencyKey: string, timeoutMs: number, retry: boolean, signal?: AbortSignal): Promise<Uint8Array> {
+  request(method: string, payload: Uint8Array, idempotencyKey: string, timeoutMs: number, retry: boolean, signal?: AbortSignal, metadata?: MetadataFrame): Promise<Uint8Array> {
     if (this.link.ended) return Promise.reject(closed());
-    return this.start(callFrame(this.link.takeId(), method, payload, timeoutMs, idempotencyKey), retry, timeoutMs, undefined, signal) as Promise<Uint8Array>;
+    return this.start(callFrame(this.link.takeId(), method, payload, timeoutMs, idempotencyKey, metadata), retry, timeoutMs, undefined, signal) as Promise<Uint8Array>;
   }
 
   /** Publishes to a channel; with confirmation, resolves once the server accepted it (PROTOCOL.md 6.8). */
@@ -96,16 +114,25 @@ export class Requests implements DeadlineHolder {
     const reliable = def.rules.delivery !== "at-most-once";
     const confirm = options?.confirm ?? reliable;
     const idempotencyKey = def.rules.delivery === "exactly-once" ? randomKey() : "";
+    let out: Outgoing | undefined;
+    try {
+      const pattern = def.rules.pattern;
+      out = this.outgoing(options?.metadata, () => ({ name: `publish ${pattern}`, kind: "producer", attributes: messagingAttributes("publish", channel, pattern) }));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const metadata = out?.metadata;
     if (!confirm) {
-      const frame: Frame = { case: "publish", value: { id: 0, method: def.path, channel, payload, idempotencyKey } };
+      const frame: Frame = { case: "publish", value: { id: 0, method: def.path, channel, payload, idempotencyKey, metadata } };
       const tooLarge = this.link.tooLarge(frame);
+      if (out?.span !== undefined) finishSpan(out.span, tooLarge);
       if (tooLarge !== undefined) return Promise.reject(tooLarge);
       if (this.link.ready) this.link.sendSequenced(frame);
       return Promise.resolve();
     }
     const id = this.link.takeId();
-    const frame = { case: "publish" as const, value: { id, method: def.path, channel, payload, idempotencyKey } };
-    return this.start(frame, reliable, options?.timeoutMs ?? 10_000, undefined, undefined) as Promise<void>;
+    const frame = { case: "publish" as const, value: { id, method: def.path, channel, payload, idempotencyKey, metadata } };
+    return traced(out?.span, this.start(frame, reliable, options?.timeoutMs ?? 10_000, undefined, undefined) as Promise<void>);
   }
 
   /** A Reply arrived: settles its request; a reply for an id no longer waiting is ignored. */
@@ -246,8 +273,8 @@ export class Requests implements DeadlineHolder {
   }
 }
 
-function callFrame(id: number, method: string, payload: Uint8Array, timeoutMs: number, idempotencyKey: string): Pending["frame"] {
-  return { case: "call", value: { id, method, payload, timeoutMs, idempotencyKey } };
+function callFrame(id: number, method: string, payload: Uint8Array, timeoutMs: number, idempotencyKey: string, metadata: MetadataFrame | undefined): Pending["frame"] {
+  return { case: "call", value: { id, method, payload, timeoutMs, idempotencyKey, metadata } };
 }
 
 function decodeReply(codec: MessageCodec, method: string, bytes: Uint8Array): unknown {

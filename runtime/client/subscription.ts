@@ -2,10 +2,11 @@ import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { Code } from "../errors/code.js";
 import { ProtocastError } from "../errors/protocast-error.js";
 import type { ChannelDef } from "../service/define.js";
-import type { Member, Subscribed } from "../wire/envelope.js";
+import type { Member, Metadata as MetadataFrame, Subscribed } from "../wire/envelope.js";
+import { NO_METADATA, metadataView } from "../wire/metadata.js";
 import { AsyncQueue } from "./async-queue.js";
 import { Emitter } from "./emitter.js";
-import type { ChannelMember, Subscription, SubscriptionEvents } from "./types.js";
+import type { ChannelMember, ChannelMessage, Subscription, SubscriptionEvents } from "./types.js";
 
 /** Default bound of messages buffered for a reader that does not keep up. */
 export const DEFAULT_SUBSCRIPTION_BUFFER = 10_000;
@@ -26,7 +27,9 @@ export class SubscriptionImpl<M extends DescMessage> implements Subscription<Mes
   /** Set after the first Subscribed; later ones are re-syncs. */
   private wasActive = false;
   closed = false;
+  /** Messages, or once withMetadata() was called, messages with their metadata. */
   private readonly queue: AsyncQueue<MessageShape<M>>;
+  private withMeta = false;
   private readonly emitter = new Emitter<SubscriptionEvents>();
   private settle: { resolve: () => void; reject: (e: unknown) => void } | undefined;
 
@@ -50,6 +53,14 @@ export class SubscriptionImpl<M extends DescMessage> implements Subscription<Mes
 
   [Symbol.asyncIterator](): AsyncIterator<MessageShape<M>> {
     return this.queue;
+  }
+
+  withMetadata(): AsyncIterable<ChannelMessage<MessageShape<M>>> {
+    if (!this.withMeta) {
+      this.withMeta = true;
+      this.queue.mapQueued((message) => ({ message, metadata: NO_METADATA }) as unknown as MessageShape<M>);
+    }
+    return this.queue as unknown as AsyncIterable<ChannelMessage<MessageShape<M>>>;
   }
 
   /** Whether the client asks for recovery when it subscribes again. */
@@ -93,7 +104,7 @@ export class SubscriptionImpl<M extends DescMessage> implements Subscription<Mes
     this.settle = undefined;
   }
 
-  onEvent(epoch: string, offset: number, payload: Uint8Array): void {
+  onEvent(epoch: string, offset: number, payload: Uint8Array, metadata?: MetadataFrame): void {
     if (this.closed) return;
     if (epoch === this.position.epoch && offset <= this.position.offset) return; // duplicate
     const reliable = this.def.rules.delivery !== "at-most-once";
@@ -116,7 +127,8 @@ export class SubscriptionImpl<M extends DescMessage> implements Subscription<Mes
         return;
       }
     }
-    this.queue.push(message);
+    // Only a reader that asked for metadata pays for its view.
+    this.queue.push(this.withMeta ? ({ message, metadata: metadataView(metadata) } as unknown as MessageShape<M>) : message);
   }
 
   onPresence(joined: readonly Member[], left: readonly Member[]): void {

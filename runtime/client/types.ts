@@ -1,4 +1,5 @@
 import type { ChannelMember } from "../service/member.js";
+import type { Metadata } from "../wire/metadata.js";
 
 /** Options of one call. */
 export interface CallOptions {
@@ -8,6 +9,12 @@ export interface CallOptions {
   readonly signal?: AbortSignal;
   /** Idempotency key to use instead of a generated one (idempotent methods only). */
   readonly idempotencyKey?: string;
+  /**
+   * Metadata of this call (PROTOCOL.md 3.8), laid over the connection's (ConnectOptions.metadata)
+   * key by key; the handler reads it as ctx.metadata. INVALID_ARGUMENT "bad_metadata" before
+   * sending when it breaks the rules.
+   */
+  readonly metadata?: Metadata;
 }
 
 /** Options of one subscription. */
@@ -23,6 +30,15 @@ export interface PublishOptions {
   /** Wait for the server to accept the publish (default true for at-least-once channels). */
   readonly confirm?: boolean;
   readonly timeoutMs?: number;
+  /** Metadata delivered with the event to every subscriber, over the connection's, as for calls. */
+  readonly metadata?: Metadata;
+}
+
+/** A channel message with the metadata its publisher attached (Subscription.withMetadata). */
+export interface ChannelMessage<M> {
+  readonly message: M;
+  /** Read-only; empty when the publisher attached none. */
+  readonly metadata: Metadata;
 }
 
 /** A member of a channel with presence. */
@@ -63,6 +79,12 @@ export interface Subscription<M> extends AsyncIterable<M> {
   /** Position of the last message received. */
   readonly position: { readonly epoch: string; readonly offset: number };
   on<K extends keyof SubscriptionEvents>(event: K, listener: (data: SubscriptionEvents[K]) => void): () => void;
+  /**
+   * The same messages, each with its metadata: iterate this instead of the subscription.
+   * Messages already waiting when it is first called come with empty metadata, so call it
+   * before reading (right after subscribing).
+   */
+  withMetadata(): AsyncIterable<ChannelMessage<M>>;
   unsubscribe(): Promise<void>;
 }
 

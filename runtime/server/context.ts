@@ -1,5 +1,6 @@
 import type { DescMessage, MessageInitShape } from "@bufbuild/protobuf";
 import type { ChannelDef, EventDef } from "../service/define.js";
+import type { Metadata } from "../wire/metadata.js";
 
 /** Who is on the other end, as the server's authenticate hook said. */
 export interface Principal {
@@ -25,6 +26,15 @@ export interface PublishResult {
   readonly offset: number;
 }
 
+/** Options of a server-side publish. */
+export interface ServerPublishOptions {
+  /**
+   * Metadata delivered with the event to every subscriber (PROTOCOL.md 3.8), within the
+   * server's metadata limits; INVALID_ARGUMENT "bad_metadata" otherwise.
+   */
+  readonly metadata?: Metadata;
+}
+
 /** What a server-side publisher can do; shared by handlers and the server object. */
 export interface Publisher {
   /** Publishes to a channel: encoded once, the same bytes go to every subscriber. */
@@ -32,6 +42,7 @@ export interface Publisher {
     channel: ChannelDef<P, M, any>,
     params: P,
     message: MessageInitShape<M>,
+    options?: ServerPublishOptions,
   ): Promise<PublishResult>;
   /** Pushes a direct event to every connection of a principal. Resolves to the number reached. */
   push<M extends DescMessage>(event: EventDef<M, any>, principalId: string, message: MessageInitShape<M>): number;
@@ -50,6 +61,8 @@ export interface CallContext extends Publisher {
   readonly deadline: number;
   /** The call's idempotency key, or "" when the method is not idempotent. */
   readonly idempotencyKey: string;
+  /** The call's metadata (PROTOCOL.md 3.8), read-only; empty when it has none. */
+  readonly metadata: Metadata;
 }
 
 /** The context a client-publish hook receives. */
@@ -58,6 +71,8 @@ export interface PublishContext {
   readonly sessionId: string;
   /** The concrete channel name, such as "typing/lobby". */
   readonly channel: string;
+  /** The publish's metadata, read-only; it goes on to subscribers with the event. */
+  readonly metadata: Metadata;
 }
 
 /** What the server's authorize hook is asked, after the scopes declared in .proto passed. */
@@ -70,4 +85,6 @@ export interface AuthorizeRequest {
   readonly channel: string;
   /** The channel's parameters, such as { roomId: "lobby" }; undefined for calls. */
   readonly params: Readonly<Record<string, string>> | undefined;
+  /** Metadata of the call or publish (empty for a subscribe). */
+  readonly metadata: Metadata;
 }

@@ -2,6 +2,7 @@ import { CloseCode } from "../errors/close-codes.js";
 import { Code } from "../errors/code.js";
 import { ProtocastError } from "../errors/protocast-error.js";
 import type { Frame } from "../wire/envelope.js";
+import { receivedMetadataProblem, type MetadataLimits } from "../wire/metadata.js";
 
 /**
  * Longest value, in bytes of UTF-8, of each string field a client sends (PROTOCOL.md section
@@ -34,14 +35,16 @@ function tooLong(field: string, max: number): ProtocastError {
 
 /**
  * The first field of a request frame that is too long, as the Error to answer it with
- * (INVALID_ARGUMENT "field_too_long"); undefined when every field fits. Idempotency keys are
- * checked with the request (reason idempotency_key_too_long, PROTOCOL.md 5.3).
+ * (INVALID_ARGUMENT "field_too_long"), then metadata past the limits or malformed
+ * (INVALID_ARGUMENT "bad_metadata", PROTOCOL.md 3.8); undefined when all is well. Idempotency
+ * keys are checked with the request (reason idempotency_key_too_long, PROTOCOL.md 5.3).
  */
-export function requestFieldProblem(frame: Frame): ProtocastError | undefined {
+export function requestFieldProblem(frame: Frame, metadataLimits: MetadataLimits): ProtocastError | undefined {
   const L = FIELD_LIMITS;
   switch (frame.case) {
     case "call":
-      return over(frame.value.method, L.method) ? tooLong("method", L.method) : undefined;
+      if (over(frame.value.method, L.method)) return tooLong("method", L.method);
+      return receivedMetadataProblem(frame.value.metadata, metadataLimits);
     case "subscribe": {
       const s = frame.value;
       if (over(s.method, L.method)) return tooLong("method", L.method);
@@ -52,7 +55,8 @@ export function requestFieldProblem(frame: Frame): ProtocastError | undefined {
       return over(frame.value.channel, L.channel) ? tooLong("channel", L.channel) : undefined;
     case "publish":
       if (over(frame.value.method, L.method)) return tooLong("method", L.method);
-      return over(frame.value.channel, L.channel) ? tooLong("channel", L.channel) : undefined;
+      if (over(frame.value.channel, L.channel)) return tooLong("channel", L.channel);
+      return receivedMetadataProblem(frame.value.metadata, metadataLimits);
     default:
       return undefined;
   }

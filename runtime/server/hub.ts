@@ -2,6 +2,8 @@ import type { Broker, BrokerEvent, BrokerGap } from "../broker/broker.js";
 import type { ChannelDef } from "../service/define.js";
 import type { Member } from "../wire/envelope.js";
 import { encodeEnvelope } from "../wire/encode.js";
+import type { Tracing } from "../session/tracing.js";
+import { deliveryMetadata } from "./traced-delivery.js";
 import type { PresenceMessage } from "./cluster.js";
 import { conflationKey } from "./conflation.js";
 
@@ -50,7 +52,10 @@ export class ChannelHub {
   /** Set when the node shares its broker with other nodes. */
   link: PresenceLink | undefined;
 
-  constructor(private readonly broker: Broker) {}
+  constructor(
+    private readonly broker: Broker,
+    private readonly tracing?: Tracing,
+  ) {}
 
   /** Members of a channel, on every node (remote ones only for presence channels). */
   size(channel: string): number {
@@ -215,13 +220,17 @@ export class ChannelHub {
 
   private fanOut(def: ChannelDef, event: BrokerEvent, members: Set<HubMember>): void {
     if (members.size === 0) return;
+    // With tracing, an event that carries trace context is delivered inside a CONSUMER span,
+    // whose context the subscribers receive in place of the publisher's.
+    const traced = this.tracing === undefined || event.metadata === undefined ? undefined : deliveryMetadata(this.tracing, def, event);
     const frame = encodeEnvelope({
       seq: 0,
       ackSeq: 0,
-      frame: { case: "event", value: { channel: event.channel, epoch: event.epoch, offset: event.offset, payload: event.payload, metadata: event.metadata } },
+      frame: { case: "event", value: { channel: event.channel, epoch: event.epoch, offset: event.offset, payload: event.payload, metadata: traced?.metadata ?? event.metadata } },
     });
     const key = conflationKey(def, event.payload);
     for (const m of members) m.deliver(event.channel, frame, event.offset, key);
+    traced?.span.end();
   }
 
   private sendPresence(c: LocalChannel, channel: string, joined: Member[], left: Member[]): void {

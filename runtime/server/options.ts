@@ -6,6 +6,8 @@ import type { IdempotencyStore } from "../broker/idempotency-store.js";
 import type { ClusterOptions } from "./cluster.js";
 import type { SessionStore } from "../broker/session-store.js";
 import type { AuthorizeRequest, Principal } from "./context.js";
+import type { Tracing } from "../session/tracing.js";
+import { DEFAULT_METADATA_LIMITS } from "../wire/metadata.js";
 
 /** Limits and timings of a server. Every field has a documented default. */
 export interface ServerLimits {
@@ -85,6 +87,14 @@ export interface ServerLimits {
    * Default 100 000 (about 65 MB of small records). Unused with a shared store.
    */
   readonly maxIdempotencyRecords: number;
+  /** Entries in the metadata of one call, publish or event (PROTOCOL.md 3.8). Default 16. */
+  readonly maxMetadataEntries: number;
+  /** Longest metadata key, in bytes. Default 64. */
+  readonly maxMetadataKeyBytes: number;
+  /** Longest metadata value, in bytes of UTF-8. Default 1 024. */
+  readonly maxMetadataValueBytes: number;
+  /** Bytes of all keys and values of one metadata together. Default 4 096. */
+  readonly maxMetadataBytes: number;
 }
 
 export const defaultServerLimits: ServerLimits = {
@@ -116,6 +126,7 @@ export const defaultServerLimits: ServerLimits = {
   idempotencyKeys: 10_000,
   idempotencyTtlMs: 600_000,
   maxIdempotencyRecords: 100_000,
+  ...DEFAULT_METADATA_LIMITS,
 };
 
 /** Options of the transport-independent server core. */
@@ -154,6 +165,12 @@ export interface ServerCoreOptions extends Partial<ServerLimits> {
    * reach a principal wherever it is connected. `false` keeps this node to itself.
    */
   readonly cluster?: ClusterOptions | false;
+  /**
+   * Makes spans of calls, publishes and deliveries, continuing the trace context that arrives
+   * in metadata (`otelTracing()` from "protocast/otel"). Default: none, and nothing of
+   * tracing is loaded or done.
+   */
+  readonly tracing?: Tracing;
   /** Clock; tests inject a fake one. Default Date.now. */
   readonly now?: () => number;
 }
@@ -185,6 +202,7 @@ export const SERVER_CORE_OPTION_KEYS = optionKeys<ServerCoreOptions>()(
   "reauthenticate",
   "sessions",
   "cluster",
+  "tracing",
   "now",
 );
 
@@ -196,6 +214,7 @@ export function checkCoreOptions(where: string, options: ServerCoreOptions): voi
   expectFunction(where, "authorize", options.authorize);
   expectFunction(where, "reauthenticate", options.reauthenticate);
   expectFunction(where, "now", options.now);
+  expectMethods(where, "tracing", options.tracing, ["start", "inject", "run"]);
   const cluster: unknown = options.cluster;
   if (cluster !== undefined && cluster !== false) {
     if (typeof cluster !== "object" || cluster === null) throw new ProtocastError(Code.InvalidArgument, `${where}: option cluster must be false or an object, got ${String(cluster)}`, { reason: "bad_option" });

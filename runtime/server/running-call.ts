@@ -2,6 +2,8 @@ import { Code } from "../errors/code.js";
 import { ProtocastError } from "../errors/protocast-error.js";
 import type { Outcome } from "../session/idempotency-window.js";
 import type { CallContext, Principal, Publisher } from "./context.js";
+import type { TraceSpan } from "../session/tracing.js";
+import type { Metadata } from "../wire/metadata.js";
 
 /** Hears the single outcome of a running call. */
 export interface CallSettler {
@@ -17,6 +19,8 @@ export interface CallSettler {
 export class RunningCall {
   private controller: AbortController | undefined;
   private settled = false;
+  /** The call's SERVER span, when the server traces; ended with the outcome. */
+  span: TraceSpan | undefined = undefined;
 
   constructor(
     readonly id: number,
@@ -70,10 +74,14 @@ export class HandlerContext implements CallContext {
     private readonly call: RunningCall,
     readonly idempotencyKey: string,
     publisher: Publisher,
+    /** The call's metadata, read-only (NO_METADATA when it has none). */
+    readonly metadata: Metadata,
+    /** Instead of the server's shared publish: one that continues the call's trace. */
+    publish?: Publisher["publish"],
   ) {
     this.method = call.method;
     this.deadline = call.deadline;
-    this.publish = publisher.publish;
+    this.publish = publish ?? publisher.publish;
     this.push = publisher.push;
   }
 

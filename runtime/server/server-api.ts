@@ -4,7 +4,7 @@
 import type { DescMessage, MessageInitShape } from "@bufbuild/protobuf";
 import type { ChannelDef, EventDef, ServiceDefinition } from "../service/define.js";
 import type { ChannelMember } from "../service/member.js";
-import type { PublishResult } from "./context.js";
+import type { PublishResult, ServerPublishOptions } from "./context.js";
 import type { ServerCounters } from "./counters.js";
 import type { ServerCore } from "./server-core.js";
 
@@ -26,7 +26,8 @@ export interface ServerStats {
 
 export interface ServerApi {
   implement<H>(service: ServiceDefinition<H, unknown, unknown, unknown>, handlers: H): void;
-  publish<P extends object, M extends DescMessage>(channel: ChannelDef<P, M, any>, params: P, message: MessageInitShape<M>): Promise<PublishResult>;
+  /** Publishes to a channel; `options.metadata` goes to every subscriber with the event. */
+  publish<P extends object, M extends DescMessage>(channel: ChannelDef<P, M, any>, params: P, message: MessageInitShape<M>, options?: ServerPublishOptions): Promise<PublishResult>;
   push<M extends DescMessage>(event: EventDef<M, any>, principalId: string, message: MessageInitShape<M>): number;
   /**
    * Who is in a channel, on every node of the cluster (presence channels), or on this node
@@ -73,7 +74,7 @@ export interface ServerApi {
 export function serverApi(core: ServerCore): ServerApi {
   return {
     implement: (service, handlers) => core.implement(service, handlers),
-    publish: (channel, params, message) => core.publish(channel, params, message),
+    publish: (channel, params, message, options) => core.publish(channel, params, message, options),
     push: (event, principalId, message) => core.push(event, principalId, message),
     presence: (channel, params) => core.presence(channel.topic(params)),
     connectionsOf: (principalId) => core.connectionsOf(principalId),

@@ -15,7 +15,10 @@ import { DeadlineSweep } from "../session/deadline-sweep.js";
 import { ServerConnection } from "./connection.js";
 import { ServerSession } from "./session.js";
 import { isTransient, toErrorOutcome } from "./call-outcome.js";
-import type { AuthorizeRequest, CallContext, Principal, PublishContext, PublishResult, Publisher } from "./context.js";
+import type { AuthorizeRequest, CallContext, Principal, PublishContext, PublishResult, Publisher, ServerPublishOptions } from "./context.js";
+import type { Tracing } from "../session/tracing.js";
+import type { Metadata } from "../wire/metadata.js";
+import { tracedPublish, type PublishParent } from "./traced-publish.js";
 import { bump, createCounters, type ServerCounters, type ServerObserver } from "./counters.js";
 import { ChannelHub } from "./hub.js";
 import { judgeResume } from "../session/resume.js";
@@ -91,6 +94,8 @@ export class ServerCore implements SessionHost<ServerSession> {
   logger: ((record: ConnectionLogRecord) => void) | undefined;
   readonly counters: ServerCounters = createCounters();
   readonly authorize: ((request: AuthorizeRequest) => boolean | Promise<boolean>) | undefined;
+  /** Makes spans when set (ServerCoreOptions.tracing). */
+  readonly tracing: Tracing | undefined;
   private readonly reauth: ((token: string, current: Principal) => Principal | Promise<Principal>) | undefined;
   observer: ServerObserver | undefined;
   /** Hears failures of shared stores that no request awaits. */
@@ -99,7 +104,7 @@ export class ServerCore implements SessionHost<ServerSession> {
   readonly callDeadlines: DeadlineSweep;
   /** publish() and push() bound once, for every handler context. */
   readonly publisher: Publisher = {
-    publish: (channel, params, message) => this.publish(channel, params, message),
+    publish: (channel, params, message, options) => this.publish(channel, params, message, options),
     push: (event, principalId, message) => this.push(event, principalId, message),
   };
 
@@ -111,8 +116,9 @@ export class ServerCore implements SessionHost<ServerSession> {
     this.ownsBroker = options.broker === undefined;
     this.authorize = options.authorize;
     this.reauth = options.reauthenticate;
+    this.tracing = options.tracing;
     this.broker = options.broker ?? createMemoryBroker({ now: this.now });
-    this.hub = new ChannelHub(this.broker);
+    this.hub = new ChannelHub(this.broker, this.tracing);
     const clusterOptions = options.cluster ?? {};
     if (!this.ownsBroker && clusterOptions !== false) {
       const cluster = new Cluster(this.broker, this.clusterHost(), clusterOptions, this.now);
@@ -403,17 +409,34 @@ export class ServerCore implements SessionHost<ServerSession> {
     });
   }
 
-  /** Publishes a typed message; it is encoded once here and framed once by the hub. */
-  publish<P extends object, M extends DescMessage>(channel: ChannelDef<P, M, any>, params: P, message: MessageInitShape<M>): Promise<PublishResult> {
+  /**
+   * Publishes a typed message; it is encoded once here and framed once by the hub. `parent`
+   * is the handler span of a publish made inside a traced call (CallContext.publish).
+   */
+  publish<P extends object, M extends DescMessage>(
+    channel: ChannelDef<P, M, any>,
+    params: P,
+    message: MessageInitShape<M>,
+    options?: ServerPublishOptions,
+    parent?: PublishParent,
+  ): Promise<PublishResult> {
     const name = channel.topic(params);
     const payload = channel.messageCodec.encode(message);
-    return this.publishBytes(channel as unknown as ChannelDef, name, payload);
+    return this.publishBytes(channel as unknown as ChannelDef, name, payload, options?.metadata, false, parent);
   }
 
-  async publishBytes(def: ChannelDef, channel: string, payload: Uint8Array): Promise<PublishResult> {
+  /**
+   * Publishes encoded bytes with their metadata: the application's is checked against the
+   * limits, a client's (`checked`) was checked on arrival.
+   */
+  async publishBytes(def: ChannelDef, channel: string, payload: Uint8Array, metadata?: Metadata, checked = false, parent?: PublishParent): Promise<PublishResult> {
     const r = def.rules;
     const historySize = r.historySize || (r.delivery === "at-most-once" ? 0 : this.limits.historySize);
-    const pos = await this.broker.publish(channel, payload, { historySize, historyTtlMs: r.historyTtlMs || this.limits.historyTtlMs });
+    const history = { historySize, historyTtlMs: r.historyTtlMs || this.limits.historyTtlMs };
+    const pos =
+      metadata === undefined && this.tracing === undefined
+        ? await this.broker.publish(channel, payload, history)
+        : await tracedPublish(this.broker, def, channel, payload, history, metadata, checked, this.limits, this.tracing, parent);
     return { channel, epoch: pos.epoch, offset: pos.offset };
   }
 

@@ -12,11 +12,13 @@ import type { CallHandler, SessionHost } from "./session-host.js";
 import type { DeadlineHolder } from "../session/deadline-sweep.js";
 import type { MessageCodec } from "../codec/message-codec.js";
 import type { DescMessage } from "@bufbuild/protobuf";
+import { metadataView } from "../wire/metadata.js";
+import { endCallSpan, startCallSpan } from "./call-tracing.js";
 
 /** What the calls of a session need of the server. */
 export type CallHost = Pick<
   SessionHost<unknown>,
-  "limits" | "counters" | "now" | "observer" | "authorize" | "lookup" | "handlerFor" | "dedupe" | "callDeadlines" | "publisher"
+  "limits" | "counters" | "now" | "observer" | "authorize" | "lookup" | "handlerFor" | "dedupe" | "callDeadlines" | "publisher" | "publish" | "tracing"
 >;
 
 /** What the calls of a session need of the session. */
@@ -77,6 +79,7 @@ export class SessionCalls implements CallSettler, DeadlineHolder {
   /** A call's single outcome: it leaves the list and its answer goes out. */
   finished(call: RunningCall, o: Outcome): void {
     const id = call.id;
+    if (call.span !== undefined) endCallSpan(call.span, o);
     if (this.inflight.get(id) === call) this.inflight.delete(id);
     const host = this.host;
     host.observer?.callFinished?.(call.method, o.kind === "reply" ? "ok" : codeName(o.code as Code), host.now() - call.started);
@@ -90,8 +93,8 @@ export class SessionCalls implements CallSettler, DeadlineHolder {
     const owner = this.owner;
     if (this.inflight.has(id)) throw new ProtocastError(Code.InvalidArgument, `call id ${id} is already in flight`, { closeCode: CloseCode.ProtocolViolation });
     const def = host.lookup(call.method);
-    const handler = host.handlerFor(call.method);
-    if (def === undefined || def.kind !== "call" || handler === undefined) {
+    const found = host.handlerFor(call.method);
+    if (def === undefined || def.kind !== "call" || found === undefined) {
       owner.sendError(id, new ProtocastError(Code.Unimplemented, `method ${call.method} is not implemented`, { reason: "unknown_method" }), true);
       return;
     }
@@ -123,7 +126,17 @@ export class SessionCalls implements CallSettler, DeadlineHolder {
     const running = new RunningCall(id, call.method, started, started + timeoutMs, timeoutMs, dedupe, this);
     this.inflight.set(id, running);
     host.callDeadlines.watch(this, running.deadline);
-    const ctx = new HandlerContext(owner.principal, owner.id, running, call.idempotencyKey, host.publisher);
+    const metadata = metadataView(call.metadata);
+    const tracing = host.tracing;
+    let ctx: HandlerContext;
+    let handler: CallHandler = found;
+    if (tracing === undefined) ctx = new HandlerContext(owner.principal, owner.id, running, call.idempotencyKey, host.publisher, metadata);
+    else {
+      // The handler runs inside the call's span, and its publishes continue the call's trace.
+      const span = (running.span = startCallSpan(tracing, call.method, metadata));
+      handler = (req, c) => tracing.run(span, () => found(req, c));
+      ctx = new HandlerContext(owner.principal, owner.id, running, call.idempotencyKey, host.publisher, metadata, (ch, params, msg, o) => host.publish(ch, params, msg, o, { span }));
+    }
     const codec = def.outputCodec;
     const hook = host.authorize;
     if (!dedupe) {
@@ -134,7 +147,7 @@ export class SessionCalls implements CallSettler, DeadlineHolder {
       // The authorize hook is asked first; one that answers synchronously costs no promise.
       let verdict: boolean | Promise<boolean>;
       try {
-        verdict = hook({ principal: owner.principal, action: "call", method: call.method, channel: "", params: undefined });
+        verdict = hook({ principal: owner.principal, action: "call", method: call.method, channel: "", params: undefined, metadata });
       } catch (e) {
         running.settle(toErrorOutcome(e));
         return;
@@ -151,7 +164,7 @@ export class SessionCalls implements CallSettler, DeadlineHolder {
       return;
     }
     const run = (): Promise<Uint8Array> => Promise.resolve().then(() => handler(request, ctx)).then((r) => codec.encode(r as never));
-    void authorized(hook, { principal: owner.principal, action: "call", method: call.method, channel: "", params: undefined })
+    void authorized(hook, { principal: owner.principal, action: "call", method: call.method, channel: "", params: undefined, metadata })
       .then((ok): Promise<Outcome> => {
         if (!ok) return Promise.resolve(denied(call.method));
         // The handler's own outcome is what the idempotency record keeps, even if this request

@@ -13,6 +13,7 @@ import { bump } from "./counters.js";
 import type { HubMember } from "./hub.js";
 import { hasScope } from "./scopes.js";
 import type { SessionHost, SessionLink } from "./session-host.js";
+import { NO_METADATA, metadataView } from "../wire/metadata.js";
 
 /** Events read from history per request while recovering a subscription. */
 const HISTORY_PAGE = 500;
@@ -23,7 +24,7 @@ const MAX_HELD_FRAMES = 10_000;
 /** What the channels of a session need of the server. */
 export type ChannelHost = Pick<
   SessionHost<unknown>,
-  "lookup" | "hub" | "broker" | "limits" | "counters" | "authorize" | "publishHookFor" | "publishBytes" | "dedupe"
+  "lookup" | "hub" | "broker" | "limits" | "counters" | "authorize" | "publishHookFor" | "publishBytes" | "dedupe" | "tracing"
 >;
 
 /** What the channels of a session need of the session. */
@@ -185,7 +186,7 @@ export class SessionChannels {
     for (const [channel, sub] of Array.from(this.subs)) {
       const allowed =
         hasScope(next, sub.def.rules.readScope) &&
-        (await authorized(this.host.authorize, { principal: next, action: "subscribe", method: sub.def.path, channel, params: sub.def.parse(channel) }));
+        (await authorized(this.host.authorize, { principal: next, action: "subscribe", method: sub.def.path, channel, params: sub.def.parse(channel), metadata: NO_METADATA }));
       if (!allowed) this.kick(channel, "scope_revoked");
     }
   }
@@ -216,7 +217,7 @@ export class SessionChannels {
         }
       }
       const params = def.parse(s.channel);
-      if (!(await authorized(host.authorize, { principal: owner.principal, action: "subscribe", method: s.method, channel: s.channel, params }))) {
+      if (!(await authorized(host.authorize, { principal: owner.principal, action: "subscribe", method: s.method, channel: s.channel, params, metadata: NO_METADATA }))) {
         throw new ProtocastError(Code.PermissionDenied, `not allowed to read ${s.channel}`);
       }
       sub = this.subs.get(s.channel);
@@ -324,7 +325,7 @@ export class SessionChannels {
       for (;;) {
         for (const ev of hist.events) {
           // Events carry no ack_seq: their bytes are the same for every subscriber.
-          const value = { channel, epoch: ev.epoch, offset: ev.offset, payload: ev.payload };
+          const value = { channel, epoch: ev.epoch, offset: ev.offset, payload: ev.payload, metadata: ev.metadata };
           owner.conn?.sendBytes(encodeEnvelope({ seq: 0, ackSeq: 0, frame: { case: "event", value } }));
         }
         const last = hist.events.at(-1);
@@ -404,7 +405,8 @@ export class SessionChannels {
       if (!hasScope(owner.principal, def.rules.publishScope)) {
         throw new ProtocastError(Code.PermissionDenied, `publishing to ${p.channel} needs scope "${def.rules.publishScope}"`, { reason: "missing_scope" });
       }
-      if (!(await authorized(host.authorize, { principal: owner.principal, action: "publish", method: p.method, channel: p.channel, params }))) {
+      const metadata = metadataView(p.metadata);
+      if (!(await authorized(host.authorize, { principal: owner.principal, action: "publish", method: p.method, channel: p.channel, params, metadata }))) {
         throw new ProtocastError(Code.PermissionDenied, `not allowed to publish to ${p.channel}`);
       }
       const dedupe = def.rules.delivery === "exactly-once";
@@ -420,11 +422,13 @@ export class SessionChannels {
         let payload = p.payload;
         const hook = host.publishHookFor(p.method);
         if (hook !== undefined) {
-          const replaced = await hook(params, message, { principal: owner.principal, sessionId: owner.id, channel: p.channel });
+          const replaced = await hook(params, message, { principal: owner.principal, sessionId: owner.id, channel: p.channel, metadata });
           if (replaced !== undefined) payload = def.messageCodec.encode(replaced as never);
         }
         // The Reply names where the event landed (PROTOCOL.md 3.4, Reply).
-        return encodeChannelPosition(await host.publishBytes(def, p.channel, payload));
+        // The client's metadata goes on with the event; it was checked on arrival.
+        const remote = host.tracing === undefined || metadata === NO_METADATA ? undefined : { remote: metadata };
+        return encodeChannelPosition(await host.publishBytes(def, p.channel, payload, metadata === NO_METADATA ? undefined : metadata, true, remote));
       };
       const target = `${p.method} ${p.channel}`;
       const outcome = dedupe

@@ -10,7 +10,10 @@ import type { Outcome } from "../session/idempotency-window.js";
 import type { RetransmitLimits } from "../session/retransmit-buffer.js";
 import type { DeadlineSweep } from "../session/deadline-sweep.js";
 import type { Cluster } from "./cluster.js";
-import type { AuthorizeRequest, CallContext, Principal, PublishContext, PublishResult, Publisher } from "./context.js";
+import type { AuthorizeRequest, CallContext, Principal, PublishContext, PublishResult, Publisher, ServerPublishOptions } from "./context.js";
+import type { Tracing } from "../session/tracing.js";
+import type { Metadata } from "../wire/metadata.js";
+import type { PublishParent } from "./traced-publish.js";
 import type { ServerCounters, ServerObserver } from "./counters.js";
 import type { ChannelHub } from "./hub.js";
 import type { SessionKeeper } from "./keeper.js";
@@ -54,8 +57,16 @@ export interface SessionHost<S> {
   publishHookFor(path: string): PublishHook | undefined;
   dedupe(principal: string, key: string, target: string, payload: Uint8Array, run: () => Promise<Uint8Array>, signal: AbortSignal | undefined, leaseMs: number): Promise<Outcome>;
   reauthenticate(token: string, current: Principal): Promise<Principal>;
-  publish<P extends object, M extends DescMessage>(channel: ChannelDef<P, M, any>, params: P, message: MessageInitShape<M>): Promise<PublishResult>;
-  publishBytes(def: ChannelDef, channel: string, payload: Uint8Array): Promise<PublishResult>;
+  publish<P extends object, M extends DescMessage>(
+    channel: ChannelDef<P, M, any>,
+    params: P,
+    message: MessageInitShape<M>,
+    options?: ServerPublishOptions,
+    parent?: PublishParent,
+  ): Promise<PublishResult>;
+  publishBytes(def: ChannelDef, channel: string, payload: Uint8Array, metadata?: Metadata, checked?: boolean, parent?: PublishParent): Promise<PublishResult>;
+  /** Makes spans when set. */
+  readonly tracing: Tracing | undefined;
   push<M extends DescMessage>(event: EventDef<M, any>, principalId: string, message: MessageInitShape<M>): number;
   scheduleAck(session: S): void;
   dropDisowned(session: S): void;

@@ -431,7 +431,7 @@ export class ServerSession {
     const frame = env.frame;
     // A frame kind newer than this server: its seq and ack counted, the frame is ignored.
     if (frame === undefined) return;
-    const tooLong = requestFieldProblem(frame);
+    const tooLong = requestFieldProblem(frame, this.core.limits);
     if (tooLong !== undefined) {
       // Answered before any other check (PROTOCOL.md 12); a fire-and-forget Publish is dropped.
       const id = (frame.value as { id?: number }).id ?? 0;

@@ -134,6 +134,14 @@ export function metadataView(m: MetadataFrame | undefined): Metadata {
   return Object.freeze(out);
 }
 
+/** Metadata as the wire's entries, unchecked (it was checked already); undefined when empty. */
+export function entriesOf(metadata: Metadata | undefined): MetadataFrame | undefined {
+  if (metadata === undefined) return undefined;
+  const entries: MetadataEntry[] = [];
+  for (const key of Object.keys(metadata)) entries.push({ key, value: metadata[key]! });
+  return entries.length === 0 ? undefined : { entries };
+}
+
 /** Connection defaults with a call's own metadata over them; either may be absent. */
 export function mergeMetadata(defaults: Metadata | undefined, own: Metadata | undefined): Metadata | undefined {
   if (defaults === undefined || Object.keys(defaults).length === 0) return own;
