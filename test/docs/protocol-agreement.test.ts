@@ -130,6 +130,28 @@ describe(".proto comments that restate the spec", () => {
   });
 });
 
+describe("metadata (3.8) against the runtime's defaults", () => {
+  const rows = table(section(PROTOCOL, "3.8 "), "Rule");
+
+  it("the rules table gives the server's default bounds and names its options", () => {
+    const bounds = Object.fromEntries(rows.filter((r) => r[2] !== "").map((r) => [ticked(r[2]!)[0]!, quantities(r[1]!)[0]]));
+    expect(bounds).toEqual({
+      maxMetadataKeyBytes: D.maxMetadataKeyBytes,
+      maxMetadataValueBytes: D.maxMetadataValueBytes,
+      maxMetadataEntries: D.maxMetadataEntries,
+      maxMetadataBytes: D.maxMetadataBytes,
+    });
+  });
+
+  it("envelope.proto numbers the metadata fields as the section says", () => {
+    const numbers = Object.fromEntries(
+      ["Call", "Publish", "Event"].map((m) => [m, EnvelopeSchema.fields.find((f) => f.name === m.toLowerCase())!.message!.fields.find((f) => f.name === "metadata")?.number]),
+    );
+    expect(numbers).toEqual({ Call: 6, Publish: 6, Event: 5 });
+    expect(section(PROTOCOL, "3.8 ")).toContain("Call.metadata = 6, Publish.metadata = 6, Event.metadata = 5");
+  });
+});
+
 describe("close codes (11.3) against CloseCode", () => {
   const codes = table(section(PROTOCOL, "11.3 "), "Code").map((r) => Number(r[0]));
 
@@ -165,6 +187,7 @@ describe("limits (12) against the server's defaults", () => {
     ["Connection lifetime", [D.maxConnectionLifetimeMs, D.goawayCloseMs]],
     ["Credential warning lead", [D.refreshLeadMs]],
     ["Close timeout", [D.closeTimeoutMs]],
+    ["Metadata", [D.maxMetadataEntries, D.maxMetadataKeyBytes, D.maxMetadataValueBytes, D.maxMetadataBytes]],
   ];
 
   it.each(expected)("%s", (limit, values) => {

@@ -22,6 +22,8 @@ const SEND = "acme.chat.v1.ChatService/SendMessage";
 const ROOM_EVENTS = "acme.chat.v1.ChatService/RoomEvents";
 const TYPING = "acme.chat.v1.ChatService/Typing";
 const NOTICES = "acme.chat.v1.ChatService/Notices";
+/** A W3C trace context, as metadata carries it (PROTOCOL.md 3.8). */
+const TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 /** 2026-01-01T00:00:00Z, the clock of every vector. */
 const T0 = 1767225600000n;
 
@@ -208,6 +210,20 @@ const vectors: [string, Init][] = [
   ["auth-refreshed", { seq: 6n, ackSeq: 7n, frame: { case: "authRefreshed", value: { id: 13, expiresAtMs: T0 + 7_200_000n } } }],
   ["auth-expiring", { frame: { case: "authExpiring", value: { expiresAtMs: T0 + 3_600_000n } } }],
   ["goaway", { frame: { case: "goaway", value: { reason: "server restarting", reconnectAfterMs: 1500, closeInMs: 10000 } } }],
+  [
+    "call-metadata",
+    {
+      seq: 12n,
+      frame: {
+        case: "call",
+        value: { id: 12, method: "acme.chat.v1.ChatService/ListRooms", timeoutMs: 2000, metadata: { entries: [{ key: "traceparent", value: TRACEPARENT }, { key: "tenant", value: "acme" }] } },
+      },
+    },
+  ],
+  [
+    "event-metadata",
+    { frame: { case: "event", value: { channel: "room/lobby", epoch: "e7f3", offset: 59n, payload: roomEvent, metadata: { entries: [{ key: "traceparent", value: TRACEPARENT }] } } } },
+  ],
 ];
 
 console.log(vectors.map(([name, init]) => formatVector(name, create(EnvelopeSchema, init))).join("\n\n"));
