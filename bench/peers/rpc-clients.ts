@@ -16,8 +16,15 @@ export interface RpcConnection {
   close(): Promise<void>;
 }
 
+/**
+ * BENCH_RPC_METADATA=1 gives every Protocast call two metadata entries, a W3C traceparent and a
+ * tenant, as connection defaults: the cost of metadata on the call path (README, "Metadata and
+ * tracing"). The other peers have no such thing and are unchanged.
+ */
+const METADATA = process.env["BENCH_RPC_METADATA"] === "1" ? { traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", tenant: "acme" } : undefined;
+
 async function protocast(port: number, size: number): Promise<RpcConnection> {
-  const conn = connect(`ws://127.0.0.1:${port}/protocast`, { reconnect: false });
+  const conn = connect(`ws://127.0.0.1:${port}/protocast`, { reconnect: false, ...(METADATA === undefined ? {} : { metadata: METADATA }) });
   await conn.opened();
   const client = createClient(BenchService, conn);
   const request = { payload: payloadBytes(size) };

@@ -11,10 +11,12 @@ import {
   type Principal,
   type ProtocastServer,
   type SessionStore,
+  type Tracing,
 } from "protocast/node";
 import { ChatService } from "../../generated/acme/chat/v1/chat_protocast.js";
 import { bundleApp } from "./bundle.js";
 import { createChatApp, type ChatApp } from "./chat-service.js";
+import { demoTracing } from "./tracing.js";
 
 /** User names the demo accepts; the token a page sends is the name itself. */
 export const USER_NAME = /^[A-Za-z0-9_-]{1,32}$/;
@@ -35,6 +37,8 @@ export interface ChatServerOptions {
    * WebSocket upgrades, so that pages have to use the HTTP fallback.
    */
   readonly transports?: readonly ("websocket" | "http")[];
+  /** Spans of calls, publishes and deliveries (PROTOCAST_TRACE=console prints them). Default none. */
+  readonly tracing?: Tracing;
 }
 
 export interface RunningChatServer {
@@ -120,6 +124,7 @@ export async function startChatServer(options: ChatServerOptions = {}): Promise<
     ...(options.sessions === undefined ? {} : { sessions: options.sessions }),
     ...(options.idempotency === undefined ? {} : { idempotency: options.idempotency }),
     ...(options.transports === undefined ? {} : { transports: options.transports }),
+    ...(options.tracing === undefined ? {} : { tracing: options.tracing }),
   });
   protocast.implement(ChatService, app.handlers);
   await new Promise<void>((resolve, reject) => {
@@ -203,13 +208,15 @@ async function main(): Promise<void> {
   if (transports !== undefined && !transports.every((t): t is "websocket" | "http" => t === "websocket" || t === "http")) {
     throw new Error(`TRANSPORTS lists "websocket" and/or "http", comma separated; got ${process.env["TRANSPORTS"]}`);
   }
+  const tracing = await demoTracing();
   const server = await startChatServer({
     port,
+    ...(tracing === undefined ? {} : { tracing }),
     host: process.env["HOST"] ?? "127.0.0.1",
     ...(shared === undefined ? {} : { broker: shared.broker, sessions: shared.sessions, idempotency: shared.idempotency }),
     ...(transports === undefined ? {} : { transports }),
   });
-  console.log(`Protocast chat demo on ${server.url} (broker: ${brokerUrl ?? "in-process"}, node ${server.protocast.nodeId})`);
+  console.log(`Protocast chat demo on ${server.url} (broker: ${brokerUrl ?? "in-process"}, node ${server.protocast.nodeId}${tracing === undefined ? "" : ", spans to the console"})`);
   const stop = (signal: string): void => {
     console.log(`${signal}: closing`);
     server.close().then(

@@ -9,6 +9,9 @@ import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launchChromium, skipBrowser } from "../browser/support.js";
 import { SERVER_ONLY, bundleBrowser, type BundleReport } from "../../bench/lib/bundle.js";
+
+/** Optional peers a browser client may use, only when the application imports their entry. */
+const OPTIONAL_CLIENT_PEERS = /(^|\/)node_modules\/@opentelemetry\/|(^|\/)runtime\/adapters\/otel\//;
 import { expectOk, freshApp, nodeBinary, packTarball, sh, startServer, type Server } from "./fresh-app.js";
 
 const UNAUTHENTICATED = 16;
@@ -117,6 +120,8 @@ describe.skipIf(skipBrowser)("the packed package in a browser", () => {
   it("the client bundle holds no server, Node or engine code", () => {
     const forbidden = bundle.inputs.filter((p) => SERVER_ONLY.test(p));
     expect(forbidden).toEqual([]);
+    // Tracing is opt-in through "protocast/otel": a client that does not import it bundles none of it.
+    expect(bundle.inputs.filter((p) => OPTIONAL_CLIENT_PEERS.test(p))).toEqual([]);
     expect(bundle.inputs.some((p) => p.includes("node_modules/protocast/dist/runtime/client/"))).toBe(true);
     console.log(
       `browser bundle of the test's client: ${(bundle.bytes / 1024).toFixed(1)} kB minified, ${(bundle.gzipBytes / 1024).toFixed(1)} kB gzip; ` +
@@ -125,7 +130,7 @@ describe.skipIf(skipBrowser)("the packed package in a browser", () => {
   });
 
   it("the Vite build of the page holds no server, Node or engine code", () => {
-    expect(viteModules.filter((p) => SERVER_ONLY.test(p))).toEqual([]);
+    expect(viteModules.filter((p) => SERVER_ONLY.test(p) || OPTIONAL_CLIENT_PEERS.test(p))).toEqual([]);
     expect(viteModules.some((p) => p.includes("node_modules/protocast/dist/runtime/client/"))).toBe(true);
   });
 
