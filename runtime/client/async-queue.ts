@@ -8,6 +8,8 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
   private waiting: { resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void } | undefined;
   private done = false;
   private error: unknown;
+  /** What the reader receives of each item, when that is not the item itself. */
+  view: ((item: T) => T) | undefined;
 
   constructor(private readonly onReturn: () => void = () => undefined) {}
 
@@ -20,15 +22,10 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
     const w = this.waiting;
     if (w !== undefined) {
       this.waiting = undefined;
-      w.resolve({ value: item, done: false });
+      w.resolve({ value: this.view === undefined ? item : this.view(item), done: false });
       return;
     }
     this.items.push(item);
-  }
-
-  /** Replaces every queued item by what `f` makes of it (items not yet read). */
-  mapQueued(f: (item: T) => T): void {
-    for (let i = this.head; i < this.items.length; i++) this.items[i] = f(this.items[i] as T);
   }
 
   /** Drops the oldest queued item. */
@@ -58,7 +55,7 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
     if (this.head < this.items.length) {
       const value = this.items[this.head++] as T;
       this.compact();
-      return Promise.resolve({ value, done: false });
+      return Promise.resolve({ value: this.view === undefined ? value : this.view(value), done: false });
     }
     if (this.done) {
       if (this.error !== undefined) {

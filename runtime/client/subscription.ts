@@ -27,9 +27,11 @@ export class SubscriptionImpl<M extends DescMessage> implements Subscription<Mes
   /** Set after the first Subscribed; later ones are re-syncs. */
   private wasActive = false;
   closed = false;
-  /** Messages, or once withMetadata() was called, messages with their metadata. */
+  /**
+   * Messages; a message that came with metadata is queued with it (Carried), and the queue's
+   * view gives the reader what it asked for: the message alone, or withMetadata()'s pair.
+   */
   private readonly queue: AsyncQueue<MessageShape<M>>;
-  private withMeta = false;
   private readonly emitter = new Emitter<SubscriptionEvents>();
   private settle: { resolve: () => void; reject: (e: unknown) => void } | undefined;
 
@@ -56,10 +58,7 @@ export class SubscriptionImpl<M extends DescMessage> implements Subscription<Mes
   }
 
   withMetadata(): AsyncIterable<ChannelMessage<MessageShape<M>>> {
-    if (!this.withMeta) {
-      this.withMeta = true;
-      this.queue.mapQueued((message) => ({ message, metadata: NO_METADATA }) as unknown as MessageShape<M>);
-    }
+    this.queue.view = withMetadataView as unknown as (item: MessageShape<M>) => MessageShape<M>;
     return this.queue as unknown as AsyncIterable<ChannelMessage<MessageShape<M>>>;
   }
 
@@ -127,8 +126,12 @@ export class SubscriptionImpl<M extends DescMessage> implements Subscription<Mes
         return;
       }
     }
-    // Only a reader that asked for metadata pays for its view.
-    this.queue.push(this.withMeta ? ({ message, metadata: metadataView(metadata) } as unknown as MessageShape<M>) : message);
+    if (metadata === undefined || metadata.entries.length === 0) this.queue.push(message);
+    else {
+      // Readers of plain messages take the message out; withMetadata() replaces this view.
+      this.queue.view ??= messageView as unknown as (item: MessageShape<M>) => MessageShape<M>;
+      this.queue.push(new Carried(message, metadata) as unknown as MessageShape<M>);
+    }
   }
 
   onPresence(joined: readonly Member[], left: readonly Member[]): void {
@@ -163,6 +166,22 @@ export class SubscriptionImpl<M extends DescMessage> implements Subscription<Mes
     this.end();
     await this.release(this);
   }
+}
+
+/** A message queued with the metadata it came with. */
+class Carried {
+  constructor(
+    readonly message: unknown,
+    readonly metadata: MetadataFrame,
+  ) {}
+}
+
+function messageView(item: unknown): unknown {
+  return item instanceof Carried ? item.message : item;
+}
+
+function withMetadataView(item: unknown): ChannelMessage<unknown> {
+  return item instanceof Carried ? { message: item.message, metadata: metadataView(item.metadata) } : { message: item, metadata: NO_METADATA };
 }
 
 function toMember(m: Member): ChannelMember {

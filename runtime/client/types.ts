@@ -80,9 +80,8 @@ export interface Subscription<M> extends AsyncIterable<M> {
   readonly position: { readonly epoch: string; readonly offset: number };
   on<K extends keyof SubscriptionEvents>(event: K, listener: (data: SubscriptionEvents[K]) => void): () => void;
   /**
-   * The same messages, each with its metadata: iterate this instead of the subscription.
-   * Messages already waiting when it is first called come with empty metadata, so call it
-   * before reading (right after subscribing).
+   * The same messages, each with the metadata its publisher attached: iterate this instead of
+   * the subscription itself (both read from one queue).
    */
   withMetadata(): AsyncIterable<ChannelMessage<M>>;
   unsubscribe(): Promise<void>;

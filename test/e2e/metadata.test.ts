@@ -81,6 +81,16 @@ describe("metadata end to end", () => {
     expect((await plainReader.next()).value!.text).toBe("two");
   });
 
+  it("withMetadata() also shows the metadata of messages that arrived before it was called", async () => {
+    const room = "late-reader";
+    const sub = createClient(ChatService, h.client({ token: "hank" })).roomEvents({ roomId: room });
+    await sub.ready;
+    await h.server.publish(ChatService.channels.roomEvents, { roomId: room }, { text: "early" }, { metadata: { k: "v" } });
+    await until(() => sub.position.offset > 0, "the event is queued");
+    const first = (await sub.withMetadata()[Symbol.asyncIterator]().next()).value!;
+    expect([first.message.text, { ...first.metadata }]).toEqual(["early", { k: "v" }]);
+  });
+
   it("a client publish carries its metadata to the publish hook, the authorize hook and the subscribers", async () => {
     const room = "typing-room";
     const conn = h.client({ token: "erin" });
