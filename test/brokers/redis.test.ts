@@ -33,7 +33,7 @@ describe.skipIf(down !== undefined)("Redis broker", () => {
     },
     // The publish script run with a pub/sub channel nobody listens to: stored, never fanned out.
     async publishUnseen(channel: string, payload: Uint8Array, o: ChannelHistoryOptions) {
-      const args = [key(channel, "m"), key(channel, "h"), randomBytes(6).toString("hex"), 0, "", 0, `${prefix}nowhere`, Buffer.from(payload), o.historySize, o.historyTtlMs, uniqueName("unseen"), "0"];
+      const args = [key(channel, "m"), key(channel, "h"), randomBytes(6).toString("hex"), 0, "", 0, `${prefix}nowhere`, Buffer.from(payload), o.historySize, o.historyTtlMs, uniqueName("unseen"), "0", ""];
       const [epoch, offset] = (await admin.eval(publishScript, 2, ...args)) as [string, number];
       return { epoch, offset };
     },

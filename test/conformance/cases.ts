@@ -352,6 +352,33 @@ export const cases: Case[] = [
       await closesWith(peer, 4500);
     },
   },
+  {
+    section: "3.8",
+    title: "metadata: a Publish's metadata reaches the subscriber in Event.metadata; bad metadata is INVALID_ARGUMENT bad_metadata and the connection stays",
+    async run({ url, name }) {
+      const { peer } = await Peer.hello(url, { token: name });
+      const channel = `reliable/${name}`;
+      peer.subscribe(M("Reliable"), channel);
+      await peer.next("subscribed");
+      const metadata = { entries: [{ key: "traceparent", value: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" }, { key: "x-note", value: "é" }] };
+      const pub = async (entries: { key: string; value: string }[]): Promise<Envelope["frame"]> => {
+        const id = peer.takeId();
+        peer.sendSequenced({ case: "publish", value: { id, method: M("Reliable"), channel, payload: encode(ReliableResponseSchema, { n: 1 }), metadata: { entries } } });
+        return (await peer.next((e) => (e.frame.case === "reply" || e.frame.case === "error") && e.frame.value.id === id)).frame;
+      };
+      expect((await pub(metadata.entries)).case === "reply", "the publish with metadata is confirmed");
+      const ev = (await peer.next("event")) as FrameOf<"event">;
+      // A server that traces puts its own span in traceparent; the other entries pass unchanged.
+      const got = (ev.metadata?.entries ?? []).map((e) => [e.key, e.value]);
+      equal(got.filter(([k]) => k === "x-note"), [["x-note", "é"]], "Event.metadata's own entry");
+      expect(/^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(got.find(([k]) => k === "traceparent")?.[1] ?? ""), "Event.metadata carries a traceparent");
+      errorOf(await pub([{ key: "a", value: "1" }, { key: "a", value: "2" }]), Code.INVALID_ARGUMENT, "bad_metadata", "a duplicate key");
+      errorOf(await pub([{ key: "Upper", value: "1" }]), Code.INVALID_ARGUMENT, "bad_metadata", "an uppercase key");
+      errorOf(await pub([{ key: "big", value: "x".repeat(1025) }]), Code.INVALID_ARGUMENT, "bad_metadata", "a value over 1,024 bytes");
+      expect((await peer.ask(M("Echo"), encode(EchoRequestSchema, { size: 1 }))).case === "reply", "a later call on the same connection is answered");
+      peer.close();
+    },
+  },
   // ---- 4. Sequence numbers and acknowledgements -----------------------------------------
   {
     section: "4.3",

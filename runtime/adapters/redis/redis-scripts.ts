@@ -42,7 +42,7 @@ local function idOffset(id) return tonumber(string.match(id, '^(%d+)')) end
 /**
  * ARGV[5] pub/sub channel, ARGV[6] payload, ARGV[7] history size, ARGV[8] history ttl (ms),
  * ARGV[9] publish id, ARGV[10] "1" on a retry whose first attempt may have run, ARGV[11] the
- * metadata text ("" for none).
+ * metadata text ("" or absent for none).
  * Appends, trims (by count, approximately; by age, a bounded step per publish), and publishes
  * "<epoch>\\n<offset>\\n<payload>", or with metadata of n bytes
  * "<epoch>\\n<offset> <n>\\n<metadata><payload>". Returns { epoch, offset }.
@@ -57,14 +57,15 @@ if ARGV[10] == '1' then
   end
 end
 local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
+local meta = ARGV[11] or ''
 local size = tonumber(ARGV[7])
 local ttl = tonumber(ARGV[8])
 redis.call('HSET', KEYS[1], 's', size, 't', ttl)
 if size > 0 then
-  if ARGV[11] == '' then
+  if meta == '' then
     redis.call('XADD', KEYS[2], 'MAXLEN', '~', size, string.format('%d-%d', offset, now), 'd', ARGV[6], 'i', ARGV[9])
   else
-    redis.call('XADD', KEYS[2], 'MAXLEN', '~', size, string.format('%d-%d', offset, now), 'd', ARGV[6], 'i', ARGV[9], 'm', ARGV[11])
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', size, string.format('%d-%d', offset, now), 'd', ARGV[6], 'i', ARGV[9], 'm', meta)
   end
   if ttl > 0 then
     local cutoff = now - ttl
@@ -86,10 +87,10 @@ if size > 0 then
 else
   redis.call('DEL', KEYS[2])
 end
-if ARGV[11] == '' then
+if meta == '' then
   redis.call('PUBLISH', ARGV[5], epoch .. '\\n' .. string.format('%d', offset) .. '\\n' .. ARGV[6])
 else
-  redis.call('PUBLISH', ARGV[5], epoch .. '\\n' .. string.format('%d %d', offset, #ARGV[11]) .. '\\n' .. ARGV[11] .. ARGV[6])
+  redis.call('PUBLISH', ARGV[5], epoch .. '\\n' .. string.format('%d %d', offset, #meta) .. '\\n' .. meta .. ARGV[6])
 end
 return { epoch, offset }
 `;
