@@ -7,7 +7,7 @@ import { createNatsBroker } from "../../runtime/adapters/nats/nats-broker.js";
 import { createRedisBroker } from "../../runtime/adapters/redis/redis-broker.js";
 import type { BrokerGap } from "../../runtime/adapters/shared/channel-feeds.js";
 import { startOutageProxy } from "./outage-proxy.js";
-import { freePort, hasProgram, skipReason, sleep, startOwnServer, until, type OwnServer } from "./services.js";
+import { freePort, hasProgram, skipReason, startOwnServer, until, type OwnServer } from "./services.js";
 
 // A broker of the test's own loses everything in a restart (Redis without persistence; NATS
 // with its store directory wiped). Two subscribers: one stayed connected and had every event
@@ -107,7 +107,10 @@ describe.each(engines)("$name restarted with nothing kept", (engine) => {
     await until(() => a.events.length === 20, "the new epoch on the steady subscriber", 8_000);
     proxy.up();
     await until(() => b.events.length === 15, "the new epoch on the one cut off", 8_000);
-    await sleep(50);
+    // A marker after everything: a duplicate or a late gap report would have come before it.
+    await publish(21, 21);
+    await until(() => [a, b].every((r) => r.events.length > 0 && text(r.events.at(-1)!) === "m21"), "the marker on both subscribers", 8_000);
+    for (const r of [a, b]) expect(text(r.events.pop()!)).toBe("m21");
 
     const [before, after] = [old[0]!.epoch, fresh[0]!.epoch];
     expect(after).not.toBe(before);
