@@ -150,7 +150,7 @@ describe("the outbox across a client restart", () => {
     release();
     const second = connect(url, { token: "alice", outbox: store, reconnect: { baseMs: 50, capMs: 200 } });
     const reading = collect(second);
-    await new Promise((r) => setTimeout(r, 400));
+    await until(() => second.state === "reconnecting", "the second connection to find the server away");
     expect(second.state).not.toBe("open");
     proxy.unblock();
     const recovered = await reading;

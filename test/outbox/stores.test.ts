@@ -160,7 +160,7 @@ describe("outbox stores, corrupt contents and bounds", () => {
     await conn.opened();
     const key = "gated-key";
     const call = createClient(ChatService, conn).sendMessage({ roomId: "r", text: "gated" }, { idempotencyKey: key });
-    await new Promise((r) => setTimeout(r, 150));
+    await new Promise((r) => setTimeout(r, 150)); // a call sent too early would have reached the server by now
     expect(runs.has(key)).toBe(false);
     open();
     await call;
