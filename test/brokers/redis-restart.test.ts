@@ -30,12 +30,12 @@ describe.skipIf(missing !== undefined)("Redis broker across a kill -9 and restar
           } catch (error) {
             sent.push({ i, error });
           }
-          await sleep(3);
+          await sleep(3); // publishes spread over the outage, in real time
         }
       })();
       await until(() => events.length >= 40, "40 events before the kill");
       await server.kill();
-      await sleep(300);
+      await sleep(300); // the engine stays down a while, in real time
       server = await startOwnServer("redis-server", args, port);
       await publishing;
 
@@ -50,7 +50,10 @@ describe.skipIf(missing !== undefined)("Redis broker across a kill -9 and restar
 
       const text = (e: BrokerEvent): string => new TextDecoder().decode(e.payload);
       await until(() => events.filter((e) => e.epoch === after).length === afterSent.length, "every event of the new epoch", 5_000);
-      await sleep(50);
+      // A marker after everything: a duplicate or a late event would have come before it.
+      const marker = await pub.publish("feed", new TextEncoder().encode("marker"), { historySize: 1_000, historyTtlMs: 0 });
+      await until(() => events.some((e) => e.epoch === marker.epoch && e.offset === marker.offset), "the marker", 5_000);
+      expect(events.pop()?.offset).toBe(marker.offset);
       const old = events.filter((e) => e.epoch === before);
       const fresh = events.filter((e) => e.epoch === after);
       // The old epoch: a prefix, in order; the new one: all of it, in order, once.
