@@ -96,10 +96,10 @@ describe.each(engines)("a node killed with SIGKILL, on $name", ({ name, url, dow
             } catch (e) {
               failures.push(`${tag}: ${e instanceof ProtocastError ? `${Code[e.code]} ${e.reason}` : String(e)}`);
               if (stop) return;
-              await sleep(20);
+              await sleep(20); // a pause before the retry, in real time
             }
           }
-          await sleep(20);
+          await sleep(20); // one call every 20 ms, spread over the kill
         }
       })();
     let strandedBack = 0;
@@ -120,7 +120,9 @@ describe.each(engines)("a node killed with SIGKILL, on $name", ({ name, url, dow
     });
     stop = true;
     await Promise.all(publishing);
-    await sleep(300);
+    // Each reader's events come in channel order: once every acknowledged message is there,
+    // what came before it (duplicates included) has arrived too.
+    await until(() => readers.every((r) => acked.every((t) => r.got.includes(t))), "every acknowledged message at every reader", 5_000).catch(() => undefined);
 
     const moved = readers.filter((r) => r.moved);
     const resumes = moved.map((r) => r.firstAfterKill);
