@@ -185,7 +185,7 @@ describe.skipIf(natsDown !== undefined)("NATS session store", () => {
       expect(info.config.max_msgs_per_subject).toBe(1);
       const s = uniqueName("aged-");
       expect(await store.write("a", [write(s, { create })], ttl)).toEqual([true]);
-      await sleep(1_600);
+      await sleep(1_600); // past max_age (1 s): NATS expires the entry itself, in real time
       expect(await store.claim(s, "a", ttl)).toBeUndefined();
     } finally {
       await store.close();
