@@ -15,7 +15,7 @@ const ECHO = "acme.bench.v1.BenchService/Echo";
 const echoDef = BenchService.byPath.get(ECHO)!;
 if (echoDef.kind !== "call") throw new Error("Echo is a call");
 const encodeRequest = (payload: Uint8Array) => echoDef.inputCodec.encode({ payload } as never);
-const decodeReply = (bytes: Uint8Array) => echoDef.outputCodec.decode(bytes) as { payload: Uint8Array };
+const decodeReply = (bytes: Uint8Array) => echoDef.outputCodec.decode(bytes) as unknown as { payload: Uint8Array };
 
 function setup(handler: CallHandler, authorize?: (r: AuthorizeRequest) => boolean | Promise<boolean>) {
   let now = 10_000;
@@ -48,6 +48,8 @@ function setup(handler: CallHandler, authorize?: (r: AuthorizeRequest) => boolea
     dedupe: () => Promise.reject(new Error("not exactly-once")),
     callDeadlines: new DeadlineSweep(sweepTimers),
     publisher: { publish: () => Promise.reject(new Error("unused")), push: () => 0 },
+    publish: () => Promise.reject(new Error("unused")),
+    tracing: undefined,
   };
   const sent: Frame[] = [];
   const calls = new SessionCalls(host, {
