@@ -26,7 +26,8 @@ beforeAll(async () => {
     for (let next = queue.shift(); next !== undefined; next = queue.shift()) results.set(next, await bufGenerate(`bad/${next}`));
   };
   await Promise.all(Array.from({ length: Math.min(3, Math.max(2, availableParallelism())) }, worker));
-}, 120_000);
+  // About 15 s on an idle machine; ten buf and plugin processes can take minutes on a loaded one.
+}, 300_000);
 
 /** The problem lines that name `element`, after checking the run failed and wrote nothing. */
 function problems(fixture: Fixture, file: string, element: string): string[] {
