@@ -1,5 +1,8 @@
 import { execFile } from "node:child_process";
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { cp, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { build, type Plugin } from "esbuild";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,6 +17,56 @@ export interface BufResult {
   readonly stderr: string;
   /** Generated files by path relative to the output directory. */
   readonly files: ReadonlyMap<string, string>;
+}
+
+let plugin: Promise<string> | undefined;
+
+/**
+ * @bufbuild/protoplugin loads the TypeScript compiler on start (a second of CPU) for the js and
+ * dts targets; these tests print TypeScript only, so the bundle gets a stand-in that fails loudly
+ * if it is ever used.
+ */
+const withoutTypeScript: Plugin = {
+  name: "without-typescript",
+  setup(b) {
+    b.onResolve({ filter: /^typescript$/ }, () => ({ path: "typescript", namespace: "stand-in" }));
+    b.onLoad({ filter: /.*/, namespace: "stand-in" }, () => ({
+      contents: 'export default new Proxy({}, { get(_, key) { throw new Error(`the TypeScript compiler is not in this test bundle (asked for ${String(key)})`); } });',
+      loader: "js",
+    }));
+  },
+};
+
+/**
+ * The plugin as one JavaScript file that plain `node` runs, bundled from codegen/ once for each
+ * version of its sources: starting it costs a fraction of compiling the TypeScript again for
+ * every `buf generate`. The file lives under node_modules/.cache, named by a hash of codegen/,
+ * so test files running side by side share it and an edit to the plugin makes a new one.
+ */
+function bundledPlugin(): Promise<string> {
+  plugin ??= (async () => {
+    const hash = createHash("sha256");
+    const sources = (await readdir(join(ROOT, "codegen"), { recursive: true })).filter((f) => f.endsWith(".ts")).sort();
+    for (const f of sources) hash.update(f).update(await readFile(join(ROOT, "codegen", f)));
+    const dir = join(ROOT, "node_modules", ".cache", "protocast-plugin");
+    const out = join(dir, `${hash.digest("hex").slice(0, 16)}.mjs`);
+    if (!existsSync(out)) {
+      await mkdir(dir, { recursive: true });
+      const partial = `${out}.${process.pid}`;
+      await build({
+        entryPoints: [join(ROOT, "codegen", "protoc-gen-protocast.ts")],
+        outfile: partial,
+        bundle: true,
+        platform: "node",
+        format: "esm",
+        logLevel: "error",
+        plugins: [withoutTypeScript],
+      });
+      await rename(partial, out);
+    }
+    return out;
+  })();
+  return plugin;
 }
 
 /**
@@ -37,7 +90,7 @@ export async function bufGenerate(fixture: string, { withOptions = true } = {}):
       [
         "version: v2",
         "plugins:",
-        `  - local: ["tsx", ${JSON.stringify(join(ROOT, "codegen", "protoc-gen-protocast.ts"))}]`,
+        `  - local: [${JSON.stringify(process.execPath)}, ${JSON.stringify(await bundledPlugin())}]`,
         "    out: out",
         "    opt: [target=ts, import_extension=js]",
         "    strategy: all",

@@ -12,6 +12,7 @@ import { KindsService } from "../../generated/acme/kinds/v1/kinds_protocast.js";
 import { LegacyService } from "../../generated/acme/kinds/v1/legacy_protocast.js";
 import { ShowcaseAdminService, ShowcaseService } from "../../generated/acme/showcase/v1/showcase_protocast.js";
 import { ROOT } from "./buf-generate.js";
+import { runs } from "../support/depth.js";
 import { initOf, messageOf } from "./message-arbitrary.js";
 
 // The generated codecs against protobuf-es, the reference they must match byte for byte.
@@ -33,14 +34,16 @@ for (const service of services) for (const def of service.byPath.values()) for (
 const all = [...subjects.values()];
 const kinds = all.filter((s) => s.desc.typeName.startsWith("acme.kinds."));
 
-const RUNS = { numRuns: 150 };
+const RUNS = { numRuns: runs(100, 500) };
 /**
- * Runs per property for one message type: the kinds fixture holds every field kind and gets the
- * most; the services' own messages repeat those kinds in simpler shapes and get fewer, which
- * keeps the suite's time in bounds as services are added.
+ * Runs per property for one message type, from the base of the deep run: the kinds fixture holds
+ * every field kind and gets the most; the services' own messages repeat those kinds in simpler
+ * shapes and get a third, which keeps the suite's time in bounds as services are added. The
+ * everyday run (`npm test`) tries a fifth of the deep run's cases.
  */
 function runsFor(typeName: string, base: number): { numRuns: number } {
-  return { numRuns: typeName.startsWith("acme.kinds.") ? base : Math.ceil(base / 3) };
+  const deep = typeName.startsWith("acme.kinds.") ? base : Math.ceil(base / 3);
+  return { numRuns: runs(Math.ceil(deep / 5), deep) };
 }
 
 /** Decoding `bytes` must give fromBinary's message, or a ProtocastError; never anything else. */
@@ -73,7 +76,7 @@ describe.each(all.map((s) => [s.desc.typeName, s] as const))("codec of %s", (_na
         expect(bytes).toEqual(toBinary(desc, m));
         expect(codec.size(m)).toBe(bytes.length);
       }),
-      runsFor(desc.typeName, 150),
+      runsFor(desc.typeName, 300),
     );
   });
 
@@ -82,7 +85,7 @@ describe.each(all.map((s) => [s.desc.typeName, s] as const))("codec of %s", (_na
       fc.property(initOf(desc), (init) => {
         expect(codec.encode(init as never)).toEqual(toBinary(desc, create(desc, init)));
       }),
-      runsFor(desc.typeName, 150),
+      runsFor(desc.typeName, 300),
     );
   });
 
@@ -94,7 +97,7 @@ describe.each(all.map((s) => [s.desc.typeName, s] as const))("codec of %s", (_na
         expect(decoded).toStrictEqual(fromBinary(desc, bytes));
         expect(codec.encode(decoded as never)).toEqual(bytes);
       }),
-      runsFor(desc.typeName, 150),
+      runsFor(desc.typeName, 300),
     );
   });
 
@@ -110,14 +113,14 @@ describe.each(all.map((s) => [s.desc.typeName, s] as const))("codec of %s", (_na
     });
     fc.assert(
       fc.property(damaged, (bytes) => decodesLikeReference(subject, bytes)),
-      runsFor(desc.typeName, 300),
+      runsFor(desc.typeName, 600),
     );
   });
 
   it("decodes arbitrary bytes as fromBinary does, or throws a ProtocastError", () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => decodesLikeReference(subject, bytes)),
-      runsFor(desc.typeName, 300),
+      runsFor(desc.typeName, 600),
     );
   });
 });

@@ -6,7 +6,8 @@
  * must survive, its memory stay bounded, and a normal client still be served afterwards.
  * See fuzz-driver.ts for how each envelope's answer is told apart.
  *
- * The suite sends 20,000 (about 10 s); `npm run fuzz` sends 100,000, or PROTOCAST_FUZZ_ENVELOPES.
+ * `npm test` sends 5,000, the deep run (`npm run test:deep`) 25,000, `npm run fuzz` 100,000;
+ * PROTOCAST_FUZZ_ENVELOPES sets any other count.
  * The decoders themselves get many more damaged inputs, without a socket, from the codec
  * properties (test/codegen/codec.property.test.ts, test/wire).
  */
@@ -15,6 +16,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, createClient } from "protocast/node";
 import { ChatService } from "../../generated/acme/chat/v1/chat_protocast.js";
+import { runs } from "../support/depth.js";
 import { until } from "../support/wait.js";
 import { describeReport, runEnvelopeFuzz } from "./fuzz-driver.js";
 
@@ -26,7 +28,7 @@ interface ChildReport {
 }
 
 const mib = (n: number): string => (n / 2 ** 20).toFixed(0);
-const TOTAL = Number(process.env["PROTOCAST_FUZZ_ENVELOPES"] ?? 20_000);
+const TOTAL = Number(process.env["PROTOCAST_FUZZ_ENVELOPES"] ?? runs(5_000));
 
 describe(`${TOTAL.toLocaleString("en")} damaged envelopes`, () => {
   let child: ChildProcess;

@@ -9,6 +9,7 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { fc, test } from "@fast-check/vitest";
 import { ts } from "ts-morph";
 import { describe, expect } from "vitest";
+import { runs } from "../support/depth.js";
 import { EnvelopeSchema } from "../../generated/protocast/v1/envelope_pb.js";
 import { decodeEnvelope } from "../../runtime/wire/decode.js";
 import { encodeEnvelope } from "../../runtime/wire/encode.js";
@@ -18,7 +19,7 @@ import { normalise, referenceDecode, referenceEncode } from "./reference.js";
 
 describe("generated envelope codec, frame kind by frame kind", () => {
   describe.each(frameCases)("%s", (kind) => {
-    test.prop([envelopeWith(frameOf(kind))], { numRuns: 150 })("writes toBinary's bytes and reads fromBinary's content", (env) => {
+    test.prop([envelopeWith(frameOf(kind))], { numRuns: runs(50) })("writes toBinary's bytes and reads fromBinary's content", (env) => {
       const bytes = encodeEnvelope(env);
       expect(bytes).toStrictEqual(referenceEncode(env));
       const reference = fromBinary(EnvelopeSchema, bytes);
@@ -66,7 +67,7 @@ describe("strings", () => {
   // The decoder keeps recently decoded strings of 13 to 64 bytes; few distinct values of the
   // same lengths make hits, collisions and replacements frequent.
   const similar = fc.constantFrom("room/lobby-000", "room/lobby-001", "room/lobbé-000", "acme.chat.v1.ChatService/Send", "acme.chat.v1.ChatService/Sent", "😀😀😀😀", "x".repeat(64), "x".repeat(65));
-  test.prop([fc.array(fc.oneof(similar, text), { minLength: 1, maxLength: 40 })], { numRuns: 300 })(
+  test.prop([fc.array(fc.oneof(similar, text), { minLength: 1, maxLength: 40 })], { numRuns: runs(100) })(
     "decode to the same text however often and in whatever order they come",
     (list) => {
       for (const channel of list) {

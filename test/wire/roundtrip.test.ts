@@ -1,17 +1,18 @@
 import { describe, expect } from "vitest";
 import { fc, test } from "@fast-check/vitest";
+import { runs } from "../support/depth.js";
 import { decodeEnvelope } from "../../runtime/wire/decode.js";
 import { encodeChannelEvent, encodeEnvelope } from "../../runtime/wire/encode.js";
 import { envelope, envelopeWith, frameCases, frameOf, frameValues } from "./arbitraries.js";
 
 describe("envelope codec round trip", () => {
-  test.prop([envelope], { numRuns: 2000 })("decode(encode(e)) equals e for any frame", (env) => {
+  test.prop([envelope], { numRuns: runs(600) })("decode(encode(e)) equals e for any frame", (env) => {
     expect(decodeEnvelope(encodeEnvelope(env))).toStrictEqual(env);
   });
 
   // The mixed property above picks kinds at random; this guarantees each kind its own runs.
   describe.each(frameCases)("%s", (kind) => {
-    test.prop([envelopeWith(frameOf(kind))], { numRuns: 100 })("round trip", (env) => {
+    test.prop([envelopeWith(frameOf(kind))], { numRuns: runs(50) })("round trip", (env) => {
       expect(decodeEnvelope(encodeEnvelope(env))).toStrictEqual(env);
     });
   });
