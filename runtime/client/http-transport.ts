@@ -2,10 +2,9 @@ import { RECORD_CLOSE, RECORD_ENVELOPE, RecordReader, decodeClose, encodeRecord 
 import type { Transport, TransportHandler } from "../transport/transport.js";
 import { errorFromClose } from "../errors/close-reason.js";
 import type { ProtocastError } from "../errors/protocast-error.js";
+import { RECORDS_TYPE, TRANSPORT_HEADER } from "../wire/protocol.js";
 import { errorFromSocketFailure, errorFromStatus, safeUrl } from "./failures.js";
 
-/** Response header that names the stream; POSTs quote it. */
-const TRANSPORT_HEADER = "protocast-transport";
 /** Largest record accepted from the server: the protocol's envelope limit. */
 const MAX_RECORD = 64 * 1024;
 
@@ -52,7 +51,7 @@ export async function openHttpTransport(url: string, token: string | undefined, 
  * else (a proxy, an older server) is judged by its status alone.
  */
 async function readRefusal(res: Response): Promise<ProtocastError> {
-  if (res.ok || !(res.headers.get("content-type") ?? "").startsWith("application/vnd.protocast.v1+records")) return errorFromStatus(res.status);
+  if (res.ok || !(res.headers.get("content-type") ?? "").startsWith(RECORDS_TYPE)) return errorFromStatus(res.status);
   try {
     const body = new Uint8Array(await res.arrayBuffer());
     const record = new RecordReader(1024).push(body)[0];
@@ -138,7 +137,7 @@ class HttpTransport implements Transport {
       try {
         const res = await this.fetchImpl(`${this.base}/send?t=${encodeURIComponent(this.id)}`, {
           method: "POST",
-          headers: { ...this.headers, "content-type": "application/vnd.protocast.v1+records" },
+          headers: { ...this.headers, "content-type": RECORDS_TYPE },
           body,
           cache: "no-store",
           credentials: "same-origin",

@@ -1,6 +1,6 @@
 // What an application does with a running server, whatever carries its connections: handlers,
-// publishing, pushes, presence, where principals are, counts. Transport adapters (the
-// WebSocket server with its HTTP fallback, adapters/ws) add listening and closing to it.
+// publishing, pushes, presence, where principals are, counts, closing. Platform adapters (the
+// Node server with WebSocket and the HTTP fallback, adapters/node) add listening to it.
 import type { DescMessage, MessageInitShape } from "@bufbuild/protobuf";
 import type { ChannelDef, EventDef, ServiceDefinition } from "../service/define.js";
 import type { ChannelMember } from "../service/member.js";
@@ -68,6 +68,15 @@ export interface ServerApi {
    * 10.2). Returns how many connections were closed.
    */
   disconnect(principalId: string, options?: { reason?: string }): number;
+}
+
+/** A server as the application holds it, on any platform. */
+export interface RunningServer extends ServerApi {
+  /**
+   * Stops accepting connections, sends every client a Goaway, lets running calls finish for up
+   * to `deadlineMs` (default 10 000; 0 closes at once), then closes the rest with 1001.
+   */
+  close(options?: { deadlineMs?: number }): Promise<void>;
 }
 
 /** The application's view of a server core. */

@@ -1,7 +1,7 @@
 /** Refused attempts are logged by default, at a bounded rate, and never with the credential. */
 import { describe, expect, it, vi } from "vitest";
 import { Code, ProtocastError } from "protocast/node";
-import { defaultRefusalLog, type RefusalRecord } from "../../runtime/adapters/shared/refusal-log.js";
+import { defaultRefusalLog, type RefusalRecord } from "../../runtime/server/refusal-log.js";
 import { startHarness } from "../support/harness.js";
 import { outcomeOf, upgradeRequest } from "../hostile/raw-ws.js";
 

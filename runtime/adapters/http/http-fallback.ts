@@ -1,7 +1,14 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { CloseCode } from "../../errors/close-codes.js";
+import { formatCloseReason } from "../../errors/close-reason.js";
+import { asRefusal, Refusal } from "../../server/admission.js";
+import type { Endpoint } from "../../server/endpoint.js";
 import { randomId } from "../../server/ids.js";
-import type { ServerCore } from "../../server/server-core.js";
 import { RECORD_ENVELOPE, RecordReader, decodeClose, encodeCloseRecord, encodeRecord } from "../../transport/records.js";
+import type { Transport, TransportHandler } from "../../transport/transport.js";
+import { RECORDS_TYPE, TRANSPORT_HEADER } from "../../wire/protocol.js";
+import { admissionRequest } from "./admission-request.js";
+import { STATUS_TEXT } from "./status-text.js";
 
 /**
  * Broker channel that carries POSTs to the node holding their stream. One channel per node,
@@ -28,15 +35,6 @@ function unwrapRouted(payload: Uint8Array): { streamId: string; body: Uint8Array
 }
 
 const NO_HISTORY = { historySize: 0, historyTtlMs: 0 };
-import type { Transport, TransportHandler } from "../../transport/transport.js";
-import { STATUS_TEXT, Refusal, admit, type AdmissionOptions } from "../shared/admission.js";
-import { CloseCode } from "../../errors/close-codes.js";
-import { formatCloseReason } from "../../errors/close-reason.js";
-
-const RECORDS_TYPE = "application/vnd.protocast.v1+records";
-
-/** Response header that names the stream a client's POSTs belong to. */
-export const TRANSPORT_HEADER = "protocast-transport";
 
 /**
  * The HTTP fallback for clients whose WebSocket upgrade is blocked: GET {path}/stream opens a
@@ -50,7 +48,9 @@ export interface HttpFallback {
   close(): void;
 }
 
-export function createHttpFallback(core: ServerCore, path: string, admission: AdmissionOptions, onRefuse: (refusal: Refusal, req: IncomingMessage) => void): HttpFallback {
+export function createHttpFallback(endpoint: Endpoint): HttpFallback {
+  const { core, path } = endpoint;
+  const onRefuse = (r: Refusal, req: IncomingMessage): void => endpoint.report(r, "http", 0, admissionRequest(req));
   const streams = new Map<string, HttpStreamTransport>();
   // With a broker shared by several nodes, POSTs reach their stream through it: no sticky
   // sessions needed. With the embedded broker there is one node and they go straight in.
@@ -93,7 +93,7 @@ export function createHttpFallback(core: ServerCore, path: string, admission: Ad
       return;
     }
     const remoteAddress = req.socket.remoteAddress ?? "";
-    admit(req, [], admission).then(
+    endpoint.admit(admissionRequest(req), []).then(
       async (principal) => {
         if (res.destroyed || req.destroyed) return;
         // The node's routing channel must be live before a client learns a stream id.
@@ -117,7 +117,7 @@ export function createHttpFallback(core: ServerCore, path: string, admission: Ad
         core.accept(t, principal, remoteAddress);
       },
       (e: unknown) => {
-        const r = e instanceof Refusal ? e : new Refusal(401, CloseCode.Unauthorized, "unauthenticated", String(e));
+        const r = asRefusal(e);
         onRefuse(r, req);
         refuse(res, r);
       },

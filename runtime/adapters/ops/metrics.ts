@@ -2,7 +2,8 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { CloseCode } from "../../errors/close-codes.js";
 import type { ServerCounters, ServerObserver } from "../../server/counters.js";
-import type { ProtocastServer, ServerStats } from "../ws/ws-server.js";
+import type { ServerStats } from "../../server/server-api.js";
+import type { ProtocastServer } from "../node/node-server.js";
 import { optionKeys, rejectUnknownOptions } from "../../errors/check-options.js";
 
 /*

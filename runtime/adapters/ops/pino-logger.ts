@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { ConnectionLogRecord } from "../../server/server-core.js";
-import type { AuthFailureRecord } from "../ws/ws-server.js";
+import type { RefusalRecord } from "../../server/refusal-log.js";
 
 /*
  * Connection logs through pino. Pass the result as createServer's `logger` option:
@@ -25,7 +25,7 @@ import type { AuthFailureRecord } from "../ws/ws-server.js";
  * URL-like field loses its value, in case a future record carries a header or a URL.
  */
 
-type LogRecord = ConnectionLogRecord | AuthFailureRecord;
+type LogRecord = ConnectionLogRecord | RefusalRecord;
 
 /** Field names never written, compared without case, "-" and "_". */
 const SECRET_FIELDS = new Set(["token", "accesstoken", "authorization", "cookie", "setcookie", "resumetoken", "password", "secret"]);

@@ -19,6 +19,9 @@ export interface RefusalRecord {
   readonly path: string;
 }
 
+/** A refused attempt; the name predates refusals other than authentication ones. */
+export type AuthFailureRecord = RefusalRecord;
+
 export interface RefusalLogOptions {
   /** Where lines go. Default console.warn. */
   readonly write?: (line: string) => void;
