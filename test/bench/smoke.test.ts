@@ -1,7 +1,8 @@
 /**
  * The benchmark harness works end to end: `bench/run.ts --smoke` runs every scenario once for
  * every peer and writes a results file of the documented shape. Not a timed test: it never
- * judges speed, only that every number is there and positive.
+ * judges speed, only that every number is there and positive. It belongs to the deep run
+ * (`npm run test:deep`, run by CI), not to `npm test`: it starts every scenario's processes.
  */
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";

@@ -6,7 +6,7 @@
  * must survive, its memory stay bounded, and a normal client still be served afterwards.
  * See fuzz-driver.ts for how each envelope's answer is told apart.
  *
- * `npm test` sends 5,000, the deep run (`npm run test:deep`) 25,000, `npm run fuzz` 100,000;
+ * `npm test` sends 2,000, the deep run (`npm run test:deep`) 25,000, `npm run fuzz` 100,000;
  * PROTOCAST_FUZZ_ENVELOPES sets any other count.
  * The decoders themselves get many more damaged inputs, without a socket, from the codec
  * properties (test/codegen/codec.property.test.ts, test/wire).
@@ -28,7 +28,7 @@ interface ChildReport {
 }
 
 const mib = (n: number): string => (n / 2 ** 20).toFixed(0);
-const TOTAL = Number(process.env["PROTOCAST_FUZZ_ENVELOPES"] ?? runs(5_000));
+const TOTAL = Number(process.env["PROTOCAST_FUZZ_ENVELOPES"] ?? runs(2_000, 25_000));
 
 describe(`${TOTAL.toLocaleString("en")} damaged envelopes`, () => {
   let child: ChildProcess;
@@ -61,7 +61,7 @@ describe(`${TOTAL.toLocaleString("en")} damaged envelopes`, () => {
 
   it("answers every one with 4500, 1009, an Error or normal handling", { timeout: 150_000 }, async () => {
     // Warm up, so that the baseline includes what any server holds once it has served a little.
-    await runEnvelopeFuzz({ port, total: 2_000, parallel: 16, batch: 6, deadlineMs: 20_000, seed: 7, maxEnvelopeBytes: 65_536, expectedCloses: new Set([4500, 1009]) });
+    await runEnvelopeFuzz({ port, total: runs(500, 2_000), parallel: 16, batch: 6, deadlineMs: 20_000, seed: 7, maxEnvelopeBytes: 65_536, expectedCloses: new Set([4500, 1009]) });
     const before = await ask();
     const cpuBefore = process.cpuUsage();
 
