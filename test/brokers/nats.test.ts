@@ -1,8 +1,10 @@
 import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ChannelHistoryOptions } from "protocast";
+import { Code, ProtocastError, type ChannelHistoryOptions } from "protocast";
 import { createNatsBroker, type NatsBrokerOptions } from "../../runtime/adapters/nats/nats-broker.js";
+import type { StoredEvent } from "../../runtime/adapters/nats/nats-history.js";
+import { createStreamReads } from "../../runtime/adapters/nats/nats-stream.js";
 import { channelSubjects } from "../../runtime/adapters/nats/nats-subjects.js";
 import { describeBrokerConformance, type OutageNode, type TestNode } from "./conformance.js";
 import { startOutageProxy } from "./outage-proxy.js";
@@ -27,9 +29,9 @@ describe.skipIf(down !== undefined)("NATS broker", () => {
   });
 
   // Each node has a connection of its own, so the test can count what reaches it.
-  const node = async (): Promise<TestNode> => {
+  const node = async (extra: NatsBrokerOptions = {}): Promise<TestNode> => {
     const nc = await connect({ servers: server });
-    const broker = await createNatsBroker(options({ connection: nc }));
+    const broker = await createNatsBroker(options({ ...extra, connection: nc }));
     return {
       broker,
       received: () => nc.stats().inMsgs,
@@ -145,6 +147,80 @@ describe.skipIf(down !== undefined)("NATS broker", () => {
       }
     });
 
+    describe("batch bounds", () => {
+      /** The channel's messages in the stream, oldest first, without the epoch's marker. */
+      const storedMessages = async (channel: string): Promise<StoredEvent[]> => {
+        const reads = createStreamReads(jsm, jetstream(admin), stream);
+        const subject = channelSubjects(prefix, channel).history;
+        const out: StoredEvent[] = [];
+        for (let m = await reads.next(subject, 1); m !== null; m = await reads.next(subject, m.seq + 1)) if (m.offset > 0) out.push(m);
+        return out;
+      };
+
+      /**
+       * Publishes `payloads` on a fresh channel from a node with `limits`, all in one turn, and
+       * checks that another node receives every one, in order, at consecutive offsets, as history
+       * also returns them. The channel's stored messages are returned.
+       */
+      const burst = async (limits: NatsBrokerOptions, payloads: readonly Uint8Array[]): Promise<StoredEvent[]> => {
+        const [a, b] = [await node(limits), await node()];
+        try {
+          const ch = uniqueName("bounds/");
+          const got: { offset: number; payload: Uint8Array }[] = [];
+          const gaps: unknown[] = [];
+          await b.broker.subscribe(ch, (e) => got.push({ offset: e.offset, payload: e.payload }), (g) => gaps.push(g));
+          const positions = await Promise.all(payloads.map((p) => a.broker.publish(ch, p, keep)));
+          expect(positions.map((p) => p.offset)).toEqual(payloads.map((_, i) => i + 1));
+          await until(() => got.length === payloads.length, "every event on the other node");
+          expect(got.map((e) => e.offset)).toEqual(payloads.map((_, i) => i + 1));
+          expect(got.every((e, i) => Buffer.from(e.payload).equals(payloads[i]!))).toBe(true);
+          expect(gaps).toEqual([]);
+          const h = await b.broker.history(ch, { epoch: positions[0]!.epoch, offset: 0 }, 1_000);
+          expect(h.events.map((e) => e.offset)).toEqual(payloads.map((_, i) => i + 1));
+          expect(h.events.every((e, i) => Buffer.from(e.payload).equals(payloads[i]!))).toBe(true);
+          const stored = await storedMessages(ch);
+          expect(stored.reduce((sum, m) => sum + m.count, 0)).toBe(payloads.length);
+          return stored;
+        } finally {
+          await a.close();
+          await b.close();
+        }
+      };
+      const small = (n: number, size = 3): Uint8Array[] => Array.from({ length: n }, (_, i) => new Uint8Array(size).fill(i + 1));
+
+      it("maxBatchEvents 1 stores a burst as one message per event", async () => {
+        const stored = await burst({ maxBatchEvents: 1 }, small(20));
+        expect(stored.map((m) => m.count)).toEqual(Array(20).fill(1));
+        expect(stored.map((m) => m.offset)).toEqual(small(20).map((_, i) => i + 1));
+        // Each message names the one before it: one event per link of the chain.
+        expect(stored.slice(1).map((m) => m.prevSeq)).toEqual(stored.slice(0, -1).map((m) => m.seq));
+      });
+
+      it("maxBatchEvents 3: a burst of 10 is stored as messages of at most 3 events", async () => {
+        const stored = await burst({ maxBatchEvents: 3 }, small(10));
+        expect(stored.map((m) => m.count)).toEqual([3, 3, 3, 1]);
+        expect(stored.map((m) => m.offset)).toEqual([3, 6, 9, 10]);
+      });
+
+      it("maxBatchBytes bounds a message's body; a larger event goes alone", async () => {
+        // 300 bytes and 4 of framing each: three fit in 1,000 bytes, four do not.
+        const payloads = [...small(6, 300), new Uint8Array(2_000).fill(99), ...small(3, 300)];
+        const stored = await burst({ maxBatchBytes: 1_000 }, payloads);
+        expect(stored.map((m) => m.count)).toEqual([3, 3, 1, 3]);
+        expect(stored.map((m) => m.payload.length)).toEqual([912, 912, 2_000, 912]);
+      });
+
+      it("maxBatchBytes above half the server's max_payload is held to that half", async () => {
+        const half = Math.floor(admin.info!.max_payload / 2);
+        const size = 100 * 1_024;
+        const fit = Math.floor(half / (4 + size));
+        const payloads = small(fit + 2, size);
+        const stored = await burst({ maxBatchBytes: 16 * 1_024 * 1_024 }, payloads);
+        expect(stored.map((m) => m.count)).toEqual([fit, 2]);
+        for (const m of stored) expect(m.payload.length).toBeLessThanOrEqual(half);
+      });
+    });
+
     it("carries channel names that are not valid subjects", async () => {
       const [a, b] = [await node(), await node()];
       try {
@@ -178,6 +254,24 @@ describe.skipIf(down !== undefined)("NATS broker", () => {
     it("rejects invalid options naming the value", async () => {
       await expect(createNatsBroker(options({ maxHistorySize: 0 }))).rejects.toThrow(/maxHistorySize must be an integer >= 1, got 0/);
       await expect(createNatsBroker(options({ pageSize: 0 }))).rejects.toThrow(/pageSize/);
+      const refusal = async (o: NatsBrokerOptions): Promise<ProtocastError> => {
+        const e: unknown = await createNatsBroker(options(o)).then(
+          async (b) => {
+            await b.close();
+            throw new Error(`expected ${JSON.stringify(o)} to be refused`);
+          },
+          (err: unknown) => err,
+        );
+        expect(e).toBeInstanceOf(ProtocastError);
+        expect((e as ProtocastError).code).toBe(Code.InvalidArgument);
+        expect((e as ProtocastError).reason).toBe("bad_option");
+        return e as ProtocastError;
+      };
+      expect((await refusal({ maxBatchEvents: 0 })).message).toMatch(/createNatsBroker: option maxBatchEvents must be an integer >= 1, got 0/);
+      expect((await refusal({ maxBatchEvents: 2.5 })).message).toMatch(/option maxBatchEvents must be an integer >= 1, got 2.5/);
+      expect((await refusal({ maxBatchBytes: -1 })).message).toMatch(/option maxBatchBytes must be an integer >= 1, got -1/);
+      expect((await refusal({ maxBatchBytes: Number.NaN })).message).toMatch(/option maxBatchBytes must be an integer >= 1, got NaN/);
+      expect((await refusal({ maxPending: 0 })).message).toMatch(/maxPending must be an integer >= 1, got 0/);
     });
   });
 

@@ -41,7 +41,27 @@ export interface NatsBrokerOptions extends BrokerFeedOptions {
    * offset before reading it from history. Default 20.
    */
   readonly reorderWaitMs?: number;
+  /**
+   * Events one stored message holds at most. The publishes of a channel made while its previous
+   * message is in flight go out together as one message; 1 stores every event alone. Default 256.
+   */
+  readonly maxBatchEvents?: number;
+  /**
+   * Body bytes of a message of several events (each event and 4 bytes of framing), capped at
+   * half the server's max_payload. An event larger than this goes alone. Default 262144 (256 KiB).
+   */
+  readonly maxBatchBytes?: number;
 }
+
+/** Defaults of the options the NATS broker adds to those of every networked broker. */
+export const defaultNatsBrokerOptions = {
+  maxHistorySize: 1_000,
+  maxHistoryAgeMs: 0,
+  duplicateWindowMs: 60_000,
+  reorderWaitMs: 20,
+  maxBatchEvents: 256,
+  maxBatchBytes: 256 * 1_024,
+} as const;
 
 /** A Broker on NATS: JetStream assigns offsets and keeps history, core subjects fan out. */
 export interface NatsBroker extends Broker {
@@ -49,7 +69,7 @@ export interface NatsBroker extends Broker {
   subscribe(channel: string, listener: (event: BrokerEvent) => void, onGap?: GapListener): Promise<() => void>;
 }
 
-const OPTION_KEYS = optionKeys<NatsBrokerOptions>()("servers", "connection", "stream", "subjectPrefix", "maxHistorySize", "maxHistoryAgeMs", "storage", "duplicateWindowMs", "reorderWaitMs", "outageWaitMs", "pageSize", "maxPending", "retryDelayMs", "onError");
+const OPTION_KEYS = optionKeys<NatsBrokerOptions>()("servers", "connection", "stream", "subjectPrefix", "maxHistorySize", "maxHistoryAgeMs", "storage", "duplicateWindowMs", "reorderWaitMs", "maxBatchEvents", "maxBatchBytes", "outageWaitMs", "pageSize", "maxPending", "retryDelayMs", "onError");
 
 /**
  * Offsets are made contiguous per channel by optimistic concurrency: a publish states the
@@ -63,17 +83,24 @@ const OPTION_KEYS = optionKeys<NatsBrokerOptions>()("servers", "connection", "st
 export async function createNatsBroker(options: NatsBrokerOptions = {}): Promise<NatsBroker> {
   rejectUnknownOptions("createNatsBroker", options, OPTION_KEYS);
   const feed = checkBrokerOptions(options);
-  const maxHistorySize = options.maxHistorySize ?? 1_000;
-  const maxHistoryAgeMs = options.maxHistoryAgeMs ?? 0;
-  const duplicateWindowMs = options.duplicateWindowMs ?? 60_000;
-  const reorderWaitMs = options.reorderWaitMs ?? 20;
+  const d = defaultNatsBrokerOptions;
+  const maxHistorySize = options.maxHistorySize ?? d.maxHistorySize;
+  const maxHistoryAgeMs = options.maxHistoryAgeMs ?? d.maxHistoryAgeMs;
+  const duplicateWindowMs = options.duplicateWindowMs ?? d.duplicateWindowMs;
+  const reorderWaitMs = options.reorderWaitMs ?? d.reorderWaitMs;
+  const maxBatchEvents = options.maxBatchEvents ?? d.maxBatchEvents;
+  const maxBatchBytes = options.maxBatchBytes ?? d.maxBatchBytes;
   for (const [name, value, min] of [
     ["maxHistorySize", maxHistorySize, 1],
     ["maxHistoryAgeMs", maxHistoryAgeMs, 0],
     ["duplicateWindowMs", duplicateWindowMs, 1_000],
     ["reorderWaitMs", reorderWaitMs, 0],
+    ["maxBatchEvents", maxBatchEvents, 1],
+    ["maxBatchBytes", maxBatchBytes, 1],
   ] as const) {
-    if (!Number.isSafeInteger(value) || value < min) throw new ProtocastError(Code.InvalidArgument, `${name} must be an integer >= ${min}, got ${value}`);
+    if (!Number.isSafeInteger(value) || value < min) {
+      throw new ProtocastError(Code.InvalidArgument, `createNatsBroker: option ${name} must be an integer >= ${min}, got ${value}`, { reason: "bad_option" });
+    }
   }
   const stream = options.stream ?? "PROTOCAST";
   const prefix = options.subjectPrefix ?? "protocast";
@@ -85,7 +112,7 @@ export async function createNatsBroker(options: NatsBrokerOptions = {}): Promise
   const timeout = Math.max(100, Math.min(2_000, feed.outageWaitMs));
   const jsm = await jetstreamManager(nc, { timeout });
   const js = jetstream(nc, { timeout });
-  const broker = new NatsBrokerImpl(nc, owned, jsm, js, createStreamReads(jsm, js, stream), prefix, feed, reorderWaitMs, {
+  const broker = new NatsBrokerImpl(nc, owned, jsm, js, createStreamReads(jsm, js, stream), prefix, feed, reorderWaitMs, { maxEvents: maxBatchEvents, maxBytes: maxBatchBytes }, {
     name: stream,
     subjects: [`${prefix}.h.>`],
     storage: options.storage === "memory" ? StorageType.Memory : StorageType.File,
@@ -128,6 +155,7 @@ class NatsBrokerImpl implements NatsBroker {
     private readonly prefix: string,
     private readonly o: Required<BrokerFeedOptions>,
     reorderWaitMs: number,
+    private readonly batchLimits: BatchLimits,
     private readonly config: StreamConfig,
   ) {
     this.feeds = createChannelFeeds(
@@ -182,7 +210,7 @@ class NatsBrokerImpl implements NatsBroker {
    */
   private async drain(channel: string, queue: Queued[]): Promise<void> {
     while (queue.length > 0) {
-      const batch = takeBatch(queue, this.maxBatchBytes);
+      const batch = takeBatch(queue, this.batchLimits.maxEvents, this.maxBatchBytes);
       try {
         const at = await this.publishNow(channel, batch);
         const first = firstOffset(at);
@@ -194,9 +222,12 @@ class NatsBrokerImpl implements NatsBroker {
     this.queues.delete(channel);
   }
 
-  /** Body bytes a message of several events may have: well under the server's max_payload. */
+  /**
+   * Body bytes a message of several events may have: the option, but at most half the server's
+   * max_payload, so that a message of several events stays well clear of it, headers included.
+   */
   private get maxBatchBytes(): number {
-    return Math.max(1_024, Math.min(256 * 1_024, (this.nc.info?.max_payload ?? 1_048_576) / 2));
+    return Math.min(this.batchLimits.maxBytes, Math.floor((this.nc.info?.max_payload ?? 1_048_576) / 2));
   }
 
   private async publishNow(channel: string, batch: readonly Queued[]): Promise<StoredEvent> {
@@ -472,19 +503,23 @@ interface Queued {
   readonly reject: (error: unknown) => void;
 }
 
-/** Events one stored message holds at most. */
-const maxBatchEvents = 256;
+/** The bounds of one stored message of several events (maxBatchEvents, maxBatchBytes). */
+interface BatchLimits {
+  readonly maxEvents: number;
+  readonly maxBytes: number;
+}
 
 /**
  * Takes the queue's first publishes that can share a message: the same history options, at
- * most maxBatchEvents of them and, past the first, at most maxBytes of body.
+ * most maxEvents of them and, past the first, at most maxBytes of body. The first always goes,
+ * however large: a bound only decides where a message ends, it never refuses a publish.
  */
-function takeBatch(queue: Queued[], maxBytes: number): Queued[] {
+function takeBatch(queue: Queued[], maxEvents: number, maxBytes: number): Queued[] {
   const first = queue[0]!;
   let n = 1;
   let bytes = 4 + first.payload.length;
   // Metadata is a header of the whole message, so an event that has some travels alone.
-  for (; first.meta === "" && n < queue.length && n < maxBatchEvents; n++) {
+  for (; first.meta === "" && n < queue.length && n < maxEvents; n++) {
     const next = queue[n]!;
     if (next.meta !== "" || next.size !== first.size || next.ttl !== first.ttl || bytes + 4 + next.payload.length > maxBytes) break;
     bytes += 4 + next.payload.length;

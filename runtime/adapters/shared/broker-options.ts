@@ -28,7 +28,7 @@ export const defaultBrokerFeedOptions = {
   retryDelayMs: 100,
 } as const;
 
-/** Fills in the defaults; throws INVALID_ARGUMENT naming the option and the value. */
+/** Fills in the defaults; throws INVALID_ARGUMENT (reason bad_option) naming the option and the value. */
 export function checkBrokerOptions(options: BrokerFeedOptions): Required<BrokerFeedOptions> {
   const checked = {
     outageWaitMs: options.outageWaitMs ?? defaultBrokerFeedOptions.outageWaitMs,
@@ -40,7 +40,7 @@ export function checkBrokerOptions(options: BrokerFeedOptions): Required<BrokerF
   for (const [name, min] of [["outageWaitMs", 0], ["pageSize", 1], ["maxPending", 1], ["retryDelayMs", 1]] as const) {
     const value = checked[name];
     if (!Number.isSafeInteger(value) || value < min) {
-      throw new ProtocastError(Code.InvalidArgument, `${name} must be an integer >= ${min}, got ${value}`);
+      throw new ProtocastError(Code.InvalidArgument, `${name} must be an integer >= ${min}, got ${value}`, { reason: "bad_option" });
     }
   }
   return checked;
