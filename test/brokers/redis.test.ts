@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
-import type { ChannelHistoryOptions } from "protocast";
+import { Code, type ChannelHistoryOptions } from "protocast";
 import { createRedisBroker, type RedisBrokerOptions } from "../../runtime/adapters/redis/redis-broker.js";
 import { publishScript } from "../../runtime/adapters/redis/redis-scripts.js";
 import { describeBrokerConformance, type OutageNode, type TestNode } from "./conformance.js";
@@ -132,6 +132,10 @@ describe.skipIf(down !== undefined)("Redis broker", () => {
     it("rejects invalid options naming the value", () => {
       expect(() => createRedisBroker(options({ outageWaitMs: -1 }))).toThrow(/outageWaitMs must be an integer >= 0, got -1/);
       expect(() => createRedisBroker(options({ metaTtlMs: 1.5 }))).toThrow(/metaTtlMs/);
+      for (const bad of [{ metaTtlMs: -1 }, { outageWaitMs: -1 }, { maxPending: 0 }]) {
+        expect(() => createRedisBroker(options(bad)), JSON.stringify(bad)).toThrow(expect.objectContaining({ code: Code.InvalidArgument, reason: "bad_option" }));
+      }
+      expect(() => createRedisBroker(options({ metaTtlMs: -1 }))).toThrow(/createRedisBroker: option metaTtlMs must be a non-negative integer, got -1/);
     });
   });
 });

@@ -45,7 +45,7 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
   const feed = checkBrokerOptions(options);
   const metaTtlMs = options.metaTtlMs ?? 0;
   if (!Number.isSafeInteger(metaTtlMs) || metaTtlMs < 0) {
-    throw new ProtocastError(Code.InvalidArgument, `metaTtlMs must be a non-negative integer, got ${metaTtlMs}`);
+    throw new ProtocastError(Code.InvalidArgument, `createRedisBroker: option metaTtlMs must be a non-negative integer, got ${metaTtlMs}`, { reason: "bad_option" });
   }
   return new RedisBrokerImpl(options.url, options.keyPrefix ?? DEFAULT_REDIS_PREFIX, metaTtlMs, feed, options.redisOptions ?? {});
 }
