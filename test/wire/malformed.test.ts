@@ -115,10 +115,11 @@ describe("valid edge encodings decode like protobuf-es", () => {
   });
 
   test("10,000 nested groups are refused at the first tag", () => {
-    const bytes = hex(deepGroups);
-    const started = performance.now();
-    expect(() => decodeEnvelope(bytes)).toThrow(/group/);
-    expect(performance.now() - started).toBeLessThan(50);
+    // The error names the first tag's field, and what follows it is never read: a truncated
+    // varint at the end changes nothing.
+    const refusal = "bad envelope: group (wire type 3) in Envelope field 30";
+    expect(() => decodeEnvelope(hex(deepGroups))).toThrow(refusal);
+    expect(() => decodeEnvelope(hex(deepGroups + "08 ff"))).toThrow(refusal);
   });
 });
 
