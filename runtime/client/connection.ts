@@ -12,6 +12,7 @@ import { Heartbeat } from "../session/heartbeat.js";
 import { CONNECTION_TRANSITIONS, allows, type ConnectionState } from "../session/states.js";
 import { Sequencer } from "../session/sequencer.js";
 import type { Envelope, ErrorFrame, Frame, Resumed, Welcome } from "../wire/envelope.js";
+import { entriesOf } from "../wire/metadata.js";
 import { Channels } from "./channels.js";
 import { Emitter } from "./emitter.js";
 import { TransportNegotiator } from "./negotiate.js";
@@ -99,8 +100,9 @@ class ConnectionImpl implements Connection, Link {
         return self.state === "closed" || self.state === "closing";
       },
       opened: () => this.opened(),
-      // Same key, same bytes (PROTOCOL.md 5.2); kept across reconnects like any idempotent call.
-      resend: (r) => this.requests.request(r.method, r.request, r.key, r.timeoutMs, true),
+      // Same key, same bytes (PROTOCOL.md 5.2) and the metadata first sent; kept across
+      // reconnects like any idempotent call.
+      resend: (r) => this.requests.request(r.method, r.request, r.key, r.timeoutMs, true, undefined, entriesOf(r.metadata)),
     });
     this.requests = new Requests(this, this.outbox, o.now, o);
     this.channels = new Channels(this, o.tracing);

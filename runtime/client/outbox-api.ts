@@ -1,4 +1,5 @@
 import type { ProtocastError } from "../errors/protocast-error.js";
+import type { Metadata as MetadataFrame } from "../wire/envelope.js";
 import type { OutboxRecord, OutboxStore } from "./outbox-store.js";
 
 // What a connection knows of the outbox: the public types, and the narrow interface through
@@ -73,7 +74,7 @@ export interface OutboxHost {
   readonly closed: boolean;
   /** Resolves when the connection is open; rejects when it closed for good. */
   opened(): Promise<void>;
-  /** Sends a stored call again, with its key and bytes; resolves with the reply payload. */
+  /** Sends a stored call again, with its key, bytes and metadata; resolves with the reply payload. */
   resend(record: OutboxRecord): Promise<Uint8Array>;
 }
 
@@ -106,11 +107,20 @@ export interface ResolvedOutbox {
 export interface LiveOutbox extends Outbox {
   /**
    * Runs a call through the outbox: stores it, sends it (`run`), and deletes the record after
-   * the outcome has been handed to the application.
+   * the outcome has been handed to the application. `metadata` is what `run` sends.
    */
-  track<T>(call: { key: string; method: string; request: Uint8Array; timeoutMs: number }, run: () => Promise<T>): Promise<T>;
+  track<T>(call: TrackedCall, run: () => Promise<T>): Promise<T>;
   /** The connection closed: readers end after what is ready; the rest stays in the store. */
   closed(): void;
+}
+
+/** A call as its connection hands it to the outbox, with the metadata it is sent with. */
+export interface TrackedCall {
+  readonly key: string;
+  readonly method: string;
+  readonly request: Uint8Array;
+  readonly timeoutMs: number;
+  readonly metadata: MetadataFrame | undefined;
 }
 
 /** Makes the outbox of one connection over a configured store. */

@@ -9,7 +9,9 @@ export function memoryOutbox(): OutboxStore {
   const records = new Map<string, OutboxRecord>();
   return withOutbox({
     put(record) {
-      records.set(record.key, { ...record, request: record.request.slice() });
+      // A copy of its own, as IndexedDB or a file would keep.
+      const copy: OutboxRecord = { ...record, request: record.request.slice() };
+      records.set(record.key, record.metadata === undefined ? copy : { ...copy, metadata: { ...record.metadata } });
       return Promise.resolve();
     },
     delete(key) {

@@ -1,3 +1,5 @@
+import type { Metadata } from "../wire/metadata.js";
+
 /**
  * Where the outbox keeps calls that have not been answered yet, so that a client started after
  * a page reload, a crash or a restart can send them again under the same idempotency keys
@@ -7,7 +9,13 @@
 
 /** One stored call: what a later client needs to send it again, byte for byte. */
 export interface OutboxRecord {
-  /** Format of the record. A value without `version: 1` in a store is not this outbox's. */
+  /**
+   * Format of the record. A value without `version: 1` in a store is not this outbox's.
+   * `metadata` was added later as an optional field, under the same version: a record of an
+   * earlier release reads as a call without metadata, and an earlier release reads a record
+   * that has it as one of its own and resends the call without it, where a new version would
+   * have it skip the call as foreign and leave it unsent.
+   */
   readonly version: 1;
   /** The call's idempotency key; also the record's key in the store. */
   readonly key: string;
@@ -17,6 +25,12 @@ export interface OutboxRecord {
   readonly request: Uint8Array;
   /** The call's timeout, used again when it is resent. */
   readonly timeoutMs: number;
+  /**
+   * The metadata the call was sent with (PROTOCOL.md 3.8): the connection's defaults with the
+   * call's own over them, checked, and with tracing its trace context. A resend carries it
+   * unchanged. Absent when the call carried none.
+   */
+  readonly metadata?: Metadata;
   /** When the record was written, in ms since the epoch (the connection's clock). */
   readonly storedAt: number;
 }
@@ -55,7 +69,28 @@ export function readRecord(entry: unknown): OutboxRecord | RecordProblem {
   if (typeof timeoutMs !== "number" || !Number.isInteger(timeoutMs) || timeoutMs < 1) return bad(`its timeoutMs ${String(timeoutMs)} is not a positive integer`);
   const storedAt = r["storedAt"];
   if (typeof storedAt !== "number" || !Number.isFinite(storedAt) || storedAt < 0) return bad(`its storedAt ${String(storedAt)} is not a time`);
-  return { version: 1, key, method, request: r["request"], timeoutMs, storedAt };
+  const record: OutboxRecord = { version: 1, key, method, request: r["request"], timeoutMs, storedAt };
+  const metadata = readMetadata(r["metadata"]);
+  if (typeof metadata === "string") return bad(metadata);
+  return metadata === undefined ? record : { ...record, metadata };
+}
+
+/**
+ * The stored metadata as a copy of its own, undefined when there is none (null too, as a store
+ * with a column per field may give back), or what is wrong with it. Its keys and sizes are the
+ * server's to judge: they passed the client's check when the call was first sent.
+ */
+function readMetadata(value: unknown): Metadata | undefined | string {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "object" || Array.isArray(value)) return "its metadata is not an object of strings";
+  const out = Object.create(null) as Record<string, string>;
+  let entries = 0;
+  for (const [k, v] of Object.entries(value)) {
+    if (typeof v !== "string") return `its metadata value of ${JSON.stringify(k)} is not a string`;
+    out[k] = v;
+    entries++;
+  }
+  return entries === 0 ? undefined : Object.freeze(out);
 }
 
 export function isRecordProblem(r: OutboxRecord | RecordProblem): r is RecordProblem {
@@ -64,5 +99,7 @@ export function isRecordProblem(r: OutboxRecord | RecordProblem): r is RecordPro
 
 /** Bytes a record stands for in the outbox's bound: the request plus its fields, roughly. */
 export function recordBytes(r: OutboxRecord): number {
-  return r.request.byteLength + r.method.length + r.key.length + 32;
+  let bytes = r.request.byteLength + r.method.length + r.key.length + 32;
+  if (r.metadata !== undefined) for (const [k, v] of Object.entries(r.metadata)) bytes += k.length + v.length;
+  return bytes;
 }

@@ -1,8 +1,9 @@
 import { expectMethods } from "../errors/check-options.js";
 import { Code } from "../errors/code.js";
 import { ProtocastError } from "../errors/protocast-error.js";
+import { metadataView } from "../wire/metadata.js";
 import { Emitter } from "./emitter.js";
-import { OUTBOX_ENGINE, type LiveOutbox, type OutboxEvents, type OutboxHost, type OutboxOutcome, type OutboxRecovered, type RecoveredReadOptions } from "./outbox-api.js";
+import { OUTBOX_ENGINE, type LiveOutbox, type OutboxEvents, type OutboxHost, type OutboxOutcome, type OutboxRecovered, type RecoveredReadOptions, type TrackedCall } from "./outbox-api.js";
 import type { ResolvedOutbox } from "./outbox-options.js";
 import { isRecordProblem, readRecord, recordBytes, type OutboxRecord, type OutboxStore } from "./outbox-store.js";
 
@@ -12,9 +13,9 @@ import { isRecordProblem, readRecord, recordBytes, type OutboxRecord, type Outbo
  * deleted once its outcome has reached the application. Whatever is left in the store when
  * a page reloads or a process dies is read by the next client over the same store:
  *
- *   store.list() ── age > maxAgeMs ─────────────────────────────▶ outcome "expired"
+ *   store.list() ── age > maxAgeMs ──────────────────────────────────▶ outcome "expired"
  *        │
- *        └── wait for open ── resend, same key and bytes ──▶ outcome "reply" / "error"
+ *        └── wait for open ── resend, same key, bytes and metadata ──▶ outcome "reply" / "error"
  *                                   ▲           │ transient failure (connection, deadline)
  *                                   └─ backoff ─┘ up to RESEND_ATTEMPTS times
  *
@@ -130,9 +131,12 @@ class OutboxImpl implements LiveOutbox {
    * the outcome has been handed to the application. When the call fails because the
    * connection closed, the record stays for the next client.
    */
-  async track<T>(call: { key: string; method: string; request: Uint8Array; timeoutMs: number }, run: () => Promise<T>): Promise<T> {
+  async track<T>(call: TrackedCall, run: () => Promise<T>): Promise<T> {
     const config = this.config;
-    const record: OutboxRecord = { version: 1, ...call, storedAt: this.host.now() };
+    const { metadata, ...fields } = call;
+    const stored: OutboxRecord = { version: 1, ...fields, storedAt: this.host.now() };
+    // The metadata as sent, trace context included: a resend by a later client carries the same.
+    const record = metadata === undefined ? stored : { ...stored, metadata: metadataView(metadata) };
     this.hold(record, config);
     try {
       await this.writing(config.store.put(record));

@@ -91,9 +91,9 @@ export class Requests implements DeadlineHolder {
     if (!(this.outbox.enabled && keptByOutbox(rules))) {
       return traced(out?.span, this.start(callFrame(this.link.takeId(), def.path, payload, timeoutMs, key, metadata), retry, timeoutMs, def.outputCodec, options?.signal) as Promise<MessageShape<O>>);
     }
-    // With an outbox, the call is stored before it is sent (outbox.ts), and the stored bytes
-    // may be sent again by a later client: the outbox deals in bytes, decoded here.
-    const record = { key, method: def.path, request: payload, timeoutMs };
+    // With an outbox, the call is stored before it is sent (outbox.ts), and the stored bytes and
+    // metadata may be sent again by a later client: the outbox deals in bytes, decoded here.
+    const record = { key, method: def.path, request: payload, timeoutMs, metadata };
     const answered = this.outbox.track(record, () => this.request(def.path, payload, key, timeoutMs, retry, options?.signal, metadata));
     return traced(out?.span, answered.then((bytes) => decodeReply(def.outputCodec, def.path, bytes) as MessageShape<O>));
   }

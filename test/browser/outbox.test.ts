@@ -12,9 +12,10 @@ import type { OutboxPageEvent } from "./pages/outbox-page.js";
 // them are unanswered: once with the server up, once with the server down at the moment of the
 // reload (closed, and a new one started on the same port afterwards, sharing the idempotency
 // store as nodes with a Redis or NATS store do; the page makes its last calls while it is
-// away). After the reload every call must have run exactly once on the server, and the new page
-// must receive, once each, the outcome (the reply of that one run) of every call the first load
-// did not receive.
+// away). After the reload every call must have run exactly once on the server, with the metadata
+// the first load made it with (a call the new page resends carries what was stored, not the new
+// page's defaults), and the new page must receive, once each, the outcome (the reply of that one
+// run) of every call the first load did not receive.
 
 const CALLS = 200;
 /** Held calls finish this far apart once their gate opens, so the reload meets some done and some running. */
@@ -32,6 +33,9 @@ describe.skipIf(skipBrowser)("the outbox across a page reload, in Chromium", () 
   const applied = new Map<string, number>();
   const replies = new Map<string, string>();
   const textOf = new Map<string, string>();
+  /** Per idempotency key, the metadata the handler saw, as JSON with the keys in order. */
+  const metadataOf = new Map<string, string>();
+  const canonical = (m: Readonly<Record<string, string>>): string => JSON.stringify(Object.entries(m).sort());
   let serial = 0;
   /** Calls from..to-1 of a run wait for the test to open the gate (other calls take 20 ms). */
   let held = { run: "", from: 0, to: 0, gate: Promise.resolve(), open: () => undefined as void };
@@ -49,6 +53,7 @@ describe.skipIf(skipBrowser)("the outbox across a page reload, in Chromium", () 
         const key = ctx.idempotencyKey;
         started.set(key, (started.get(key) ?? 0) + 1);
         textOf.set(key, req.text);
+        metadataOf.set(key, canonical(ctx.metadata));
         const [run, n] = [req.text.split("-")[0], Number(req.text.split("-")[1])];
         if (run === held.run && n >= held.from && n < held.to) {
           await held.gate;
@@ -113,6 +118,8 @@ describe.skipIf(skipBrowser)("the outbox across a page reload, in Chromium", () 
     // Every call reached the server, ran once, and completed once.
     expect(keys).toHaveLength(CALLS);
     expect(keys.filter((k) => started.get(k) !== 1 || applied.get(k) !== 1)).toEqual([]);
+    // Each with the first load's metadata, whichever load sent it.
+    expect(keys.filter((k) => metadataOf.get(k) !== canonical({ "x-load": "1", "x-call": textOf.get(k)! }))).toEqual([]);
     // What the first load received, by its own synchronous log (a report to the test sent as
     // the page unloads may be lost; the log is not).
     const inFirst = events.find((e): e is Extract<OutboxPageEvent, { kind: "delivered-log" }> => e.kind === "delivered-log" && e.load === 2)?.texts ?? [];

@@ -2,10 +2,27 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Code, ProtocastError, connect, createClient, fileOutbox, memoryOutbox, type Connection, type ConnectOptions, type OutboxStore } from "protocast/node";
+import { Code, ProtocastError, connect, createClient, fileOutbox, memoryOutbox, type Connection, type ConnectOptions, type Metadata, type OutboxStore, type Tracing } from "protocast/node";
 import { ChatService, type ChatServiceRecovered } from "../../generated/acme/chat/v1/chat_protocast.js";
 import { startHarness, until, type Harness } from "../support/harness.js";
 import { startTcpProxy } from "../support/tcp-proxy.js";
+
+/** A tracer that puts a traceparent of this trace id, with a fresh span id per span, in what it sends. */
+function fakeTracing(traceId: string): Tracing {
+  let spans = 0;
+  const ids = new Map<object, string>();
+  return {
+    start() {
+      const span = { fail: () => undefined, end: () => undefined };
+      ids.set(span, (++spans).toString(16).padStart(16, "0"));
+      return span;
+    },
+    inject(span, into) {
+      into["traceparent"] = `00-${traceId}-${ids.get(span)}-01`;
+    },
+    run: (_span, fn) => fn(),
+  };
+}
 
 // A client "restart" is a new connect() over the same store: the first client is closed while
 // calls are unanswered (as a page reload or a crash would leave them), and the second one must
@@ -17,6 +34,8 @@ describe("the outbox across a client restart", () => {
   /** Handler runs per idempotency key, and the reply each run gave. */
   const runs = new Map<string, number>();
   const replies = new Map<string, string>();
+  /** The metadata the handler saw, by idempotency key. */
+  const metadataOf = new Map<string, Metadata>();
   /** Texts whose handler waits until released. */
   let slow = (_text: string): boolean => false;
   let release: () => void = () => undefined;
@@ -31,6 +50,7 @@ describe("the outbox across a client restart", () => {
         if (slow(req.text)) await released;
         const key = ctx.idempotencyKey;
         runs.set(key, (runs.get(key) ?? 0) + 1);
+        metadataOf.set(key, { ...ctx.metadata });
         if (req.text.startsWith("refuse")) throw new ProtocastError(Code.FailedPrecondition, "room is closed", { reason: "room_closed" });
         const id = `${req.text}#${runs.get(key)}`;
         replies.set(key, id);
@@ -130,6 +150,36 @@ describe("the outbox across a client restart", () => {
     expect(recovered[0]!.request.text).toBe("too-old");
     expect(runs.has("old-key")).toBe(false);
     expect(await store.list()).toEqual([]);
+  });
+
+  it("calls that never reached the server run after a restart with the metadata they were made with, trace context included", async () => {
+    const proxy = await startTcpProxy(h.port);
+    const url = `ws://127.0.0.1:${proxy.port}/protocast`;
+    const path = join(dir, "metadata.json");
+    proxy.block();
+    const first = connect(url, { token: "alice", outbox: fileOutbox(path), metadata: { tenant: "acme", locale: "en" }, tracing: fakeTracing("a".repeat(32)), reconnect: { baseMs: 50, capMs: 200 } });
+    const chat1 = createClient(ChatService, first);
+    const pending = [
+      chat1.sendMessage({ roomId: "r", text: "meta-own" }, { metadata: { locale: "fr", "x-request-id": "r-17" } }).catch(() => undefined),
+      chat1.sendMessage({ roomId: "r", text: "meta-defaults" }).catch(() => undefined),
+    ];
+    await until(() => first.outbox.held.records === 2, "2 calls held");
+    await first.outbox.stored();
+    await first.close();
+    await Promise.all(pending);
+    proxy.unblock();
+    // A new process: a new store object over the file, other defaults, a tracer of its own.
+    const second = connect(url, { token: "alice", outbox: fileOutbox(path), metadata: { tenant: "other" }, tracing: fakeTracing("b".repeat(32)), reconnect: { baseMs: 50, capMs: 200 } });
+    const recovered = await collect(second);
+    expect(recovered.map((r) => [r.request.text, r.outcome.kind]).sort()).toEqual([["meta-defaults", "reply"], ["meta-own", "reply"]]);
+    const seen = new Map(recovered.map((r) => [r.request.text, metadataOf.get(r.idempotencyKey)]));
+    for (const r of recovered) expect(runs.get(r.idempotencyKey)).toBe(1);
+    // The first client's defaults with the call's own over them, and the first client's trace.
+    expect(seen.get("meta-own")).toEqual({ tenant: "acme", locale: "fr", "x-request-id": "r-17", traceparent: expect.stringMatching(/^00-a{32}-[0-9a-f]{16}-01$/) });
+    expect(seen.get("meta-defaults")).toEqual({ tenant: "acme", locale: "en", traceparent: expect.stringMatching(/^00-a{32}-[0-9a-f]{16}-01$/) });
+    expect(seen.get("meta-own")!["traceparent"]).not.toBe(seen.get("meta-defaults")!["traceparent"]);
+    await second.close();
+    await proxy.close();
   });
 
   it("with the server unreachable at the restart, the calls wait and are sent once it is back", async () => {

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Code, ProtocastError, connect, createClient, customOutbox, defaultOutboxLimits, fileOutbox, memoryOutbox, type Connection, type OutboxRecord, type OutboxStore } from "protocast/node";
+import { Code, ProtocastError, connect, createClient, customOutbox, defaultOutboxLimits, fileOutbox, memoryOutbox, type Connection, type Metadata, type OutboxRecord, type OutboxStore } from "protocast/node";
 import { ChatService } from "../../generated/acme/chat/v1/chat_protocast.js";
 import { ShowcaseService } from "../../generated/acme/showcase/v1/showcase_protocast.js";
 import { startHarness, until, type Harness } from "../support/harness.js";
@@ -13,6 +13,32 @@ import { startHarness, until, type Harness } from "../support/harness.js";
 const SEND = "acme.chat.v1.ChatService/SendMessage";
 const request = (text: string): Uint8Array => ChatService.calls["sendMessage"]!.inputCodec.encode({ roomId: "r", text } as never);
 const record = (key: string, text: string, storedAt = Date.now()): OutboxRecord => ({ version: 1, key, method: SEND, request: request(text), timeoutMs: 5_000, storedAt });
+const withMetadata = (key: string, text: string, metadata: Metadata): OutboxRecord => ({ ...record(key, text), metadata });
+
+/**
+ * A store of the application's own that keeps each record as JSON text, as a database column
+ * or localStorage would: the request in base64, every other field as it is.
+ */
+function jsonTextStore(): OutboxStore {
+  const rows = new Map<string, string>();
+  return customOutbox({
+    async put(r: OutboxRecord) {
+      rows.set(r.key, JSON.stringify({ ...r, request: Buffer.from(r.request).toString("base64") }));
+    },
+    async delete(key: string) {
+      rows.delete(key);
+    },
+    async list() {
+      return Array.from(rows.values(), (text) => {
+        const row = JSON.parse(text) as { request: string };
+        return { ...row, request: new Uint8Array(Buffer.from(row.request, "base64")) };
+      });
+    },
+    async clear() {
+      rows.clear();
+    },
+  });
+}
 
 /** A memory store that also logs what it was asked, and can be told to fail or wait. */
 function spyStore(initial: unknown[] = []) {
@@ -21,6 +47,8 @@ function spyStore(initial: unknown[] = []) {
   const spy = {
     log,
     entries,
+    /** Every record put, in order. */
+    puts: [] as OutboxRecord[],
     failPut: false,
     failList: false,
     gate: undefined as Promise<void> | undefined,
@@ -28,6 +56,7 @@ function spyStore(initial: unknown[] = []) {
     store: customOutbox({
       async put(r: OutboxRecord) {
         log.push(`put ${r.method}`);
+        spy.puts.push(r);
         await spy.gate;
         if (spy.failPut) throw new Error("disk full");
         entries.set(r.key, r);
@@ -51,6 +80,8 @@ function spyStore(initial: unknown[] = []) {
 describe("outbox stores, corrupt contents and bounds", () => {
   let h: Harness;
   const runs = new Map<string, number>();
+  /** The metadata each call's handler saw, by idempotency key. */
+  const metadataOf = new Map<string, Metadata>();
   let dir = "";
 
   beforeAll(async () => {
@@ -59,6 +90,7 @@ describe("outbox stores, corrupt contents and bounds", () => {
     h.server.implement(ChatService, {
       async sendMessage(req, ctx) {
         runs.set(ctx.idempotencyKey, (runs.get(ctx.idempotencyKey) ?? 0) + 1);
+        metadataOf.set(ctx.idempotencyKey, { ...ctx.metadata });
         if (req.text.startsWith("wait")) await new Promise((r) => setTimeout(r, 200));
         return { messageId: req.text };
       },
@@ -85,6 +117,7 @@ describe("outbox stores, corrupt contents and bounds", () => {
       { version: 1, key: "bad-request", method: SEND, request: "not bytes", timeoutMs: 5_000, storedAt: Date.now() },
       { version: 1, key: "bad-timeout", method: SEND, request: request("x"), timeoutMs: -1, storedAt: Date.now() },
       { version: 1, key: "bad-time", method: SEND, request: request("x"), timeoutMs: 5_000, storedAt: "yesterday" },
+      { ...record("bad-metadata", "x"), metadata: { tenant: 7 } },
       record("good", "good one"),
     ]);
     const conn = h.client({ token: "carol", outbox: spy.store });
@@ -100,9 +133,11 @@ describe("outbox stores, corrupt contents and bounds", () => {
       "outbox_record_corrupt",
       "outbox_record_corrupt",
       "outbox_record_corrupt",
+      "outbox_record_corrupt",
     ]);
     expect(errors.every((e) => e.code === Code.DataLoss)).toBe(true);
     expect(errors[4]!.message).toContain("its request is not bytes");
+    expect(errors[7]!.message).toContain('its metadata value of "tenant" is not a string');
     // Foreign entries are not ours to delete; corrupt ones of this outbox are.
     expect([...spy.entries.keys()].sort()).toEqual(["#0", "#1", "from-a-later-release"]);
     // The connection itself is unharmed.
@@ -150,6 +185,71 @@ describe("outbox stores, corrupt contents and bounds", () => {
     expect(errors.map((e) => e.reason)).toEqual(["outbox_record_corrupt"]);
     await conn.outbox.stored();
     expect(JSON.parse(await readFile(path, "utf8")).records).toEqual([]);
+  });
+
+  it("a call's record holds the metadata it is sent with: the connection's defaults with the call's own over them", async () => {
+    const spy = spyStore();
+    const conn = h.client({ token: "carol", outbox: spy.store, metadata: { tenant: "acme", locale: "en" } });
+    const chat = createClient(ChatService, conn);
+    await chat.sendMessage({ roomId: "r", text: "own" }, { idempotencyKey: "meta-own", metadata: { locale: "fr", "x-request-id": "r-1" } });
+    await chat.sendMessage({ roomId: "r", text: "defaults" }, { idempotencyKey: "meta-defaults" });
+    expect(spy.puts.map((r) => [r.key, { ...r.metadata }])).toEqual([
+      ["meta-own", { tenant: "acme", locale: "fr", "x-request-id": "r-1" }],
+      ["meta-defaults", { tenant: "acme", locale: "en" }],
+    ]);
+    // What was stored is what the handler got.
+    expect(metadataOf.get("meta-own")).toEqual({ tenant: "acme", locale: "fr", "x-request-id": "r-1" });
+    // Metadata that breaks a rule fails the call before anything is stored.
+    await expect(chat.sendMessage({ roomId: "r", text: "x" }, { metadata: { Tenant: "x" } })).rejects.toMatchObject({ reason: "bad_metadata" });
+    expect(spy.puts).toHaveLength(2);
+    // A call without metadata leaves the field out.
+    const plain = spyStore();
+    await createClient(ChatService, h.client({ token: "carol", outbox: plain.store })).sendMessage({ roomId: "r", text: "plain" });
+    expect(plain.puts).toHaveLength(1);
+    expect("metadata" in plain.puts[0]!).toBe(false);
+    await until(() => spy.entries.size === 0 && plain.entries.size === 0, "the records to be deleted");
+  });
+
+  describe("every store keeps a record's metadata, and reads a record without it as an earlier release wrote it", () => {
+    const metadata = { tenant: "acme", "x-request-id": "r-9", traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" };
+    const same = (store: OutboxStore) => ({ writer: store, reader: () => store });
+    const cases = [
+      { name: "memoryOutbox", tag: "memory", make: () => same(memoryOutbox()) },
+      {
+        name: "fileOutbox, read back by a new store object (as a new process would)",
+        tag: "file",
+        make: () => {
+          const path = join(dir, "round-trip.json");
+          return { writer: fileOutbox(path), reader: () => fileOutbox(path) };
+        },
+      },
+      { name: "customOutbox over a store that keeps JSON text", tag: "custom", make: () => same(jsonTextStore()) },
+    ];
+    for (const { name, tag, make } of cases) {
+      it(name, async () => {
+        const { writer, reader } = make();
+        const withMeta = withMetadata(`${tag}-with-metadata`, "with metadata", metadata);
+        const earlier = record(`${tag}-earlier-release`, "earlier release");
+        await writer.put(withMeta);
+        await writer.put(earlier);
+        const store = reader();
+        const listed = (await store.list()) as OutboxRecord[];
+        const byKey = new Map(listed.map((r) => [r.key, r]));
+        expect(byKey.get(withMeta.key)).toEqual(withMeta);
+        expect(byKey.get(earlier.key)).toEqual(earlier);
+        expect("metadata" in byKey.get(earlier.key)!).toBe(false);
+        // A client over the store resends both: the first with its metadata, the other without.
+        const conn = h.client({ token: "carol", outbox: store, metadata: { tenant: "not-this-one" } });
+        const errors = errorsOf(conn);
+        const outcomes = [];
+        for await (const r of createClient(ChatService, conn).$recovered()) outcomes.push([r.idempotencyKey, r.outcome.kind]);
+        expect(outcomes.sort()).toEqual([[earlier.key, "reply"], [withMeta.key, "reply"]].sort());
+        expect(errors).toEqual([]);
+        expect(metadataOf.get(withMeta.key)).toEqual(metadata);
+        expect(metadataOf.get(earlier.key)).toEqual({});
+        await until(async () => (await store.list()).length === 0, "both records to be deleted");
+      });
+    }
   });
 
   it("a call is stored before it is sent: while the store has not confirmed, the server has not seen it", async () => {

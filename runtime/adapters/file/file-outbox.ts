@@ -6,7 +6,10 @@ import type { OutboxRecord, OutboxStore } from "../../client/outbox-store.js";
 interface OutboxFile {
   readonly protocast: "outbox";
   readonly version: 1;
-  /** Records with the request in base64; anything else found here is kept and passed on as is. */
+  /**
+   * Records as JSON, the request in base64 (the metadata, an object of strings, as it is);
+   * anything else found here is kept and passed on as is.
+   */
   readonly records: unknown[];
 }
 

@@ -1,6 +1,7 @@
-// A page with a persistent outbox. Its first load makes `calls` exactly-once calls; every load
-// reads the calls an earlier load left in IndexedDB and reports their outcomes. Each event goes
-// to the test at once through window.outboxReport (a function the test exposes), so that
+// A page with a persistent outbox. Its first load makes `calls` exactly-once calls, each with
+// metadata (the load's number as the connection's default, the call's text as its own); every
+// load reads the calls an earlier load left in IndexedDB and reports their outcomes. Each event
+// goes to the test at once through window.outboxReport (a function the test exposes), so that
 // nothing depends on the page surviving a reload.
 import { connect, createClient, indexedDbOutbox } from "protocast";
 import { ChatService } from "../../../generated/acme/chat/v1/chat_protocast.js";
@@ -30,7 +31,7 @@ const delivered = (): string[] => JSON.parse(sessionStorage.getItem("delivered")
 const noteDelivered = (text: string): void => sessionStorage.setItem("delivered", JSON.stringify([...delivered(), text]));
 report({ kind: "delivered-log", load, texts: delivered() });
 
-const conn = connect(q.get("url")!, { token: q.get("token")!, outbox: indexedDbOutbox(q.get("outbox")!), reconnect: { baseMs: 100, capMs: 300 } });
+const conn = connect(q.get("url")!, { token: q.get("token")!, outbox: indexedDbOutbox(q.get("outbox")!), metadata: { "x-load": String(load) }, reconnect: { baseMs: 100, capMs: 300 } });
 conn.outbox.on("error", (e) => report({ kind: "outbox-error", load, reason: e.reason, message: e.message }));
 const chat = createClient(ChatService, conn);
 
@@ -50,7 +51,7 @@ if (load === 1) {
   const make = async (from: number, to: number): Promise<void> => {
     for (let i = from; i < to; i++) {
       const text = `${run}-${i}`;
-      chat.sendMessage({ roomId: "outbox", text }).then(
+      chat.sendMessage({ roomId: "outbox", text }, { metadata: { "x-call": text } }).then(
         (r) => {
           noteDelivered(text);
           report({ kind: "answered", load, text, messageId: r.messageId });
