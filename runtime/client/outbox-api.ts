@@ -1,5 +1,6 @@
 import type { ProtocastError } from "../errors/protocast-error.js";
 import type { Metadata as MetadataFrame } from "../wire/envelope.js";
+import type { Metadata } from "../wire/metadata.js";
 import type { OutboxRecord, OutboxStore } from "./outbox-store.js";
 
 // What a connection knows of the outbox: the public types, and the narrow interface through
@@ -24,6 +25,8 @@ export interface OutboxRecovered {
   readonly request: Uint8Array;
   /** When the earlier client stored it, ms since the epoch. */
   readonly storedAt: number;
+  /** The metadata the call was sent with (and sent again with); empty for a call without any. */
+  readonly metadata: Metadata;
   readonly outcome: OutboxOutcome<Uint8Array>;
 }
 

@@ -2,6 +2,7 @@ import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { Code } from "../errors/code.js";
 import { ProtocastError } from "../errors/protocast-error.js";
 import type { CallDef } from "../service/define.js";
+import type { Metadata } from "../wire/metadata.js";
 import { keptByOutbox, type Outbox, type OutboxOutcome } from "./outbox-api.js";
 
 /**
@@ -18,6 +19,8 @@ export interface RecoveredCall<N extends string, I, O> {
   readonly request: I;
   /** When the earlier client stored the call, ms since the epoch. */
   readonly storedAt: number;
+  /** The metadata the call was sent with (and sent again with); empty for a call without any. */
+  readonly metadata: Metadata;
   readonly outcome: OutboxOutcome<O>;
 }
 
@@ -35,7 +38,7 @@ export function recoveredCalls(outbox: Outbox, calls: readonly CallDef[]): Async
       const def = byPath.get(item.method)!;
       // A request that does not decode makes the map throw: the outbox reports and drops it.
       const request = def.inputCodec.decode(item.request);
-      return { method: def.localName, path: def.path, idempotencyKey: item.idempotencyKey, request, storedAt: item.storedAt, outcome: decodeOutcome(def, item.outcome) };
+      return { method: def.localName, path: def.path, idempotencyKey: item.idempotencyKey, request, storedAt: item.storedAt, metadata: item.metadata, outcome: decodeOutcome(def, item.outcome) };
     },
   });
 }

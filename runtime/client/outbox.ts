@@ -1,7 +1,7 @@
 import { expectMethods } from "../errors/check-options.js";
 import { Code } from "../errors/code.js";
 import { ProtocastError } from "../errors/protocast-error.js";
-import { metadataView } from "../wire/metadata.js";
+import { NO_METADATA, metadataView } from "../wire/metadata.js";
 import { Emitter } from "./emitter.js";
 import { OUTBOX_ENGINE, type LiveOutbox, type OutboxEvents, type OutboxHost, type OutboxOutcome, type OutboxRecovered, type RecoveredReadOptions, type TrackedCall } from "./outbox-api.js";
 import type { ResolvedOutbox } from "./outbox-options.js";
@@ -383,5 +383,5 @@ class OutboxImpl implements LiveOutbox {
 }
 
 function recovered(r: OutboxRecord, outcome: OutboxOutcome<Uint8Array>): OutboxRecovered {
-  return { idempotencyKey: r.key, method: r.method, request: r.request, storedAt: r.storedAt, outcome };
+  return { idempotencyKey: r.key, method: r.method, request: r.request, storedAt: r.storedAt, metadata: r.metadata ?? NO_METADATA, outcome };
 }

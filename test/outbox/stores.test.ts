@@ -242,8 +242,15 @@ describe("outbox stores, corrupt contents and bounds", () => {
         const conn = h.client({ token: "carol", outbox: store, metadata: { tenant: "not-this-one" } });
         const errors = errorsOf(conn);
         const outcomes = [];
-        for await (const r of createClient(ChatService, conn).$recovered()) outcomes.push([r.idempotencyKey, r.outcome.kind]);
+        const recoveredMetadata = new Map<string, object>();
+        for await (const r of createClient(ChatService, conn).$recovered()) {
+          outcomes.push([r.idempotencyKey, r.outcome.kind]);
+          recoveredMetadata.set(r.idempotencyKey, { ...r.metadata });
+        }
         expect(outcomes.sort()).toEqual([[earlier.key, "reply"], [withMeta.key, "reply"]].sort());
+        // The reader sees the metadata the call was sent again with.
+        expect(recoveredMetadata.get(withMeta.key)).toEqual(metadata);
+        expect(recoveredMetadata.get(earlier.key)).toEqual({});
         expect(errors).toEqual([]);
         expect(metadataOf.get(withMeta.key)).toEqual(metadata);
         expect(metadataOf.get(earlier.key)).toEqual({});
