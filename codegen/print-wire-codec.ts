@@ -27,15 +27,20 @@ function wireSymbols(f: GeneratedFile) {
     unencodable: from("wire-errors")("unencodable"),
     sizeMismatch: from("wire-errors")("sizeMismatch"),
     varintSize: writer("varintSize"),
-    uint32Size: writer("uint32Size"),
-    uint53Size: writer("uint53Size"),
-    int32Size: writer("int32Size"),
-    stringSize: writer("stringSize"),
-    bytesSize: writer("bytesSize"),
+    uint32FieldSize: writer("uint32FieldSize"),
+    uint53FieldSize: writer("uint53FieldSize"),
+    int32FieldSize: writer("int32FieldSize"),
+    stringFieldSize: writer("stringFieldSize"),
+    bytesFieldSize: writer("bytesFieldSize"),
+    writeTag: writer("writeTag"),
     writeVarint: writer("writeVarint"),
     writeNegativeInt32: writer("writeNegativeInt32"),
     writeString: writer("writeString"),
     writeBytes: writer("writeBytes"),
+    writeVarintField: writer("writeVarintField"),
+    writeInt32Field: writer("writeInt32Field"),
+    writeStringField: writer("writeStringField"),
+    writeBytesField: writer("writeBytesField"),
   };
 }
 
@@ -84,6 +89,19 @@ export function printWireCodec(f: GeneratedFile, file: DescFile): void {
   f.print("let lengthsUsed = 0;");
   f.print("let lengthsRead = 0;");
   f.print();
+  if ([...fields.values()].some((list) => list.some((w) => w.message !== undefined))) {
+    f.print("/** Logs a nested message's length `k` in slot `i`; returns the bytes of its length prefix and body. */");
+    f.print("function logLength(i: number, k: number): number {");
+    f.print("  lengths[i] = k;");
+    f.print("  return ", s.varintSize, "(k) + k;");
+    f.print("}");
+    f.print();
+    f.print("/** Writes a nested message's tag and the length its size pass logged. */");
+    f.print("function writeLengthPrefix(buf: Uint8Array, pos: number, tag: number): number {");
+    f.print("  return ", s.writeVarint, "(buf, ", s.writeTag, "(buf, pos, tag), lengths[lengthsRead++]!);");
+    f.print("}");
+    f.print();
+  }
   for (const m of roots) printRoot(f, s, m);
   for (const m of messages) {
     f.print(`// ${m.typeName}`);

@@ -1,14 +1,14 @@
 import type { DescMessage, DescOneof } from "@bufbuild/protobuf";
 import type { GeneratedFile, Printable } from "@bufbuild/protoplugin";
 import type { FieldsOf, WireSymbols } from "./print-wire-codec.js";
-import { oneofTypeName, plainName, tagBytes, wireTypeOfKind, type WireField } from "./wire-fields.js";
+import { oneofTypeName, plainName, tagBytes, tagValue, wireTypeOfKind, type WireField } from "./wire-fields.js";
 
 /**
  * Prints `size$X(m)` and `write$X(buf, pos, m)` for one message of the plain wire codec. Both
  * walk the fields in number order with proto3's presence rules (a default scalar is omitted, a
  * present message is written even when empty), as protobuf-es's toBinary does. The size pass
  * validates every number and records the length of every nested message; the write pass then
- * writes tags as literal bytes and trusts its input.
+ * trusts its input.
  */
 export function printWireEncoder(f: GeneratedFile, s: WireSymbols, m: DescMessage, fieldsOf: FieldsOf): void {
   const name = plainName(m);
@@ -20,7 +20,7 @@ export function printWireEncoder(f: GeneratedFile, s: WireSymbols, m: DescMessag
   f.print("}");
   f.print();
   f.print(`function write$${name}(buf: Uint8Array, pos: number, m: ${name}): number {`);
-  for (const step of steps) for (const line of step.kind === "oneof" ? oneofWrite(s, m, step.oneof, fieldsOf) : fieldWrite(s, step.field)) f.print("  ", ...line);
+  for (const step of steps) for (const line of step.kind === "oneof" ? oneofWrite(m, step.oneof, fieldsOf) : fieldWrite(s, step.field)) f.print("  ", ...line);
   f.print("  return pos;");
   f.print("}");
   f.print();
@@ -47,78 +47,86 @@ function tagLength(w: WireField): number {
   return tagBytes(w.field.number, wireTypeOfKind(w.kind)).length;
 }
 
-/** Statements writing a field's tag bytes at `pos`. */
-function writeTag(w: WireField): string {
-  return tagBytes(w.field.number, wireTypeOfKind(w.kind)).map((b) => `buf[pos++] = ${b};`).join(" ");
+function tag(w: WireField): string {
+  return tagValue(w.field.number, wireTypeOfKind(w.kind));
 }
 
+// A scalar field is one call of a field-level function of runtime/wire/writer.ts that also skips
+// a default value: the codec is shipped to every browser client, and a block per field made it
+// the largest module of the client's bundle.
+
 function fieldSize(s: WireSymbols, w: WireField): Printable[][] {
-  const v = `const v = m.${w.field.localName};`;
+  const v = `m.${w.field.localName}`;
   const t = String(tagLength(w));
   const label = JSON.stringify(w.label);
   switch (w.kind) {
     case "uint32":
-      return [[`{ ${v} if (v !== 0) n += ${t} + `, s.uint32Size, `(v, ${label}); }`]];
+      return [["n += ", s.uint32FieldSize, `(${v}, ${t}, ${label});`]];
     case "uint53":
-      return [[`{ ${v} if (v !== 0) n += ${t} + `, s.uint53Size, `(v, ${label}); }`]];
+      return [["n += ", s.uint53FieldSize, `(${v}, ${t}, ${label});`]];
     case "int32":
-      return [[`{ ${v} if (v !== 0) n += ${t} + `, s.int32Size, `(v, ${label}); }`]];
+      return [["n += ", s.int32FieldSize, `(${v}, ${t}, ${label});`]];
     case "bool":
-      return [[`if (m.${w.field.localName}) n += ${t} + 1;`]];
+      return [[`if (${v}) n += ${t} + 1;`]];
     case "string":
-      return [[`{ ${v} if (v.length !== 0) n += ${t} + `, s.stringSize, "(v); }"]];
+      return [["n += ", s.stringFieldSize, `(${v}, ${t});`]];
     case "bytes":
-      return [[`{ ${v} if (v.length !== 0) n += ${t} + `, s.bytesSize, "(v); }"]];
+      return [["n += ", s.bytesFieldSize, `(${v}, ${t});`]];
     case "message":
-      return [[`{ ${v} if (v !== undefined) `, ...messageSize(s, w, "v"), " }"]];
+      return [[`{ const v = ${v}; if (v !== undefined) `, ...messageSize(w, "v"), " }"]];
     case "messages":
-      return [[`{ ${v} for (let j = 0; j < v.length; j++) `, ...messageSize(s, w, "v[j]!"), " }"]];
+      return [[`{ const v = ${v}; for (let j = 0; j < v.length; j++) `, ...messageSize(w, "v[j]!"), " }"]];
   }
 }
 
-/** Reserves a slot in the length log before the nested message records its own. */
-function messageSize(s: WireSymbols, w: WireField, expr: string): Printable[] {
-  return [`{ const i = lengthsUsed++; const k = size$${plainName(w.message!)}(${expr}); lengths[i] = k; n += ${String(tagLength(w))} + `, s.varintSize, "(k) + k; }"];
+/** Reserves a slot in the length log (arguments run left to right) before the nested message records its own. */
+function messageSize(w: WireField, expr: string): Printable[] {
+  return [`n += ${String(tagLength(w))} + logLength(lengthsUsed++, size$${plainName(w.message!)}(${expr}));`];
 }
 
 function fieldWrite(s: WireSymbols, w: WireField): Printable[][] {
-  const v = `const v = m.${w.field.localName};`;
-  const tag = writeTag(w);
+  const v = `m.${w.field.localName}`;
+  // The field-level writers take a one-byte tag; a field numbered above 15 writes its tag itself.
+  const long = tagLength(w) > 1;
   switch (w.kind) {
     case "uint32":
     case "uint53":
-      return [[`{ ${v} if (v !== 0) { ${tag} pos = `, s.writeVarint, "(buf, pos, v); } }"]];
+      if (long) return [[`{ const v = ${v}; if (v !== 0) pos = `, s.writeVarint, "(buf, ", s.writeTag, `(buf, pos, ${tag(w)}), v); }`]];
+      return [["pos = ", s.writeVarintField, `(buf, pos, ${tag(w)}, ${v});`]];
     case "int32":
-      return [[`{ ${v} if (v !== 0) { ${tag} pos = v < 0 ? `, s.writeNegativeInt32, "(buf, pos, v) : ", s.writeVarint, "(buf, pos, v); } }"]];
+      if (long) return [[`{ const v = ${v}; if (v !== 0) { pos = `, s.writeTag, `(buf, pos, ${tag(w)}); pos = v < 0 ? `, s.writeNegativeInt32, "(buf, pos, v) : ", s.writeVarint, "(buf, pos, v); } }"]];
+      return [["pos = ", s.writeInt32Field, `(buf, pos, ${tag(w)}, ${v});`]];
     case "bool":
-      return [[`if (m.${w.field.localName}) { ${tag} buf[pos++] = 1; }`]];
+      return [[`if (${v}) { pos = `, s.writeTag, `(buf, pos, ${tag(w)}); buf[pos++] = 1; }`]];
     case "string":
-      return [[`{ ${v} if (v.length !== 0) { ${tag} pos = `, s.writeString, "(buf, pos, v); } }"]];
+      if (long) return [[`{ const v = ${v}; if (v.length !== 0) pos = `, s.writeString, "(buf, ", s.writeTag, `(buf, pos, ${tag(w)}), v); }`]];
+      return [["pos = ", s.writeStringField, `(buf, pos, ${tag(w)}, ${v});`]];
     case "bytes":
-      return [[`{ ${v} if (v.length !== 0) { ${tag} pos = `, s.writeBytes, "(buf, pos, v); } }"]];
+      if (long) return [[`{ const v = ${v}; if (v.length !== 0) pos = `, s.writeBytes, "(buf, ", s.writeTag, `(buf, pos, ${tag(w)}), v); }`]];
+      return [["pos = ", s.writeBytesField, `(buf, pos, ${tag(w)}, ${v});`]];
     case "message":
-      return [[`{ ${v} if (v !== undefined) { ${tag} `, ...messageWrite(s, w, "v"), " } }"]];
+      return [[`{ const v = ${v}; if (v !== undefined) `, ...messageWrite(w, "v"), " }"]];
     case "messages":
-      return [[`{ ${v} for (let j = 0; j < v.length; j++) { ${tag} `, ...messageWrite(s, w, "v[j]!"), " } }"]];
+      return [[`{ const v = ${v}; for (let j = 0; j < v.length; j++) `, ...messageWrite(w, "v[j]!"), " }"]];
   }
 }
 
-function messageWrite(s: WireSymbols, w: WireField, expr: string): Printable[] {
-  return ["pos = ", s.writeVarint, `(buf, pos, lengths[lengthsRead++]!); pos = write$${plainName(w.message!)}(buf, pos, ${expr});`];
+function messageWrite(w: WireField, expr: string): Printable[] {
+  return [`pos = write$${plainName(w.message!)}(buf, writeLengthPrefix(buf, pos, ${tag(w)}), ${expr});`];
 }
 
 /** The cases of a oneof (messages only, see wire-fields.ts); no case, or undefined, writes nothing. */
 function oneofSize(s: WireSymbols, m: DescMessage, o: DescOneof, fieldsOf: FieldsOf): Printable[][] {
   const lines: Printable[][] = [[`{ const o = m.${o.localName} as ${oneofTypeName(o)} | undefined; if (o !== undefined) switch (o.case) {`]];
-  for (const w of oneofFields(m, o, fieldsOf)) lines.push([`  case ${JSON.stringify(w.field.localName)}: `, ...messageSize(s, w, "o.value"), " break;"]);
+  for (const w of oneofFields(m, o, fieldsOf)) lines.push([`  case ${JSON.stringify(w.field.localName)}: `, ...messageSize(w, "o.value"), " break;"]);
   lines.push(["  default: if ((o as { case: unknown }).case !== undefined) throw ", s.unencodable, `(${JSON.stringify(`${m.name}.${o.localName}`)}, (o as { case: unknown }).case, "a case of ${m.typeName}.${o.name}");`]);
   lines.push(["} }"]);
   return lines;
 }
 
-function oneofWrite(s: WireSymbols, m: DescMessage, o: DescOneof, fieldsOf: FieldsOf): Printable[][] {
+function oneofWrite(m: DescMessage, o: DescOneof, fieldsOf: FieldsOf): Printable[][] {
   const lines: Printable[][] = [[`{ const o = m.${o.localName} as ${oneofTypeName(o)} | undefined; if (o !== undefined) switch (o.case) {`]];
-  for (const w of oneofFields(m, o, fieldsOf)) lines.push([`  case ${JSON.stringify(w.field.localName)}: ${writeTag(w)} `, ...messageWrite(s, w, "o.value"), " break;"]);
+  for (const w of oneofFields(m, o, fieldsOf)) lines.push([`  case ${JSON.stringify(w.field.localName)}: `, ...messageWrite(w, "o.value"), " break;"]);
   lines.push(["} }"]);
   return lines;
 }

@@ -120,32 +120,79 @@ export function writeBytes(buf: Uint8Array, pos: number, b: Uint8Array): number 
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
-/** Varint size of a uint32 field value; throws unless it is an integer in [0, 2^32 - 1]. */
-export function uint32Size(v: number, field: string): number {
+// One call per field of the generated codec: a default value (0, "", empty bytes) takes no
+// bytes and writes nothing, as in proto3, so that a field costs the codec one short line. Each
+// is a small function the compiler inlines into the generated code. `tagBytes` is the length of
+// the field's tag; `tag` is its value, (field number << 3) | wire type, and the write functions
+// take it only when it fits in one byte (field numbers up to 15).
+
+/** Size of a uint32 field with its tag, 0 when the value is 0; throws unless it is an integer in [0, 2^32 - 1]. */
+export function uint32FieldSize(v: number, tagBytes: number, field: string): number {
+  if (v === 0) return 0;
   if (v >>> 0 !== v) throw unencodable(field, v, "a uint32");
-  return varintSize(v);
+  return tagBytes + varintSize(v);
 }
 
-/** Varint size of a uint64 field value held as a number; it must be an integer in [0, 2^53 - 1]. */
-export function uint53Size(v: number, field: string): number {
+/** Size of a uint64 field held as a number, with its tag; it must be an integer in [0, 2^53 - 1]. */
+export function uint53FieldSize(v: number, tagBytes: number, field: string): number {
+  if (v === 0) return 0;
   if (!(v >= 0 && v <= MAX_SAFE && Math.floor(v) === v)) throw unencodable(field, v, "an integer in [0, 2^53-1]");
-  return varintSize(v);
+  return tagBytes + varintSize(v);
 }
 
-/** Varint size of an int32 (or open enum) value: a negative one is sign-extended to 10 bytes. */
-export function int32Size(v: number, field: string): number {
+/** Size of an int32 (or open enum) field with its tag: a negative value is sign-extended to 10 bytes. */
+export function int32FieldSize(v: number, tagBytes: number, field: string): number {
+  if (v === 0) return 0;
   if ((v | 0) !== v) throw unencodable(field, v, "an int32");
-  return v < 0 ? 10 : varintSize(v);
+  return tagBytes + (v < 0 ? 10 : varintSize(v));
 }
 
-/** Length prefix and UTF-8 bytes of a string. */
-export function stringSize(s: string): number {
+/** Size of a string field with its tag, length prefix and UTF-8 bytes; 0 when the string is empty. */
+export function stringFieldSize(s: string, tagBytes: number): number {
+  if (s.length === 0) return 0;
   const n = utf8Length(s);
-  return varintSize(n) + n;
+  return tagBytes + varintSize(n) + n;
 }
 
-/** Length prefix and bytes of a bytes value. */
-export function bytesSize(b: Uint8Array): number {
+/** Size of a bytes field with its tag and length prefix; 0 when it is empty. */
+export function bytesFieldSize(b: Uint8Array, tagBytes: number): number {
   const n = b.length;
-  return varintSize(n) + n;
+  return n === 0 ? 0 : tagBytes + varintSize(n) + n;
+}
+
+/** Writes a tag of any length. */
+export function writeTag(buf: Uint8Array, pos: number, tag: number): number {
+  if (tag < 0x80) {
+    buf[pos] = tag;
+    return pos + 1;
+  }
+  return writeVarint(buf, pos, tag);
+}
+
+/** Writes a non-zero uint32 or uint64 field after its one-byte tag. */
+export function writeVarintField(buf: Uint8Array, pos: number, tag: number, v: number): number {
+  if (v === 0) return pos;
+  buf[pos] = tag;
+  return writeVarint(buf, pos + 1, v);
+}
+
+/** Writes a non-zero int32 field after its one-byte tag, a negative value in 10 bytes. */
+export function writeInt32Field(buf: Uint8Array, pos: number, tag: number, v: number): number {
+  if (v === 0) return pos;
+  buf[pos] = tag;
+  return v < 0 ? writeNegativeInt32(buf, pos + 1, v) : writeVarint(buf, pos + 1, v);
+}
+
+/** Writes a non-empty string field after its one-byte tag. */
+export function writeStringField(buf: Uint8Array, pos: number, tag: number, s: string): number {
+  if (s.length === 0) return pos;
+  buf[pos] = tag;
+  return writeString(buf, pos + 1, s);
+}
+
+/** Writes a non-empty bytes field after its one-byte tag. */
+export function writeBytesField(buf: Uint8Array, pos: number, tag: number, b: Uint8Array): number {
+  if (b.length === 0) return pos;
+  buf[pos] = tag;
+  return writeBytes(buf, pos + 1, b);
 }
