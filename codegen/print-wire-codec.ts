@@ -1,4 +1,4 @@
-import type { DescFile, DescMessage } from "@bufbuild/protobuf";
+import type { DescField, DescFile, DescMessage, DescOneof } from "@bufbuild/protobuf";
 import { getComments, type GeneratedFile, type ImportSymbol } from "@bufbuild/protoplugin";
 import { printWireDecoder } from "./print-wire-read.js";
 import { printWireEncoder } from "./print-wire-write.js";
@@ -14,6 +14,34 @@ export const WIRE_RUNTIME_FROM_OUTPUT = "../runtime/wire/";
 
 /** Proto files whose plain wire codec the plugin prints, and the name of the output. */
 export const WIRE_CODEC_FILES: ReadonlyMap<string, string> = new Map([["protocast/v1/envelope", "protocast/v1/envelope_codec.ts"]]);
+
+/**
+ * The frame kinds of a root message's oneof that a client sends and that it receives
+ * (PROTOCOL.md: Ack, Ping and Pong go both ways). For such a root the plugin also prints
+ * `encode<Name>FromClient`, which encodes only what a client sends, and `read<Name>FromServer`,
+ * which reads only what a client receives, so that a client's bundle leaves out the encoders
+ * of the server's frames and the readers of its own. Cases are proto field names.
+ */
+export const CLIENT_CASES: ReadonlyMap<string, { readonly oneof: string; readonly sends: readonly string[]; readonly receives: readonly string[] }> = new Map([
+  [
+    "protocast.v1.Envelope",
+    {
+      oneof: "frame",
+      sends: ["hello", "resume", "call", "cancel", "subscribe", "unsubscribe", "publish", "ack", "ping", "pong", "auth_refresh"],
+      receives: ["welcome", "resumed", "reply", "error", "subscribed", "unsubscribed", "event", "presence", "push", "ack", "ping", "pong", "auth_refreshed", "auth_expiring", "goaway"],
+    },
+  ],
+]);
+
+/** Restricts the printed codec of a root message to some cases of one of its oneofs. */
+export interface CaseFilter {
+  /** Appended to the names of the printed functions: "FromClient". */
+  readonly suffix: string;
+  readonly oneof: DescOneof;
+  readonly cases: ReadonlySet<DescField>;
+  /** Who sends the cases kept, for the encoder's error: "a client". */
+  readonly sender: string;
+}
 
 /** Runtime symbols printed code refers to; protoplugin imports only those printed. */
 export type WireSymbols = ReturnType<typeof wireSymbols>;
@@ -102,12 +130,36 @@ export function printWireCodec(f: GeneratedFile, file: DescFile): void {
     f.print("}");
     f.print();
   }
-  for (const m of roots) printRoot(f, s, m);
+  const halves = new Map(roots.map((m) => [m, clientHalves(m)]));
+  for (const m of roots) printRoot(f, s, m, halves.get(m));
   for (const m of messages) {
     f.print(`// ${m.typeName}`);
     printWireEncoder(f, s, m, fieldsOf);
     printWireDecoder(f, s, m, fieldsOf);
+    const half = halves.get(m);
+    if (half === undefined) continue;
+    f.print(`// ${m.typeName}, the cases a client sends and those it receives`);
+    printWireEncoder(f, s, m, fieldsOf, half.sends);
+    printWireDecoder(f, s, m, fieldsOf, half.receives);
   }
+}
+
+/** The client's halves of a root message listed in CLIENT_CASES; throws on a case the message lacks. */
+function clientHalves(m: DescMessage): { sends: CaseFilter; receives: CaseFilter } | undefined {
+  const spec = CLIENT_CASES.get(m.typeName);
+  if (spec === undefined) return undefined;
+  const oneof = m.oneofs.find((o) => o.name === spec.oneof);
+  if (oneof === undefined) throw new Error(`the plain wire codec cannot print the client's half of ${m.typeName}: it has no oneof ${spec.oneof}`);
+  const cases = (names: readonly string[]): Set<DescField> =>
+    new Set(names.map((n) => oneof.fields.find((x) => x.name === n) ?? fail(`${m.typeName}.${spec.oneof} has no case ${n}`)));
+  return {
+    sends: { suffix: "FromClient", oneof, cases: cases(spec.sends), sender: "a client" },
+    receives: { suffix: "FromServer", oneof, cases: cases(spec.receives), sender: "the server" },
+  };
+}
+
+function fail(what: string): never {
+  throw new Error(`the plain wire codec cannot print the client's half: ${what}`);
 }
 
 /** The interface of a message, its oneof unions, and a constant of the field number of each case. */
@@ -177,31 +229,65 @@ function tsType(w: WireField): string {
 }
 
 /** The exported entry points of a message no other message holds. */
-function printRoot(f: GeneratedFile, s: WireSymbols, m: DescMessage): void {
+function printRoot(f: GeneratedFile, s: WireSymbols, m: DescMessage, half: { sends: CaseFilter; receives: CaseFilter } | undefined): void {
   const name = plainName(m);
-  f.print(f.jsDoc([
+  printEncode(f, s, m, "", [
     `Encodes one ${name} into a new array of exactly its size, which may be a view into a shared block`,
     "(see runtime/wire/allocate.ts). A number its field cannot carry throws the runtime's",
     "\"unencodable_envelope\" error, naming the field, before anything is written.",
-  ].join("\n")));
-  f.print(`export function encode${name}(m: ${name}): Uint8Array {`);
+  ]);
+  printRead(f, s, m, "", [
+    `Reads one ${name} from the reader's buffer up to \`end\`: every field holds its value or its`,
+    "default, absent messages are undefined, unknown fields are skipped, and a field that occurs",
+    "again merges as protobuf does (scalars: the last wins; messages: merged; lists: appended).",
+  ]);
+  if (half === undefined) return;
+  const list = (c: CaseFilter): string => [...c.cases].map((x) => x.localName).join(", ");
+  printEncode(f, s, m, half.sends.suffix, wrap([
+    `encode${name} for a client: it encodes only the cases of ${half.sends.oneof.name} a client sends (${list(half.sends)})`,
+    "and throws \"unencodable_envelope\" on any other, so that a client's bundle holds no encoder of the server's.",
+  ]));
+  printRead(f, s, m, half.receives.suffix, wrap([
+    `read${name} for a client: it reads only the cases of ${half.receives.oneof.name} the server sends (${list(half.receives)}).`,
+    `Any other case is skipped unread and leaves ${half.receives.oneof.localName} undefined, as a case of an unknown kind does.`,
+  ]));
+}
+
+/** Doc text in lines of at most 96 characters. */
+function wrap(paragraph: string[]): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of paragraph.join(" ").split(" ")) {
+    if (line !== "" && line.length + 1 + word.length > 96) {
+      lines.push(line);
+      line = word;
+    } else line = line === "" ? word : `${line} ${word}`;
+  }
+  if (line !== "") lines.push(line);
+  return lines;
+}
+
+function printEncode(f: GeneratedFile, s: WireSymbols, m: DescMessage, suffix: string, doc: string[]): void {
+  const name = plainName(m);
+  f.print(f.jsDoc(doc.join("\n")));
+  f.print(`export function encode${name}${suffix}(m: ${name}): Uint8Array {`);
   f.print("  lengthsUsed = 0;");
-  f.print(`  const size = size$${name}(m);`);
+  f.print(`  const size = size$${name}${suffix}(m);`);
   f.print("  const buf = ", s.allocate, "(size);");
   f.print("  lengthsRead = 0;");
-  f.print(`  const end = write$${name}(buf, 0, m);`);
+  f.print(`  const end = write$${name}${suffix}(buf, 0, m);`);
   f.print("  // Unreachable unless the passes disagree; never hand out a corrupt encoding.");
   f.print("  if (end !== size) throw ", s.sizeMismatch, `(${JSON.stringify(m.typeName)}, end, size);`);
   f.print("  return buf;");
   f.print("}");
   f.print();
-  f.print(f.jsDoc([
-    `Reads one ${name} from the reader's buffer up to \`end\`: every field holds its value or its`,
-    "default, absent messages are undefined, unknown fields are skipped, and a field that occurs",
-    "again merges as protobuf does (scalars: the last wins; messages: merged; lists: appended).",
-  ].join("\n")));
-  f.print(`export function read${name}(r: `, s.WireReader, `, end: number): ${name} {`);
-  f.print(`  return read$${name}(r, end, new$${name}());`);
+}
+
+function printRead(f: GeneratedFile, s: WireSymbols, m: DescMessage, suffix: string, doc: string[]): void {
+  const name = plainName(m);
+  f.print(f.jsDoc(doc.join("\n")));
+  f.print(`export function read${name}${suffix}(r: `, s.WireReader, `, end: number): ${name} {`);
+  f.print(`  return read$${name}${suffix}(r, end, new$${name}());`);
   f.print("}");
   f.print();
 }

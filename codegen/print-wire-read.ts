@@ -1,7 +1,7 @@
 import type { DescMessage } from "@bufbuild/protobuf";
 import type { GeneratedFile, Printable } from "@bufbuild/protoplugin";
 import { declared } from "./print-codec-read.js";
-import type { FieldsOf, WireSymbols } from "./print-wire-codec.js";
+import type { CaseFilter, FieldsOf, WireSymbols } from "./print-wire-codec.js";
 import { oneofTypeName, plainName, tagValue, wireTypeOfKind, type WireField } from "./wire-fields.js";
 
 /**
@@ -10,11 +10,17 @@ import { oneofTypeName, plainName, tagValue, wireTypeOfKind, type WireField } fr
  * without a case undefined); `read$X` switches on the whole tag, (field number << 3) | wire
  * type, and merges into `m` as protobuf's fromBinary does. Every read is bounded by `end`, the
  * end of the message being read; a declared field with another wire type, a group and every
- * other malformation end in the reader's typed error.
+ * other malformation end in the reader's typed error. With `only`, only `read$X<suffix>` is
+ * printed, and it reads only the cases `only` keeps of its oneof: another case is skipped
+ * unread and clears the oneof, as a case does that replaces an earlier one.
  */
-export function printWireDecoder(f: GeneratedFile, s: WireSymbols, m: DescMessage, fieldsOf: FieldsOf): void {
+export function printWireDecoder(f: GeneratedFile, s: WireSymbols, m: DescMessage, fieldsOf: FieldsOf, only?: CaseFilter): void {
   const name = plainName(m);
   const fields = fieldsOf(m);
+  if (only !== undefined) {
+    printRead(f, s, m, fields, only);
+    return;
+  }
   const members: string[] = [];
   for (const member of m.members) {
     if (member.kind === "oneof") members.push(`${member.localName}: undefined as unknown as ${oneofTypeName(member)}`);
@@ -24,11 +30,23 @@ export function printWireDecoder(f: GeneratedFile, s: WireSymbols, m: DescMessag
   f.print(`  return { ${members.join(", ")} };`);
   f.print("}");
   f.print();
-  f.print(`function read$${name}(r: `, s.WireReader, `, end: number, m: ${name}): ${name} {`);
+  printRead(f, s, m, fields, undefined);
+}
+
+function printRead(f: GeneratedFile, s: WireSymbols, m: DescMessage, fields: readonly WireField[], only: CaseFilter | undefined): void {
+  const name = plainName(m);
+  const skipped = only === undefined ? [] : fields.filter((w) => w.field.oneof === only.oneof && !only.cases.has(w.field));
+  f.print(`function read$${name}${only?.suffix ?? ""}(r: `, s.WireReader, `, end: number, m: ${name}): ${name} {`);
   f.print("  while (r.pos < end) {");
   f.print("    const t = r.tag(end);");
   f.print("    switch (t) {");
-  for (const w of fields) f.print("      ", ...readCase(w));
+  for (const w of fields) if (!skipped.includes(w)) f.print("      ", ...readCase(w));
+  for (const w of skipped) f.print(`      case ${tagValue(w.field.number, wireTypeOfKind(w.kind))}:`);
+  if (only !== undefined && skipped.length > 0) {
+    f.print(`        m.${only.oneof.localName} = undefined as unknown as ${oneofTypeName(only.oneof)};`);
+    f.print("        r.pos = r.limit(end);");
+    f.print("        break;");
+  }
   f.print(`      default: r.skip(t, end, ${JSON.stringify(m.name)}, ${declared(fields.map((w) => w.field))});`);
   f.print("    }");
   f.print("  }");

@@ -1,6 +1,6 @@
 import type { DescMessage, DescOneof } from "@bufbuild/protobuf";
 import type { GeneratedFile, Printable } from "@bufbuild/protoplugin";
-import type { FieldsOf, WireSymbols } from "./print-wire-codec.js";
+import type { CaseFilter, FieldsOf, WireSymbols } from "./print-wire-codec.js";
 import { oneofTypeName, plainName, tagBytes, tagValue, wireTypeOfKind, type WireField } from "./wire-fields.js";
 
 /**
@@ -8,19 +8,21 @@ import { oneofTypeName, plainName, tagBytes, tagValue, wireTypeOfKind, type Wire
  * walk the fields in number order with proto3's presence rules (a default scalar is omitted, a
  * present message is written even when empty), as protobuf-es's toBinary does. The size pass
  * validates every number and records the length of every nested message; the write pass then
- * trusts its input.
+ * trusts its input. With `only`, the functions are named with its suffix and encode only its
+ * cases of its oneof; another case throws.
  */
-export function printWireEncoder(f: GeneratedFile, s: WireSymbols, m: DescMessage, fieldsOf: FieldsOf): void {
+export function printWireEncoder(f: GeneratedFile, s: WireSymbols, m: DescMessage, fieldsOf: FieldsOf, only?: CaseFilter): void {
   const name = plainName(m);
+  const fn = `${name}${only?.suffix ?? ""}`;
   const steps = fieldSteps(m, fieldsOf);
-  f.print(`function size$${name}(m: ${name}): number {`);
+  f.print(`function size$${fn}(m: ${name}): number {`);
   f.print("  let n = 0;");
-  for (const step of steps) for (const line of step.kind === "oneof" ? oneofSize(s, m, step.oneof, fieldsOf) : fieldSize(s, step.field)) f.print("  ", ...line);
+  for (const step of steps) for (const line of step.kind === "oneof" ? oneofSize(s, m, step.oneof, fieldsOf, only) : fieldSize(s, step.field)) f.print("  ", ...line);
   f.print("  return n;");
   f.print("}");
   f.print();
-  f.print(`function write$${name}(buf: Uint8Array, pos: number, m: ${name}): number {`);
-  for (const step of steps) for (const line of step.kind === "oneof" ? oneofWrite(m, step.oneof, fieldsOf) : fieldWrite(s, step.field)) f.print("  ", ...line);
+  f.print(`function write$${fn}(buf: Uint8Array, pos: number, m: ${name}): number {`);
+  for (const step of steps) for (const line of step.kind === "oneof" ? oneofWrite(m, step.oneof, fieldsOf, only) : fieldWrite(s, step.field)) f.print("  ", ...line);
   f.print("  return pos;");
   f.print("}");
   f.print();
@@ -116,21 +118,23 @@ function messageWrite(w: WireField, expr: string): Printable[] {
 }
 
 /** The cases of a oneof (messages only, see wire-fields.ts); no case, or undefined, writes nothing. */
-function oneofSize(s: WireSymbols, m: DescMessage, o: DescOneof, fieldsOf: FieldsOf): Printable[][] {
+function oneofSize(s: WireSymbols, m: DescMessage, o: DescOneof, fieldsOf: FieldsOf, only: CaseFilter | undefined): Printable[][] {
   const lines: Printable[][] = [[`{ const o = m.${o.localName} as ${oneofTypeName(o)} | undefined; if (o !== undefined) switch (o.case) {`]];
-  for (const w of oneofFields(m, o, fieldsOf)) lines.push([`  case ${JSON.stringify(w.field.localName)}: `, ...messageSize(w, "o.value"), " break;"]);
-  lines.push(["  default: if ((o as { case: unknown }).case !== undefined) throw ", s.unencodable, `(${JSON.stringify(`${m.name}.${o.localName}`)}, (o as { case: unknown }).case, "a case of ${m.typeName}.${o.name}");`]);
+  for (const w of oneofFields(m, o, fieldsOf, only)) lines.push([`  case ${JSON.stringify(w.field.localName)}: `, ...messageSize(w, "o.value"), " break;"]);
+  const expected = only?.oneof === o ? `a case of ${m.typeName}.${o.name} that ${only.sender} sends` : `a case of ${m.typeName}.${o.name}`;
+  lines.push(["  default: if ((o as { case: unknown }).case !== undefined) throw ", s.unencodable, `(${JSON.stringify(`${m.name}.${o.localName}`)}, (o as { case: unknown }).case, ${JSON.stringify(expected)});`]);
   lines.push(["} }"]);
   return lines;
 }
 
-function oneofWrite(m: DescMessage, o: DescOneof, fieldsOf: FieldsOf): Printable[][] {
+function oneofWrite(m: DescMessage, o: DescOneof, fieldsOf: FieldsOf, only: CaseFilter | undefined): Printable[][] {
   const lines: Printable[][] = [[`{ const o = m.${o.localName} as ${oneofTypeName(o)} | undefined; if (o !== undefined) switch (o.case) {`]];
-  for (const w of oneofFields(m, o, fieldsOf)) lines.push([`  case ${JSON.stringify(w.field.localName)}: `, ...messageWrite(w, "o.value"), " break;"]);
+  for (const w of oneofFields(m, o, fieldsOf, only)) lines.push([`  case ${JSON.stringify(w.field.localName)}: `, ...messageWrite(w, "o.value"), " break;"]);
   lines.push(["} }"]);
   return lines;
 }
 
-function oneofFields(m: DescMessage, o: DescOneof, fieldsOf: FieldsOf): WireField[] {
-  return fieldsOf(m).filter((w) => w.field.oneof === o);
+/** The cases of a oneof, or those `only` keeps when it restricts this oneof. */
+function oneofFields(m: DescMessage, o: DescOneof, fieldsOf: FieldsOf, only: CaseFilter | undefined): WireField[] {
+  return fieldsOf(m).filter((w) => w.field.oneof === o && (only?.oneof !== o || only.cases.has(w.field)));
 }

@@ -6,8 +6,8 @@ import { ProtocastError } from "../errors/protocast-error.js";
 import type { CallDef, ChannelDef, EventDef } from "../service/define.js";
 import { backoffDelay, firstRetryDelay } from "../session/backoff.js";
 import type { Transport } from "../transport/transport.js";
-import { decodeIncoming, type NewerFrameEnvelope } from "../wire/decode.js";
-import { encodeEnvelope } from "../wire/encode.js";
+import { decodeFromServer, type NewerFrameEnvelope } from "../wire/decode.js";
+import { encodeEnvelopeFromClient } from "../wire/encode.js";
 import { Heartbeat } from "../session/heartbeat.js";
 import { CONNECTION_TRANSITIONS, allows, type ConnectionState } from "../session/states.js";
 import { Sequencer } from "../session/sequencer.js";
@@ -366,7 +366,7 @@ class ConnectionImpl implements Connection, Link {
 
   private sendRaw(env: Envelope): void {
     this.seq.ackSent(env.ackSeq);
-    this.transport?.send(encodeEnvelope(env));
+    this.transport?.send(encodeEnvelopeFromClient(env));
   }
 
   get ready(): boolean {
@@ -395,7 +395,7 @@ class ConnectionImpl implements Connection, Link {
     this.heartbeat.heard(this.o.now());
     let env: Envelope | NewerFrameEnvelope;
     try {
-      env = decodeIncoming(data);
+      env = decodeFromServer(data);
     } catch (e) {
       const code = e instanceof ProtocastError && e.closeCode !== undefined ? e.closeCode : CloseCode.ProtocolViolation;
       this.drop(code, "undecodable frame from the server");
@@ -568,7 +568,7 @@ class ConnectionImpl implements Connection, Link {
   tooLarge(frame: Frame): ProtocastError | undefined {
     const max = this.maxEnvelopeBytes;
     if (max === 0 || !("payload" in frame.value) || frame.value.payload.byteLength + 4_096 < max) return undefined;
-    const size = encodeEnvelope({ seq: this.seq.outSeq + 1, ackSeq: this.seq.inSeq, frame }).byteLength;
+    const size = encodeEnvelopeFromClient({ seq: this.seq.outSeq + 1, ackSeq: this.seq.inSeq, frame }).byteLength;
     if (size <= max) return undefined;
     return new ProtocastError(Code.ResourceExhausted, `the request is ${size} bytes; the server accepts at most ${max}`, { reason: "request_too_large" });
   }

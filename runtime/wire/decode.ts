@@ -1,5 +1,5 @@
 import { ProtocastError } from "../errors/protocast-error.js";
-import { readEnvelope } from "../../generated/protocast/v1/envelope_codec.js";
+import { readEnvelope, readEnvelopeFromServer } from "../../generated/protocast/v1/envelope_codec.js";
 import { FRAME_FIELD, type Envelope, type Frame } from "./envelope.js";
 import { decodeLimits, type DecodeLimits } from "./limits.js";
 import { WireReader } from "./reader.js";
@@ -40,13 +40,14 @@ export function decodeEnvelope(bytes: Uint8Array, limits?: Partial<DecodeLimits>
 /**
  * An envelope whose frame is of a kind added to v1 after this implementation: it has no frame
  * this code knows but a field numbered 26 to 99 (PROTOCOL.md, "Unknown frame kinds"). The
- * receiver applies seq and ackSeq and otherwise ignores it.
+ * receiver applies seq and ackSeq and otherwise ignores it. decodeFromServer also returns one
+ * for a frame of a kind only clients send.
  */
 export interface NewerFrameEnvelope {
   seq: number;
   ackSeq: number;
   frame: undefined;
-  /** Number of the first Envelope field in 26-99 that was seen. */
+  /** Number of the first Envelope field in 26-99 that was seen (from decodeFromServer: in 3-99). */
   newerFrameField: number;
 }
 
@@ -56,6 +57,25 @@ export interface NewerFrameEnvelope {
  * frames they know, such as tests and tools.
  */
 export function decodeIncoming(bytes: Uint8Array, limits?: Partial<DecodeLimits>): Envelope | NewerFrameEnvelope {
+  return decodeWith(readEnvelope, LAST_FRAME_FIELD + 1, bytes, limits);
+}
+
+/**
+ * decodeIncoming for a client: it reads only the frame kinds a server sends, so that a
+ * client's bundle holds no reader of the frames only clients send. Such a frame is skipped
+ * unread, and the envelope comes back as one of a newer kind: the client applies seq and ackSeq
+ * and ignores it, as it ignores such a frame after reading it.
+ */
+export function decodeFromServer(bytes: Uint8Array, limits?: Partial<DecodeLimits>): Envelope | NewerFrameEnvelope {
+  return decodeWith(readEnvelopeFromServer, FIRST_FRAME_FIELD, bytes, limits);
+}
+
+function decodeWith(
+  read: (r: WireReader, end: number) => Envelope,
+  firstIgnored: number,
+  bytes: Uint8Array,
+  limits: Partial<DecodeLimits> | undefined,
+): Envelope | NewerFrameEnvelope {
   const { maxEnvelopeBytes, maxRepeated } = decodeLimits(limits);
   if (!(bytes instanceof Uint8Array)) throw badEnvelope("input is not a Uint8Array");
   const size = bytes.length;
@@ -63,34 +83,35 @@ export function decodeIncoming(bytes: Uint8Array, limits?: Partial<DecodeLimits>
   const r = new WireReader(bytes, maxRepeated);
   let env: Envelope;
   try {
-    env = readEnvelope(r, size);
+    env = read(r, size);
   } catch (e) {
     if (e instanceof ProtocastError) throw e;
     // Only a defect in the decoder could get here; keep the promise of one error type.
     throw badEnvelope(`unreadable bytes: ${String(e)}`, e);
   }
   if ((env.frame as Frame | undefined) !== undefined) return env;
-  const newerFrameField = firstNewerFrameField(bytes);
+  const newerFrameField = firstFrameField(bytes, firstIgnored);
   if (newerFrameField !== 0) return { seq: env.seq, ackSeq: env.ackSeq, frame: undefined, newerFrameField };
   throw badEnvelope("envelope has no frame");
 }
 
 /** Envelope fields after the last v1 frame kind, up to 99, are kept for frame kinds added later. */
+const FIRST_FRAME_FIELD = Math.min(...Object.values(FRAME_FIELD));
 const LAST_FRAME_FIELD = Math.max(...Object.values(FRAME_FIELD));
 const LAST_NEWER_FRAME_FIELD = 99;
 
 /**
- * The number of the first Envelope field in the newer-frame range, or 0. Runs only for an
- * envelope without a known frame, over bytes the decoder has just read without error, so it
- * walks the top-level fields without checking them again.
+ * The number of the first Envelope field from `first` to 99, or 0. Runs only for an envelope
+ * without a frame it read, over bytes the decoder has just read without error, so it walks the
+ * top-level fields without checking them again.
  */
-function firstNewerFrameField(bytes: Uint8Array): number {
+function firstFrameField(bytes: Uint8Array, first: number): number {
   const end = bytes.length;
   const r = new WireReader(bytes, 0);
   while (r.pos < end) {
     const tag = r.tag(end);
     const field = tag >>> 3;
-    if (field > LAST_FRAME_FIELD && field <= LAST_NEWER_FRAME_FIELD) return field;
+    if (field >= first && field <= LAST_NEWER_FRAME_FIELD) return field;
     r.skip(tag, end, "Envelope", false);
   }
   return 0;

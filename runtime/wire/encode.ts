@@ -1,4 +1,4 @@
-import { encodeEnvelope } from "../../generated/protocast/v1/envelope_codec.js";
+import { encodeEnvelope, encodeEnvelopeFromClient } from "../../generated/protocast/v1/envelope_codec.js";
 import type { Event } from "./envelope.js";
 
 /**
@@ -12,6 +12,14 @@ import type { Event } from "./envelope.js";
  * nothing is written in that case. The encoder is generated from envelope.proto.
  */
 export { encodeEnvelope };
+
+/**
+ * encodeEnvelope for a client: it encodes only the frame kinds a client sends (hello, resume,
+ * call, cancel, subscribe, unsubscribe, publish, ack, ping, pong, authRefresh), so that a
+ * client's bundle holds no encoder of the server's frames; any other kind throws
+ * "unencodable_envelope".
+ */
+export { encodeEnvelopeFromClient };
 
 /**
  * Encodes a channel event for broadcast. seq and ackSeq are 0 because an event is positioned by

@@ -576,6 +576,32 @@ export function readEnvelope(r: WireReader, end: number): Envelope {
   return read$Envelope(r, end, new$Envelope());
 }
 
+/**
+ * encodeEnvelope for a client: it encodes only the cases of frame a client sends (hello, resume,
+ * call, cancel, subscribe, unsubscribe, publish, ack, ping, pong, authRefresh) and throws
+ * "unencodable_envelope" on any other, so that a client's bundle holds no encoder of the server's.
+ */
+export function encodeEnvelopeFromClient(m: Envelope): Uint8Array {
+  lengthsUsed = 0;
+  const size = size$EnvelopeFromClient(m);
+  const buf = allocate(size);
+  lengthsRead = 0;
+  const end = write$EnvelopeFromClient(buf, 0, m);
+  // Unreachable unless the passes disagree; never hand out a corrupt encoding.
+  if (end !== size) throw sizeMismatch("protocast.v1.Envelope", end, size);
+  return buf;
+}
+
+/**
+ * readEnvelope for a client: it reads only the cases of frame the server sends (welcome, resumed,
+ * reply, error, subscribed, unsubscribed, event, presence, push, ack, ping, pong, authRefreshed,
+ * authExpiring, goaway). Any other case is skipped unread and leaves frame undefined, as a case of
+ * an unknown kind does.
+ */
+export function readEnvelopeFromServer(r: WireReader, end: number): Envelope {
+  return read$EnvelopeFromServer(r, end, new$Envelope());
+}
+
 // protocast.v1.Envelope
 function size$Envelope(m: Envelope): number {
   let n = 0;
@@ -674,6 +700,85 @@ function read$Envelope(r: WireReader, end: number, m: Envelope): Envelope {
       case 0xba: { const e = r.limit(end); const o = m.frame as Frame | undefined; m.frame = { case: "authExpiring", value: read$AuthExpiring(r, e, o !== undefined && o.case === "authExpiring" ? o.value : new$AuthExpiring()) }; break; }
       case 0xc2: { const e = r.limit(end); const o = m.frame as Frame | undefined; m.frame = { case: "goaway", value: read$Goaway(r, e, o !== undefined && o.case === "goaway" ? o.value : new$Goaway()) }; break; }
       case 0xca: { const e = r.limit(end); const o = m.frame as Frame | undefined; m.frame = { case: "cancel", value: read$Cancel(r, e, o !== undefined && o.case === "cancel" ? o.value : new$Cancel()) }; break; }
+      default: r.skip(t, end, "Envelope", (t >>> 3 >= 1 && t >>> 3 <= 25));
+    }
+  }
+  return m;
+}
+
+// protocast.v1.Envelope, the cases a client sends and those it receives
+function size$EnvelopeFromClient(m: Envelope): number {
+  let n = 0;
+  n += uint53FieldSize(m.seq, 1, "Envelope.seq");
+  n += uint53FieldSize(m.ackSeq, 1, "Envelope.ackSeq");
+  { const o = m.frame as Frame | undefined; if (o !== undefined) switch (o.case) {
+    case "hello": n += 1 + logLength(lengthsUsed++, size$Hello(o.value)); break;
+    case "call": n += 1 + logLength(lengthsUsed++, size$Call(o.value)); break;
+    case "subscribe": n += 1 + logLength(lengthsUsed++, size$Subscribe(o.value)); break;
+    case "unsubscribe": n += 1 + logLength(lengthsUsed++, size$Unsubscribe(o.value)); break;
+    case "publish": n += 1 + logLength(lengthsUsed++, size$Publish(o.value)); break;
+    case "ack": n += 2 + logLength(lengthsUsed++, size$Ack(o.value)); break;
+    case "ping": n += 2 + logLength(lengthsUsed++, size$Ping(o.value)); break;
+    case "pong": n += 2 + logLength(lengthsUsed++, size$Pong(o.value)); break;
+    case "resume": n += 2 + logLength(lengthsUsed++, size$Resume(o.value)); break;
+    case "authRefresh": n += 2 + logLength(lengthsUsed++, size$AuthRefresh(o.value)); break;
+    case "cancel": n += 2 + logLength(lengthsUsed++, size$Cancel(o.value)); break;
+    default: if ((o as { case: unknown }).case !== undefined) throw unencodable("Envelope.frame", (o as { case: unknown }).case, "a case of protocast.v1.Envelope.frame that a client sends");
+  } }
+  return n;
+}
+
+function write$EnvelopeFromClient(buf: Uint8Array, pos: number, m: Envelope): number {
+  pos = writeVarintField(buf, pos, 0x08, m.seq);
+  pos = writeVarintField(buf, pos, 0x10, m.ackSeq);
+  { const o = m.frame as Frame | undefined; if (o !== undefined) switch (o.case) {
+    case "hello": pos = write$Hello(buf, writeLengthPrefix(buf, pos, 0x1a), o.value); break;
+    case "call": pos = write$Call(buf, writeLengthPrefix(buf, pos, 0x2a), o.value); break;
+    case "subscribe": pos = write$Subscribe(buf, writeLengthPrefix(buf, pos, 0x42), o.value); break;
+    case "unsubscribe": pos = write$Unsubscribe(buf, writeLengthPrefix(buf, pos, 0x52), o.value); break;
+    case "publish": pos = write$Publish(buf, writeLengthPrefix(buf, pos, 0x62), o.value); break;
+    case "ack": pos = write$Ack(buf, writeLengthPrefix(buf, pos, 0x82), o.value); break;
+    case "ping": pos = write$Ping(buf, writeLengthPrefix(buf, pos, 0x8a), o.value); break;
+    case "pong": pos = write$Pong(buf, writeLengthPrefix(buf, pos, 0x92), o.value); break;
+    case "resume": pos = write$Resume(buf, writeLengthPrefix(buf, pos, 0x9a), o.value); break;
+    case "authRefresh": pos = write$AuthRefresh(buf, writeLengthPrefix(buf, pos, 0xaa), o.value); break;
+    case "cancel": pos = write$Cancel(buf, writeLengthPrefix(buf, pos, 0xca), o.value); break;
+  } }
+  return pos;
+}
+
+function read$EnvelopeFromServer(r: WireReader, end: number, m: Envelope): Envelope {
+  while (r.pos < end) {
+    const t = r.tag(end);
+    switch (t) {
+      case 0x08: m.seq = r.uint53(end); break;
+      case 0x10: m.ackSeq = r.uint53(end); break;
+      case 0x22: { const e = r.limit(end); const o = m.frame as Frame | undefined; m.frame = { case: "welcome", value: read$Welcome(r, e, o !== undefined && o.case === "welcome" ? o.value : new$Welcome()) }; break; }
+      case 0x32: { const e = r.limit(end); const o = m.frame as Frame | undefined; m.frame = { case: "reply", value: read$Reply(r, e, o !== undefined && o.case === "reply" ? o.value : new$Reply()) }; break; }
+      case 0x3a: { const e = r.limit(end); const o = m.frame as Frame | undefined; m.frame = { case: "error", value: read$ErrorFrame(r, e, o !== undefined && o.case === "error" ? o.value : new$ErrorFrame()) }; break; }
+      case 0x4a: { const e = r.limit(end); const o = m.frame as Frame | undefined; m.frame = { case: "subscribed", value: read$Subscribed(r, e, o !== undefined && o.case === "subscribed" ? o.value : new$Subscribed()) }; break; }
+      case 0x5a: { const e = r.limit(end); const o = m.frame as Frame | undefined; m.frame = { case: "unsubscribed", value: read$Unsubscribed(r, e, o !== undefined && o.case === "unsubscribed" ? o.value : new$Unsubscribed()) }; break; }
+      case 0x6a: { const e = r.limit(end); const o = m.frame as Frame | undefined; m.frame = { case: "event", value: read$Event(r, e, o !== undefined && o.case === "event" ? o.value : new$Event()) }; break; }
+      case 0x72: { const e = r.limit(end); const o = m.frame as Frame | undefined; m.frame = { case: "presence", value: read$Presence(r, e, o !== undefined && o.case === "presence" ? o.value : new$Presence()) }; break; }
+      case 0x7a: { const e = r.limit(end); const o = m.frame as Frame | undefined; m.frame = { case: "push", value: read$Push(r, e, o !== undefined && o.case === "push" ? o.value : new$Push()) }; break; }
+      case 0x82: { const e = r.limit(end); const o = m.frame as Frame | undefined; m.frame = { case: "ack", value: read$Ack(r, e, o !== undefined && o.case === "ack" ? o.value : new$Ack()) }; break; }
+      case 0x8a: { const e = r.limit(end); const o = m.frame as Frame | undefined; m.frame = { case: "ping", value: read$Ping(r, e, o !== undefined && o.case === "ping" ? o.value : new$Ping()) }; break; }
+      case 0x92: { const e = r.limit(end); const o = m.frame as Frame | undefined; m.frame = { case: "pong", value: read$Pong(r, e, o !== undefined && o.case === "pong" ? o.value : new$Pong()) }; break; }
+      case 0xa2: { const e = r.limit(end); const o = m.frame as Frame | undefined; m.frame = { case: "resumed", value: read$Resumed(r, e, o !== undefined && o.case === "resumed" ? o.value : new$Resumed()) }; break; }
+      case 0xb2: { const e = r.limit(end); const o = m.frame as Frame | undefined; m.frame = { case: "authRefreshed", value: read$AuthRefreshed(r, e, o !== undefined && o.case === "authRefreshed" ? o.value : new$AuthRefreshed()) }; break; }
+      case 0xba: { const e = r.limit(end); const o = m.frame as Frame | undefined; m.frame = { case: "authExpiring", value: read$AuthExpiring(r, e, o !== undefined && o.case === "authExpiring" ? o.value : new$AuthExpiring()) }; break; }
+      case 0xc2: { const e = r.limit(end); const o = m.frame as Frame | undefined; m.frame = { case: "goaway", value: read$Goaway(r, e, o !== undefined && o.case === "goaway" ? o.value : new$Goaway()) }; break; }
+      case 0x1a:
+      case 0x2a:
+      case 0x42:
+      case 0x52:
+      case 0x62:
+      case 0x9a:
+      case 0xaa:
+      case 0xca:
+        m.frame = undefined as unknown as Frame;
+        r.pos = r.limit(end);
+        break;
       default: r.skip(t, end, "Envelope", (t >>> 3 >= 1 && t >>> 3 <= 25));
     }
   }
