@@ -40,14 +40,13 @@ export function decodeEnvelope(bytes: Uint8Array, limits?: Partial<DecodeLimits>
 /**
  * An envelope whose frame is of a kind added to v1 after this implementation: it has no frame
  * this code knows but a field numbered 26 to 99 (PROTOCOL.md, "Unknown frame kinds"). The
- * receiver applies seq and ackSeq and otherwise ignores it. decodeFromServer also returns one
- * for a frame of a kind only clients send.
+ * receiver applies seq and ackSeq and otherwise ignores it.
  */
 export interface NewerFrameEnvelope {
   seq: number;
   ackSeq: number;
   frame: undefined;
-  /** Number of the first Envelope field in 26-99 that was seen (from decodeFromServer: in 3-99). */
+  /** Number of the first Envelope field in 26-99 that was seen. */
   newerFrameField: number;
 }
 
@@ -57,22 +56,21 @@ export interface NewerFrameEnvelope {
  * frames they know, such as tests and tools.
  */
 export function decodeIncoming(bytes: Uint8Array, limits?: Partial<DecodeLimits>): Envelope | NewerFrameEnvelope {
-  return decodeWith(readEnvelope, LAST_FRAME_FIELD + 1, bytes, limits);
+  return decodeWith(readEnvelope, bytes, limits);
 }
 
 /**
  * decodeIncoming for a client: it reads only the frame kinds a server sends, so that a
- * client's bundle holds no reader of the frames only clients send. Such a frame is skipped
- * unread, and the envelope comes back as one of a newer kind: the client applies seq and ackSeq
- * and ignores it, as it ignores such a frame after reading it.
+ * client's bundle holds no reader of the frames only clients send. An envelope whose frame is
+ * of such a kind is a violation (PROTOCOL.md 3.7: a frame kind sent by the wrong side), refused
+ * like undecodable bytes, with close code 4500.
  */
 export function decodeFromServer(bytes: Uint8Array, limits?: Partial<DecodeLimits>): Envelope | NewerFrameEnvelope {
-  return decodeWith(readEnvelopeFromServer, FIRST_FRAME_FIELD, bytes, limits);
+  return decodeWith(readEnvelopeFromServer, bytes, limits);
 }
 
 function decodeWith(
   read: (r: WireReader, end: number) => Envelope,
-  firstIgnored: number,
   bytes: Uint8Array,
   limits: Partial<DecodeLimits> | undefined,
 ): Envelope | NewerFrameEnvelope {
@@ -90,8 +88,11 @@ function decodeWith(
     throw badEnvelope(`unreadable bytes: ${String(e)}`, e);
   }
   if ((env.frame as Frame | undefined) !== undefined) return env;
-  const newerFrameField = firstFrameField(bytes, firstIgnored);
-  if (newerFrameField !== 0) return { seq: env.seq, ackSeq: env.ackSeq, frame: undefined, newerFrameField };
+  const { known, newer } = frameFields(bytes);
+  // A frame of a known kind that the reader left unread: one the other side sends. (The last
+  // frame field is the frame, as protobuf's oneof rule says.)
+  if (known !== 0) throw badEnvelope(`a ${KIND_OF_FIELD.get(known) ?? String(known)} frame, which this side never receives`);
+  if (newer !== 0) return { seq: env.seq, ackSeq: env.ackSeq, frame: undefined, newerFrameField: newer };
   throw badEnvelope("envelope has no frame");
 }
 
@@ -100,19 +101,24 @@ const FIRST_FRAME_FIELD = Math.min(...Object.values(FRAME_FIELD));
 const LAST_FRAME_FIELD = Math.max(...Object.values(FRAME_FIELD));
 const LAST_NEWER_FRAME_FIELD = 99;
 
+const KIND_OF_FIELD = new Map(Object.entries(FRAME_FIELD).map(([kind, field]) => [field, kind]));
+
 /**
- * The number of the first Envelope field from `first` to 99, or 0. Runs only for an envelope
- * without a frame it read, over bytes the decoder has just read without error, so it walks the
- * top-level fields without checking them again.
+ * The last Envelope field of a v1 frame kind and the first of a later one (26 to 99), 0 where
+ * there is none. Runs only for an envelope without a frame it read, over bytes the decoder has
+ * just read without error, so it walks the top-level fields without checking them again.
  */
-function firstFrameField(bytes: Uint8Array, first: number): number {
+function frameFields(bytes: Uint8Array): { known: number; newer: number } {
   const end = bytes.length;
   const r = new WireReader(bytes, 0);
+  let known = 0;
+  let newer = 0;
   while (r.pos < end) {
     const tag = r.tag(end);
     const field = tag >>> 3;
-    if (field >= first && field <= LAST_NEWER_FRAME_FIELD) return field;
+    if (field >= FIRST_FRAME_FIELD && field <= LAST_FRAME_FIELD) known = field;
+    else if (field > LAST_FRAME_FIELD && field <= LAST_NEWER_FRAME_FIELD && newer === 0) newer = field;
     r.skip(tag, end, "Envelope", false);
   }
-  return 0;
+  return { known, newer };
 }

@@ -1,11 +1,12 @@
 // The client's half of the envelope codec: encodeEnvelopeFromClient encodes what a client sends
 // exactly as encodeEnvelope does, and decodeFromServer reads what a server sends exactly as
-// decodeIncoming does; a frame of the other side's kinds is refused when encoding and ignored
-// when decoding, as a frame of a newer kind is.
+// decodeIncoming does; a frame of the other side's kinds is refused both ways, and a client that
+// receives one closes with 4500 (PROTOCOL.md 3.7).
 import { describe, expect } from "vitest";
 import { fc, test } from "@fast-check/vitest";
 import { CLIENT_CASES } from "../../codegen/print-wire-codec.js";
-import { ProtocastError } from "../../runtime/errors/protocast-error.js";
+import { CloseCode, ServerCore, connect, createMemoryTransportPair, type MemoryTransportPair, ProtocastError } from "protocast/node";
+import { until } from "../support/wait.js";
 import { decodeFromServer, decodeIncoming } from "../../runtime/wire/decode.js";
 import { encodeEnvelope, encodeEnvelopeFromClient } from "../../runtime/wire/encode.js";
 import { FRAME_FIELD, type Envelope, type FrameCase } from "../../runtime/wire/envelope.js";
@@ -33,12 +34,13 @@ describe("the client's half of the envelope codec", () => {
     }
   });
 
-  test.prop([envelope], { numRuns: runs(600) })("reads a server's frame as decodeIncoming does, and skips the others", (env) => {
+  test.prop([envelope], { numRuns: runs(600) })("reads a server's frame as decodeIncoming does, and refuses the others with 4500", (env) => {
     const bytes = encodeEnvelope(env);
     if (receives.has(env.frame.case)) {
       expect(decodeFromServer(bytes)).toStrictEqual(decodeIncoming(bytes));
     } else {
-      expect(decodeFromServer(bytes)).toStrictEqual({ seq: env.seq, ackSeq: env.ackSeq, frame: undefined, newerFrameField: FRAME_FIELD[env.frame.case] });
+      expect(() => decodeFromServer(bytes)).toThrow(expect.objectContaining({ reason: "bad_envelope", closeCode: CloseCode.ProtocolViolation }));
+      expect(() => decodeFromServer(bytes)).toThrow(`a ${env.frame.case} frame, which this side never receives`);
     }
   });
 
@@ -51,11 +53,46 @@ describe("the client's half of the envelope codec", () => {
     });
   });
 
-  // A oneof case replaces an earlier one, so a skipped frame after a read one leaves no frame.
+  // A oneof case replaces an earlier one: a client's frame after a server's is the frame, and
+  // refused; a server's after a client's is read.
   test.prop([envelopeWith(fc.constantFrom(...frameCases.filter((k) => receives.has(k))).chain(frameOf)), envelopeWith(fc.constantFrom(...frameCases.filter((k) => !receives.has(k))).chain(frameOf))], {
     numRuns: runs(100),
-  })("a client's frame after a server's replaces it", (read, skipped) => {
-    const bytes = new Uint8Array([...encodeEnvelope(read), ...encodeEnvelope({ ...skipped, seq: 0, ackSeq: 0 } satisfies Envelope)]);
-    expect(decodeFromServer(bytes)).toStrictEqual({ seq: read.seq, ackSeq: read.ackSeq, frame: undefined, newerFrameField: FRAME_FIELD[read.frame.case] });
+  })("the last frame decides, as oneof's rule says", (read, skipped) => {
+    const clientLast = new Uint8Array([...encodeEnvelope(read), ...encodeEnvelope({ ...skipped, seq: 0, ackSeq: 0 } satisfies Envelope)]);
+    expect(() => decodeFromServer(clientLast)).toThrow(`a ${skipped.frame.case} frame, which this side never receives`);
+    const serverLast = new Uint8Array([...encodeEnvelope({ ...skipped, seq: 0, ackSeq: 0 } satisfies Envelope), ...encodeEnvelope(read)]);
+    expect(decodeFromServer(serverLast)).toStrictEqual(decodeIncoming(serverLast));
+  });
+
+  test("a frame of a kind added later is still ignored", () => {
+    const later = [0xd2, 0x01, 0x00]; // field 26, empty
+    const withAck = new Uint8Array([0x10, 0x03, ...later]); // ack_seq 3, then field 26
+    expect(decodeFromServer(withAck)).toStrictEqual({ seq: 0, ackSeq: 3, frame: undefined, newerFrameField: 26 });
+    expect(decodeFromServer(withAck)).toStrictEqual(decodeIncoming(withAck));
+  });
+});
+
+describe("a client that receives a frame only clients send", () => {
+  test("closes with 4500 and does not reconnect", async () => {
+    const core = new ServerCore({});
+    const links: MemoryTransportPair[] = [];
+    const conn = connect("memory://", {
+      reconnect: { baseMs: 1, capMs: 2 },
+      watchNetwork: false,
+      transport: () => {
+        const link = createMemoryTransportPair();
+        links.push(link);
+        core.accept(link.server, { id: "alice", scopes: ["*"] });
+        return Promise.resolve(link.client);
+      },
+    });
+    const errors: ProtocastError[] = [];
+    conn.on("error", (e) => errors.push(e));
+    await conn.opened();
+    links[0]!.server.send(encodeEnvelope({ seq: 0, ackSeq: 0, frame: { case: "cancel", value: { id: 1 } } }));
+    await until(() => conn.state === "closed", "the client to close");
+    expect(errors.map((e) => e.closeCode)).toEqual([CloseCode.ProtocolViolation]);
+    expect(links).toHaveLength(1);
+    await core.close(0);
   });
 });
