@@ -152,7 +152,11 @@ export class Cluster {
       (ev) => this.onCluster(ev),
       () => void this.send(CLUSTER_CHANNEL, { t: "sync", n: this.nodeId }),
     );
-    const mine = this.broker.subscribe(nodeChannel(this.nodeId), (ev) => this.onNode(ev));
+    const mine = this.broker.subscribe(
+      nodeChannel(this.nodeId),
+      (ev) => this.onNode(ev),
+      () => this.lostRequests(),
+    );
     this.stops.push(all, mine);
     this.ready = Promise.all([all, mine]).then(async () => {
       // Everyone answers with their principal counts; the answers also say who is alive.
@@ -207,6 +211,22 @@ export class Cluster {
       for (const ch of channels) void this.send(presenceChannel(ch), { t: "s", n: this.nodeId, r: "", m: this.host.localMembers(ch) });
       this.sendTable(node);
     }
+  }
+
+  /**
+   * Messages to this node were lost (its subscription was down while the broker took them, as
+   * after an outage of its own broker connection). What they asked for is sent anyway: this
+   * node's members of every presence channel it serves and its principal table to every node it
+   * knows. Otherwise a node that counted this one dead, and asked for its members while this
+   * node's subscription was coming back, would never list them again.
+   */
+  private lostRequests(): void {
+    if (this.closed) return;
+    for (const ch of this.host.presenceChannels()) {
+      const members = this.host.localMembers(ch);
+      if (members.length > 0) void this.send(presenceChannel(ch), { t: "s", n: this.nodeId, r: "", m: members });
+    }
+    for (const node of this.nodes.keys()) this.sendTable(node);
   }
 
   private beat(): void {
