@@ -166,13 +166,13 @@ for (const engine of engines) {
           if (got.length === total) break;
         }
       })();
-      return { proxy, conn, chat, room, lost, got, reading, first: conn.sessionId };
+      return { lb, proxy, conn, chat, room, lost, got, reading, first: conn.sessionId };
     };
 
     it("a session resumes on another node: same session, the reply of a call still running on the old node, every event once and in order", async () => {
       const [a, b] = await cluster(2);
       const TOTAL = 200;
-      const { proxy, conn: mover, chat, room, lost, got, reading, first } = await roamer([a!, b!], "mover", TOTAL);
+      const { lb, proxy, conn: mover, chat, room, lost, got, reading, first } = await roamer([a!, b!], "mover", TOTAL);
       expect(first.startsWith(`${a!.server.nodeId}.`)).toBe(true);
       const publisher = createClient(ChatService, b!.client({ token: "pub" }));
       let slowReply: Promise<{ messageId: string }> | undefined;
@@ -181,6 +181,7 @@ for (const engine of engines) {
           // A call that is still running on node A when the link goes.
           slowReply = chat.sendMessage({ roomId: room, text: "slow400:x" }, { idempotencyKey: uniqueName("k") });
           await until(() => runs.get("slow400:x") === 1, "the slow call to start");
+          lb.routeTo(1);
           proxy.cut();
         }
         await publisher.sendMessage({ roomId: room, text: `m${i}` }, { idempotencyKey: uniqueName("k") });
@@ -208,11 +209,12 @@ for (const engine of engines) {
 
     it("a session that moved on can move again: the node it started on sends the next request after it", async () => {
       const [a, b, c] = await cluster(3);
-      const { proxy, conn, room, lost, got, reading, first: id } = await roamer([a!, b!, c!], "hopper", 60);
+      const { lb, proxy, conn, room, lost, got, reading, first: id } = await roamer([a!, b!, c!], "hopper", 60);
       const publisher = createClient(ChatService, a!.client({ token: "pub" }));
       for (let i = 0; i < 60; i++) {
         if (i === 20 || i === 40) {
           const adopted = b!.server.stats().counters.sessionsAdopted + c!.server.stats().counters.sessionsAdopted;
+          lb.routeTo(i === 20 ? 1 : 2);
           proxy.cut();
           await until(
             () => conn.state === "open" && b!.server.stats().counters.sessionsAdopted + c!.server.stats().counters.sessionsAdopted > adopted,

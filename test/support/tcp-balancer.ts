@@ -1,11 +1,23 @@
 import { connect, createServer, type Server, type Socket } from "node:net";
 
+export interface Balancer {
+  readonly port: number;
+  /**
+   * Sends every new connection to one backend (its index) from now on, or back to taking turns
+   * with undefined: a test that moves a client to a given node says which, instead of counting on
+   * the turn (a retried connection would take a turn of its own).
+   */
+  routeTo(backend: number | undefined): void;
+  close(): Promise<void>;
+}
+
 /**
  * A loopback TCP load balancer for multi-node tests: each new connection goes to the next
  * backend in turn; a backend that refuses is skipped. No stickiness, as a plain L4 balancer.
  */
-export async function startBalancer(backends: readonly number[]): Promise<{ port: number; close(): Promise<void> }> {
+export async function startBalancer(backends: readonly number[]): Promise<Balancer> {
   let next = 0;
+  let fixed: number | undefined;
   const sockets = new Set<Socket>();
   const server: Server = createServer((inbound) => {
     sockets.add(inbound);
@@ -13,11 +25,11 @@ export async function startBalancer(backends: readonly number[]): Promise<{ port
     inbound.on("error", () => undefined);
     inbound.pause();
     const attempt = (tries: number): void => {
-      if (tries >= backends.length) {
+      if (tries >= backends.length || (fixed !== undefined && tries > 0)) {
         inbound.destroy();
         return;
       }
-      const port = backends[next++ % backends.length]!;
+      const port = backends[fixed ?? next++ % backends.length]!;
       const outbound = connect(port, "127.0.0.1");
       outbound.once("error", () => attempt(tries + 1));
       outbound.once("connect", () => {
@@ -41,6 +53,10 @@ export async function startBalancer(backends: readonly number[]): Promise<{ port
   if (address === null || typeof address === "string") throw new Error("balancer has no port");
   return {
     port: address.port,
+    routeTo: (backend) => {
+      if (backend !== undefined && backends[backend] === undefined) throw new Error(`no backend ${backend}`);
+      fixed = backend;
+    },
     close: () =>
       new Promise((resolve) => {
         for (const s of sockets) s.destroy();
