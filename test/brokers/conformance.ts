@@ -280,9 +280,11 @@ export function describeBrokerConformance(engine: BrokerEngine): void {
     test("history drops events older than historyTtlMs", async () => {
       const [a] = await nodes(1);
       const ch = channel();
-      const ttl: ChannelHistoryOptions = { historySize: 100, historyTtlMs: 300 };
+      // The new events must still be younger than the bound when history is read: a second leaves
+      // room for a loaded machine.
+      const ttl: ChannelHistoryOptions = { historySize: 100, historyTtlMs: 1_000 };
       for (let i = 1; i <= 3; i++) await a!.broker.publish(ch, bytes(`old${i}`), ttl);
-      await sleep(450); // the history age bound (300 ms) is what the test is about
+      await sleep(1_150); // the history age bound (1 s) is what the test is about
       for (let i = 4; i <= 5; i++) await a!.broker.publish(ch, bytes(`new${i}`), ttl);
       const { epoch } = await a!.broker.position(ch);
       const h = await a!.broker.history(ch, { epoch, offset: 0 }, 100);

@@ -89,13 +89,19 @@ describe.skipIf(down !== undefined)("Redis broker", () => {
       const broker = createRedisBroker(options());
       try {
         const ch = uniqueName("aged/");
-        for (let i = 0; i < 50; i++) await broker.publish(ch, bytes, { historySize: 1_000, historyTtlMs: 150 });
-        expect(await admin.xlen(key(ch, "h"))).toBe(50);
+        const ttlMs = 1_000;
+        const started = Date.now();
+        for (let i = 0; i < 50; i++) await broker.publish(ch, bytes, { historySize: 1_000, historyTtlMs: ttlMs });
+        const length = await admin.xlen(key(ch, "h"));
+        // All 50 are younger than the age bound, unless a loaded machine took that long to publish
+        // them (then the oldest are already gone, which is what the bound is for).
+        if (Date.now() - started < ttlMs) expect(length).toBe(50);
+        else expect(length).toBeGreaterThan(0);
         const ttl = await admin.pttl(key(ch, "h"));
         expect(ttl).toBeGreaterThan(0);
-        expect(ttl).toBeLessThanOrEqual(150);
-        await sleep(200);
-        await broker.publish(ch, bytes, { historySize: 1_000, historyTtlMs: 150 });
+        expect(ttl).toBeLessThanOrEqual(ttlMs);
+        await sleep(ttlMs + 100);
+        await broker.publish(ch, bytes, { historySize: 1_000, historyTtlMs: ttlMs });
         expect(await admin.xlen(key(ch, "h"))).toBe(1);
       } finally {
         await broker.close();
@@ -103,12 +109,14 @@ describe.skipIf(down !== undefined)("Redis broker", () => {
     });
 
     it("starts a new epoch after metaTtlMs of idleness", async () => {
-      const broker = createRedisBroker(options({ metaTtlMs: 150 }));
+      // A second of idleness: short enough for a test, long enough that the key is still there
+      // when a loaded machine reads its ttl.
+      const broker = createRedisBroker(options({ metaTtlMs: 1_000 }));
       try {
         const ch = uniqueName("idle/");
         const first = await broker.publish(ch, bytes, { historySize: 10, historyTtlMs: 0 });
         expect(await admin.pttl(key(ch, "m"))).toBeGreaterThan(0);
-        await sleep(250);
+        await sleep(1_150);
         const later = await broker.position(ch);
         expect(later.epoch).not.toBe(first.epoch);
         expect(later.offset).toBe(0);
