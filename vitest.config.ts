@@ -48,6 +48,8 @@ const OWN_PROCESS = [
   "test/conformance/conformance.test.ts",
   // Counts the process's active timeouts around an abandoned wait.
   "test/brokers/idempotency.test.ts",
+  // Its one stall (events stopped 300 short of 10,000 while connected) came in a shared worker.
+  "test/chaos/kill-sockets.test.ts",
 ];
 
 /**

@@ -50,12 +50,19 @@ describe("chaos: sockets killed every 200 ms", () => {
     const killer = setInterval(() => proxy.cut(), 200);
     const progress = setInterval(() => console.log(`chaos progress: calls ${processed.length}, events ${received.length}, state ${conn.state}, reconnects ${reconnects}`), 2000);
     const deadline = Date.now() + 60_000;
+    let lastPublished = 0;
+    const publishErrors: string[] = [];
     try {
       // Down: the server publishes in small bursts so that an outage spans far less than the
       // channel's history (500 events).
       const publishing = (async () => {
         for (let i = 0; i < TOTAL && Date.now() < deadline; i += 50) {
-          for (let j = i; j < i + 50; j++) void h.server.publish(ChatService.channels.roomEvents, { roomId: "chaos" }, { text: String(j) });
+          for (let j = i; j < i + 50; j++) {
+            h.server.publish(ChatService.channels.roomEvents, { roomId: "chaos" }, { text: String(j) }).then(
+              (r) => (lastPublished = Math.max(lastPublished, r.offset)),
+              (e: unknown) => publishErrors.push(String(e)),
+            );
+          }
           await new Promise((r) => setTimeout(r, 10)); // spread over the cuts, in real time
         }
       })();
@@ -70,6 +77,24 @@ describe("chaos: sockets killed every 200 ms", () => {
         }
       };
       await Promise.all([publishing, ...Array.from({ length: 64 }, worker)]);
+      // Every event is published by now: the reader must finish, and a reader that stops moving
+      // for 10 s fails at once with what each side knows, rather than at the test's timeout.
+      let seen = -1;
+      let still = 0;
+      while (received.length < TOTAL) {
+        if (received.length !== seen) {
+          seen = received.length;
+          still = Date.now();
+        } else if (Date.now() - still > 10_000) {
+          const s = h.server.stats();
+          throw new Error(
+            `events stalled at ${received.length} of ${TOTAL} (last ${String(received.at(-1))}); channel offset published ${lastPublished}; ` +
+              `publish errors ${publishErrors.length} ${publishErrors.slice(0, 3).join("; ")}; gaps ${gaps.length}; client ${conn.state} after ${reconnects} reconnects; ` +
+              `server sessions ${s.sessions}, connections ${s.connections}, channels ${s.channels}`,
+          );
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
       await reading;
       expect(replies.length).toBe(TOTAL);
       expect(new Set(replies).size).toBe(TOTAL);
