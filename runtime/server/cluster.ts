@@ -222,11 +222,16 @@ export class Cluster {
    */
   private lostRequests(): void {
     if (this.closed) return;
-    for (const ch of this.host.presenceChannels()) {
+    this.announceMembers(this.host.presenceChannels());
+    for (const node of this.nodes.keys()) this.sendTable(node);
+  }
+
+  /** This node's members of each channel that has some here, as unrequested snapshots. */
+  private announceMembers(channels: readonly string[]): void {
+    for (const ch of channels) {
       const members = this.host.localMembers(ch);
       if (members.length > 0) void this.send(presenceChannel(ch), { t: "s", n: this.nodeId, r: "", m: members });
     }
-    for (const node of this.nodes.keys()) this.sendTable(node);
   }
 
   private beat(): void {
@@ -476,10 +481,7 @@ export class Cluster {
           return;
         case "pm":
           // A node that lost sight of this one asks for its members of the channels it serves.
-          for (const ch of m.ch) {
-            const members = this.host.localMembers(ch);
-            if (members.length > 0) void this.send(presenceChannel(ch), { t: "s", n: this.nodeId, r: "", m: members });
-          }
+          this.announceMembers(m.ch);
           return;
         case "take": {
           const x = this.host.giveSession(m.q, m.n);
