@@ -9,26 +9,29 @@ import { defineConfig } from "vitest/config";
  * own order. A file that grows long belongs here.
  */
 const LONG_FILES = [
-  "test/package/outside-repo.test.ts",
-  "test/brokers/cluster.test.ts",
-  "test/browser/fallback.test.ts",
-  "test/brokers/multi-node.test.ts",
+  // npm test
   "test/codegen/codec.property.test.ts",
-  "test/brokers/failover.test.ts",
   "test/brokers/session-store.test.ts",
-  "test/docs/readme.test.ts",
   "test/brokers/idempotency.test.ts",
+  "test/brokers/cluster.test.ts",
   "test/hostile/envelope-fuzz.test.ts",
   "test/brokers/nats.test.ts",
+  "test/codegen/wire-codec.test.ts",
   "test/brokers/redis.test.ts",
-  "test/browser/outbox.test.ts",
   "test/property/delivery.property.test.ts",
   "test/wire/generated-codec.test.ts",
-  "test/browser/chat.test.ts",
-  "test/brokers/epoch-restart.test.ts",
+  "test/docs/readme.test.ts",
   "test/chaos/kill-sockets.test.ts",
-  "test/codegen/wire-codec.test.ts",
   "test/hostile/handshake.test.ts",
+  // npm run test:system
+  "test/package/outside-repo.test.ts",
+  "test/brokers/multi-node.test.ts",
+  "test/browser/fallback.test.ts",
+  "test/brokers/failover.test.ts",
+  "test/browser/outbox.test.ts",
+  "test/browser/refusal.test.ts",
+  "test/brokers/epoch-restart.test.ts",
+  // npm run test:deep
   "test/bench/smoke.test.ts",
 ];
 
@@ -53,11 +56,47 @@ const OWN_PROCESS = [
 ];
 
 /**
+ * The system suite (`npm run test:system`): files that start other processes or a browser —
+ * Chromium, the packed package installed with npm into an empty folder and run on two Node
+ * versions, server nodes in processes of their own killed with SIGKILL, brokers of their own
+ * stopped and restarted. They hold most of the suite's CPU (about 100 s of its 250 s on a
+ * two-core machine), so the everyday `npm test` leaves them to this run; `npm run test:all`
+ * and CI run both.
+ */
+const SYSTEM = [
+  "test/browser/chat.test.ts",
+  "test/browser/compression.test.ts",
+  "test/browser/fallback.test.ts",
+  "test/browser/outbox.test.ts",
+  "test/browser/refusal.test.ts",
+  "test/package/outside-repo.test.ts",
+  "test/brokers/multi-node.test.ts",
+  "test/brokers/failover.test.ts",
+  "test/brokers/epoch-restart.test.ts",
+  "test/brokers/redis-restart.test.ts",
+  "test/brokers/nats-restart.test.ts",
+];
+const SUITE = process.env["PROTOCAST_SUITE"] === "system" ? "system" : "everyday";
+/** Files this run leaves out; the system run includes nothing else. */
+const NOT_HERE = SUITE === "system" ? [] : SYSTEM;
+const ONLY_HERE = SUITE === "system" ? SYSTEM : undefined;
+
+/**
+ * With PROTOCAST_TEST_REPORTS set (CI sets it), every run also writes a JSON report to that
+ * folder, named by suite: vitest.json, vitest-system.json, vitest-deep.json.
+ */
+const REPORTS = process.env["PROTOCAST_TEST_REPORTS"];
+const REPORT_NAME = process.env["PROTOCAST_TEST_DEPTH"] === "deep" ? "vitest-deep.json" : SUITE === "system" ? "vitest-system.json" : "vitest.json";
+
+/**
  * Files that run only in the deep run (`npm run test:deep`, which CI runs after the suite): the
  * benchmark harness's smoke run, which starts every scenario's processes for three peers and
  * judges nothing but the shape of its results.
  */
 const DEEP_ONLY = process.env["PROTOCAST_TEST_DEPTH"] === "deep" ? [] : ["test/bench/smoke.test.ts"];
+
+/** The own-process files of this run (an empty include would mean every file to vitest). */
+const OWN_HERE = OWN_PROCESS.filter((f) => (ONLY_HERE ?? OWN_PROCESS).includes(f) && !NOT_HERE.includes(f));
 
 class LongFirst extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
@@ -90,9 +129,10 @@ export default defineConfig({
     sequence: { sequencer: LongFirst },
     // Vite's transforms of the sources are kept on disk between runs (node_modules/.experimental-vitest-cache).
     experimental: { fsModuleCache: true },
+    ...(REPORTS === undefined ? {} : { reporters: ["default", "json"], outputFile: { json: `${REPORTS}/${REPORT_NAME}` } }),
     projects: [
-      { extends: true, test: { name: "shared", include: ["test/**/*.test.ts"], exclude: [...OWN_PROCESS, ...DEEP_ONLY], isolate: false } },
-      { extends: true, test: { name: "own-process", include: OWN_PROCESS, isolate: true } },
+      { extends: true, test: { name: "shared", include: ONLY_HERE ?? ["test/**/*.test.ts"], exclude: [...OWN_PROCESS, ...DEEP_ONLY, ...NOT_HERE], isolate: false } },
+      ...(OWN_HERE.length === 0 ? [] : [{ extends: true as const, test: { name: "own-process", include: OWN_HERE, isolate: true } }]),
     ],
   },
 });

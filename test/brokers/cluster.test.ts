@@ -197,6 +197,9 @@ for (const engine of engines) {
       expect(a!.server.stats().counters.sessionsHandedOver).toBe(1);
       expect(b!.server.stats().counters.sessionsAdopted).toBe(1);
       // Operators see it in the metrics.
+      // With a 500 ms node timeout a loaded machine can let A look dead to B for a moment; the
+      // next heartbeat brings it back, and the gauge is read once it has.
+      await until(() => b!.server.stats().clusterNodes === 1, "node B to count node A as live");
       const metrics = createMetrics();
       metrics.attach(b!.server);
       const text = await metrics.registry.metrics();
