@@ -258,16 +258,18 @@ export class SessionChannels {
           else conn.close(CloseCode.SlowConsumer, "channel re-sync fell too far behind");
         },
         gap: (gap) => {
-          if (owner.conn === undefined || created.def.rules.delivery === "at-most-once") return;
+          const conn = owner.conn;
+          if (conn === undefined || created.def.rules.delivery === "at-most-once") return;
           const { fromOffset, toOffset, reason } = gap;
           this.sendSubscribed(created, gap.channel, 0, gap.epoch, toOffset, true, { fromOffset, toOffset, reason });
           const stored = owner.whenStored();
           if (stored === undefined || created.holding) return;
-          // Events after the gap wait for its notice to go out first.
+          // Events after the gap wait for its notice to go out first. Should the connection go
+          // meanwhile, they stay held for the re-sync that follows the resume (see sync()).
           created.holding = true;
           void stored.then(() => {
-            if (this.subs.get(gap.channel) !== created || !created.holding) return;
-            for (const h of created.held) owner.conn?.sendBytes(h.frame);
+            if (this.subs.get(gap.channel) !== created || !created.holding || owner.conn !== conn) return;
+            for (const h of created.held) conn.sendBytes(h.frame);
             created.held = [];
             created.holding = false;
           });
@@ -286,17 +288,31 @@ export class SessionChannels {
     sub.holding = true;
     const owner = this.owner;
     const broker = this.host.broker;
+    // A sync serves one connection. When that connection goes while the sync waits on the
+    // broker, the sync stops where it is: it sends nothing more and leaves the live events held,
+    // for the re-sync that follows the resume. Going on would replay onto the next connection
+    // ahead of that re-sync's Subscribed, and release live events past offsets that arrived
+    // while detached and were never held: a hole the client can only report as a gap.
+    const conn = owner.conn;
+    if (conn === undefined) return;
+    const gone = (): boolean => this.subs.get(channel) !== sub || owner.conn !== conn;
+    // The position a re-sync would start from, should this one stop early.
+    if (recover && epoch !== "" && sub.epoch === "") {
+      sub.epoch = epoch;
+      sub.ackedOffset = offset;
+    }
     let cut: number;
     // An empty epoch means the client has no position: nothing to recover (PROTOCOL.md 6.4).
     if (recover && epoch !== "") {
       const page = HISTORY_PAGE;
       let hist = await broker.history(channel, { epoch, offset }, page);
+      if (gone()) return;
       if (hist.position.epoch === epoch && offset > hist.position.offset) {
         // A position past the channel's end: the history it came from is gone. Ask as if from
         // another epoch, which answers with an epoch_changed gap and what this epoch holds.
         hist = await broker.history(channel, { epoch: `${epoch}\u0000stale`, offset: 0 }, page);
       }
-      if (this.subs.get(channel) !== sub) return;
+      if (gone()) return;
       let answer = id;
       if (hist.gap !== undefined && hist.position.epoch !== epoch) {
         // A new epoch. When the broker knows the old one went past the client's position,
@@ -316,35 +332,37 @@ export class SessionChannels {
       const from = hist.gap !== undefined ? hist.gap.toOffset : Math.min(offset, hist.position.offset);
       this.sendSubscribed(sub, channel, answer, hist.position.epoch, from, true, hist.gap);
       // With a store, Subscribed waits for it; the replayed events must not overtake it.
-      const stored = owner.whenStored();
-      if (stored !== undefined) await stored;
       sub.epoch = hist.position.epoch;
       sub.ackedOffset = hist.gap === undefined ? offset : (hist.events[0]?.offset ?? hist.position.offset + 1) - 1;
+      const stored = owner.whenStored();
+      if (stored !== undefined) await stored;
+      if (gone()) return;
       cut = hist.position.offset;
       // Page through history until the position read first; live events after it are held.
       for (;;) {
         for (const ev of hist.events) {
           // Events carry no ack_seq: their bytes are the same for every subscriber.
           const value = { channel, epoch: ev.epoch, offset: ev.offset, payload: ev.payload, metadata: ev.metadata };
-          owner.conn?.sendBytes(encodeEnvelope({ seq: 0, ackSeq: 0, frame: { case: "event", value } }));
+          conn.sendBytes(encodeEnvelope({ seq: 0, ackSeq: 0, frame: { case: "event", value } }));
         }
         const last = hist.events.at(-1);
         if (last === undefined || last.offset >= cut || hist.events.length < page) break;
         hist = await broker.history(channel, { epoch: last.epoch, offset: last.offset }, page);
-        if (this.subs.get(channel) !== sub) return;
+        if (gone()) return;
       }
       cut = Math.max(cut, hist.events.at(-1)?.offset ?? 0);
     } else {
       const pos = await broker.position(channel);
-      if (this.subs.get(channel) !== sub) return;
+      if (gone()) return;
       this.sendSubscribed(sub, channel, id, pos.epoch, pos.offset, false, undefined);
       sub.epoch = pos.epoch;
       sub.ackedOffset = pos.offset;
       cut = pos.offset;
       const stored = owner.whenStored();
       if (stored !== undefined) await stored;
+      if (gone()) return;
     }
-    for (const h of sub.held) if (h.offset === 0 || h.offset > cut) owner.conn?.sendBytes(h.frame);
+    for (const h of sub.held) if (h.offset === 0 || h.offset > cut) conn.sendBytes(h.frame);
     sub.held = [];
     sub.holding = false;
   }
