@@ -54,10 +54,9 @@ describe("chaos: sockets killed every 200 ms", () => {
     const publishErrors: string[] = [];
     try {
       // Down: the server publishes in small bursts, and never runs more than 250 events ahead
-      // of the reader, so that what a cut leaves unread stays well inside the channel's history
-      // (500 events). Without the second rule a loaded machine (a reconnect that takes 100 ms
-      // while 5,000 events a second are published) falls out of the history, and the client
-      // rightly reports a gap.
+      // of the reader, so that what a cut leaves unread stays inside the channel's history (500
+      // events) however slow a reconnect on a loaded machine is: at 5,000 events a second a
+      // 100 ms outage would otherwise outrun it, and the client would rightly report a gap.
       const publishing = (async () => {
         for (let i = 0; i < TOTAL && Date.now() < deadline; i += 50) {
           while (i - received.length > 250 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
