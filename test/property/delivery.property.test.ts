@@ -17,16 +17,28 @@ import { until } from "../support/harness.js";
 
 type Fault = { readonly step: number; readonly kind: "cut" | "outage" | "restart" | "crash" };
 
-/** A node's view of shared infrastructure that can be cut off at once, as a crash would. */
+/** What a node sees of the shared broker and session store. */
 interface Lifeline {
   readonly broker: Broker;
   readonly sessions: SessionStore | undefined;
   kill(): void;
 }
 
-function lifeline(broker: Broker, store: SessionStore | undefined): Lifeline {
+/**
+ * A node's view of shared infrastructure that can be cut off at once, as a crash would. Answers
+ * of position and history reads come late by the next of `delays` (ms, in turn), as from a
+ * broker across a network: a cut can land while a re-sync waits on them.
+ */
+function lifeline(broker: Broker, store: SessionStore | undefined, delays: readonly number[] = []): Lifeline {
   let dead = false;
   const gone = (): Promise<never> => Promise.reject(new Error("this node is dead"));
+  let turn = 0;
+  const late = async <T>(answer: Promise<T>): Promise<T> => {
+    const value = await answer;
+    const ms = delays.length === 0 ? 0 : delays[turn++ % delays.length]!;
+    if (ms > 0) await new Promise((r) => setTimeout(r, ms));
+    return value;
+  };
   return {
     broker: {
       publish: (c, p, o) => (dead ? gone() : broker.publish(c, p, o)),
@@ -40,8 +52,8 @@ function lifeline(broker: Broker, store: SessionStore | undefined): Lifeline {
             if (!dead) onGap?.(g);
           },
         ),
-      position: (c) => (dead ? gone() : broker.position(c)),
-      history: (c, since, limit) => (dead ? gone() : broker.history(c, since, limit)),
+      position: (c) => (dead ? gone() : late(broker.position(c))),
+      history: (c, since, limit) => (dead ? gone() : late(broker.history(c, since, limit))),
       close: () => Promise.resolve(),
     },
     sessions:
@@ -68,7 +80,7 @@ const RETRANSMIT_FRAMES = 10_000;
  * period, or the server core is replaced (its sessions gone; broker and idempotency records,
  * which a deployment keeps outside the process, survive) at random steps.
  */
-async function run(calls: number, events: number, faults: readonly Fault[], withStore = false): Promise<{ continued: number; restored: number }> {
+async function run(calls: number, events: number, faults: readonly Fault[], withStore = false, delays: readonly number[] = []): Promise<{ continued: number; restored: number }> {
   const broker = createMemoryBroker();
   const idempotency = createMemoryIdempotencyStore();
   // With a session store, a restarted core continues the sessions of the one before it.
@@ -77,7 +89,7 @@ async function run(calls: number, events: number, faults: readonly Fault[], with
   const cores: ServerCore[] = [];
   const lines: Lifeline[] = [];
   const makeCore = (): ServerCore => {
-    const line = lifeline(broker, sessions);
+    const line = lifeline(broker, sessions, delays);
     lines.push(line);
     const core = new ServerCore({
       broker: line.broker,
@@ -160,6 +172,10 @@ async function run(calls: number, events: number, faults: readonly Fault[], with
     await new Promise((r) => setTimeout(r, i % 3)); // lets the link move frames between steps, 0-2 ms
   }
   await Promise.all(replies);
+  // A lost event would leave the reader waiting for ever: fail the run instead, with what it saw.
+  await until(() => received.length >= events, "every event", 5_000).catch((e: unknown) => {
+    throw new Error(`${String(e)}: ${received.length} of ${events} received, the last ${String(received.at(-1))}; gaps ${JSON.stringify(gaps)}`);
+  });
   await reading;
 
   // Exactly-once calls: each ran once, in the order sent.
@@ -193,6 +209,9 @@ async function run(calls: number, events: number, faults: readonly Fault[], with
   };
 }
 
+/** How late the broker answers position and history reads, in turn: often at once, up to 6 ms. */
+const BROKER_DELAYS = fc.array(fc.constantFrom(0, 0, 1, 2, 6), { maxLength: 6 });
+
 describe("delivery guarantees under random faults (property)", () => {
   it("holds for random traffic with cuts, outages past the grace period and server restarts", async () => {
     let runs = 0;
@@ -205,10 +224,11 @@ describe("delivery guarantees under random faults (property)", () => {
           fc.record({ step: fc.nat(40), kind: fc.constantFrom<Fault["kind"]>("cut", "cut", "cut", "outage", "restart", "crash") }),
           { maxLength: 4 },
         ),
-        async (calls, events, faults) => {
+        BROKER_DELAYS,
+        async (calls, events, faults, delays) => {
           runs++;
           for (const f of faults) kinds[f.kind]++;
-          await run(calls, events, faults);
+          await run(calls, events, faults, false, delays);
         },
       ),
       // Every run must finish: an interrupted property counts as a failure, never a pass.
@@ -230,9 +250,10 @@ describe("delivery guarantees under random faults (property)", () => {
           fc.record({ step: fc.nat(40), kind: fc.constantFrom<Fault["kind"]>("cut", "cut", "outage", "restart", "crash", "crash") }),
           { maxLength: 4 },
         ),
-        async (calls, events, faults) => {
+        BROKER_DELAYS,
+        async (calls, events, faults, delays) => {
           runs++;
-          const r = await run(calls, events, faults, true);
+          const r = await run(calls, events, faults, true, delays);
           continued += r.continued;
           restored += r.restored;
         },
