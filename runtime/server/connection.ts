@@ -457,7 +457,9 @@ export class ServerConnection implements TransportHandler {
       case: "resumed",
       value: {
         sessionId: s.id,
-        lastSeq: s.seq.inSeq,
+        // With a session store, what the store holds: a node continuing the session after this
+        // one dies knows no more, and the client must keep every frame it may have to resend.
+        lastSeq: s.ackable,
         pingIntervalMs: l.pingIntervalMs,
         pingTimeoutMs: l.pingTimeoutMs,
         maxEnvelopeBytes: l.maxEnvelopeBytes,
@@ -466,8 +468,7 @@ export class ServerConnection implements TransportHandler {
     });
     this.core.counters.resumes++;
     s.replayAfter(r.lastSeq);
-    if (adopted) s.rejoinAll();
-    else s.resyncAll();
+    s.resyncAll();
     if (s.fromStore) {
       s.fromStore = false;
       s.answerOrphans();

@@ -56,6 +56,8 @@ interface Sub {
   /** Epoch and highest offset the client acknowledged; a resume replays from there. */
   epoch: string;
   ackedOffset: number;
+  /** Whether this node's hub has the member: false for a subscription restored from a snapshot until its re-sync joins it. */
+  joined: boolean;
 }
 
 /** A subscription as a snapshot keeps it: channel, method path, epoch, acknowledged offset. */
@@ -101,6 +103,18 @@ export class SessionChannels {
     }
   }
 
+  /**
+   * A restored subscription whose Subscribe was still unanswered when the snapshot was taken
+   * has no position of its own yet: it starts from the one that Subscribe asked to recover
+   * from, so that its re-sync recovers rather than starting at the channel's end.
+   */
+  startAt(channel: string, epoch: string, offset: number): void {
+    const sub = this.subs.get(channel);
+    if (sub === undefined || sub.epoch !== "") return;
+    sub.epoch = epoch;
+    sub.ackedOffset = offset;
+  }
+
   /** The session went to another node: it leaves here without a leave event. */
   movedTo(node: string): void {
     for (const [channel, sub] of Array.from(this.subs)) {
@@ -125,29 +139,34 @@ export class SessionChannels {
     for (const channel of Array.from(this.subs.keys())) this.leave(channel);
   }
 
-  /** After a handover, once attached: joins every restored channel here and re-syncs it. */
-  rejoinAll(): void {
-    for (const [channel, sub] of this.subs) {
-      const reliable = sub.def.rules.delivery !== "at-most-once";
-      const { epoch, ackedOffset } = sub;
-      this.enqueueSync(channel, async () => {
-        try {
-          await this.host.hub.join(sub.def, channel, sub.member);
-        } catch {
-          this.leave(channel);
-          this.owner.sendSequenced({ case: "unsubscribed", value: { id: 0, channel, code: Code.Unavailable, reason: "resubscribe_failed" } });
-          return;
-        }
-        await this.sync(sub, channel, 0, reliable, epoch, ackedOffset);
-      });
-    }
-  }
-
-  /** After a resume: re-syncs every subscription from the position the client acknowledged. */
+  /**
+   * After a resume, a handover or a restore from the store, once attached: re-syncs every
+   * subscription from the position the client acknowledged, first joining this node's hub with
+   * those restored from a snapshot. A subscription stays unjoined until then, however many
+   * connections came and went before one stayed long enough to resume (a client that left while
+   * its session was being adopted leaves it detached here, unjoined).
+   */
   resyncAll(): void {
     for (const [channel, sub] of this.subs) {
       const reliable = sub.def.rules.delivery !== "at-most-once";
-      this.enqueueSync(channel, () => this.sync(sub, channel, 0, reliable, sub.epoch, sub.ackedOffset));
+      this.enqueueSync(channel, async () => {
+        if (!sub.joined) {
+          try {
+            await this.host.hub.join(sub.def, channel, sub.member);
+          } catch {
+            this.leave(channel);
+            this.owner.sendSequenced({ case: "unsubscribed", value: { id: 0, channel, code: Code.Unavailable, reason: "resubscribe_failed" } });
+            return;
+          }
+          if (this.subs.get(channel) !== sub) {
+            // Left while joining: take back the join that leave() could not.
+            this.host.hub.leave(channel, sub.member);
+            return;
+          }
+          sub.joined = true;
+        }
+        await this.sync(sub, channel, 0, reliable, sub.epoch, sub.ackedOffset);
+      });
     }
   }
 
@@ -232,6 +251,7 @@ export class SessionChannels {
     const current = sub;
     try {
       await host.hub.join(def, s.channel, current.member);
+      current.joined = true;
       await this.sync(current, s.channel, s.id, s.recover, s.epoch, s.offset);
     } catch (e) {
       this.leave(s.channel);
@@ -247,6 +267,7 @@ export class SessionChannels {
       held: [],
       epoch: "",
       ackedOffset: 0,
+      joined: false,
       member: {
         member: owner.member,
         deliver: (channel, frame, offset, key) => {

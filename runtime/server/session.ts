@@ -160,18 +160,17 @@ export class ServerSession {
     if (subs.length > 0) this.channels.restore(subs);
     const requests = parseList<PendingRequest>(snapshot.calls);
     if (requests.length > 0) (this.storage ??= this.newStorage()).restoreRequests(requests);
+    for (const r of requests) if (r.k === "sub" && r.recover && r.epoch !== "") this.channels.startAt(r.channel, r.epoch, r.offset);
     if (from === "store") {
       this.fromStore = true;
       this.storage?.fromStore(snapshot.outSeq, snapshot.inSeq);
     }
   }
 
-  /** After a handover, once attached: joins every restored channel here and re-syncs it. */
-  rejoinAll(): void {
-    this.channelsPart?.rejoinAll();
-  }
-
-  /** After a resume: re-syncs every subscription from the position the client acknowledged. */
+  /**
+   * After a resume, a handover or a restore, once attached: re-syncs every subscription from the
+   * position the client acknowledged, joining this node's hub first where it has not yet.
+   */
   resyncAll(): void {
     this.channelsPart?.resyncAll();
   }
