@@ -14,6 +14,7 @@ import {
 } from "protocast/node";
 import { ChatService } from "../../generated/acme/chat/v1/chat_protocast.js";
 import { until } from "../support/harness.js";
+import { runs } from "../support/depth.js";
 
 type Fault = { readonly step: number; readonly kind: "cut" | "outage" | "restart" | "crash" };
 
@@ -209,12 +210,17 @@ async function run(calls: number, events: number, faults: readonly Fault[], with
   };
 }
 
+/** Runs per property: `npm test` tries 30 and 25, the deep run five times as many. */
+const PLAIN_RUNS = runs(30);
+const STORE_RUNS = runs(25);
+const TIME_LIMIT_MS = runs(75_000, 300_000);
+
 /** How late the broker answers position and history reads, in turn: often at once, up to 6 ms. */
 const BROKER_DELAYS = fc.array(fc.constantFrom(0, 0, 1, 2, 6), { maxLength: 6 });
 
 describe("delivery guarantees under random faults (property)", () => {
   it("holds for random traffic with cuts, outages past the grace period and server restarts", async () => {
-    let runs = 0;
+    let tried = 0;
     const kinds = { cut: 0, outage: 0, restart: 0, crash: 0 };
     await fc.assert(
       fc.asyncProperty(
@@ -226,20 +232,20 @@ describe("delivery guarantees under random faults (property)", () => {
         ),
         BROKER_DELAYS,
         async (calls, events, faults, delays) => {
-          runs++;
+          tried++;
           for (const f of faults) kinds[f.kind]++;
           await run(calls, events, faults, false, delays);
         },
       ),
       // Every run must finish: an interrupted property counts as a failure, never a pass.
-      { numRuns: 30, interruptAfterTimeLimit: 75_000, markInterruptAsFailure: true },
+      { numRuns: PLAIN_RUNS, interruptAfterTimeLimit: TIME_LIMIT_MS, markInterruptAsFailure: true },
     );
-    console.log(`delivery property: ${runs} runs, faults injected ${JSON.stringify(kinds)}`);
-    expect(runs).toBeGreaterThanOrEqual(30);
-  }, 90_000);
+    console.log(`delivery property: ${tried} runs, faults injected ${JSON.stringify(kinds)}`);
+    expect(tried).toBeGreaterThanOrEqual(PLAIN_RUNS);
+  }, TIME_LIMIT_MS + 15_000);
 
   it("holds with a session store, and a restarted server continues the sessions", async () => {
-    let runs = 0;
+    let tried = 0;
     let continued = 0;
     let restored = 0;
     await fc.assert(
@@ -252,15 +258,15 @@ describe("delivery guarantees under random faults (property)", () => {
         ),
         BROKER_DELAYS,
         async (calls, events, faults, delays) => {
-          runs++;
+          tried++;
           const r = await run(calls, events, faults, true, delays);
           continued += r.continued;
           restored += r.restored;
         },
       ),
       {
-        numRuns: 25,
-        interruptAfterTimeLimit: 75_000,
+        numRuns: STORE_RUNS,
+        interruptAfterTimeLimit: TIME_LIMIT_MS,
         markInterruptAsFailure: true,
         // Runs this property once found failing, tried first every time:
         examples: [
@@ -276,9 +282,9 @@ describe("delivery guarantees under random faults (property)", () => {
         ],
       },
     );
-    console.log(`delivery property with a session store: ${runs} runs, ${continued} sessions continued by a new core, ${restored} of them from the store (its node restarted or crashed)`);
-    expect(runs).toBeGreaterThanOrEqual(25);
+    console.log(`delivery property with a session store: ${tried} runs, ${continued} sessions continued by a new core, ${restored} of them from the store (its node restarted or crashed)`);
+    expect(tried).toBeGreaterThanOrEqual(STORE_RUNS);
     expect(continued).toBeGreaterThan(0);
     expect(restored).toBeGreaterThan(0);
-  }, 90_000);
+  }, TIME_LIMIT_MS + 15_000);
 });

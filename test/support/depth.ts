@@ -3,7 +3,7 @@
  * that the whole suite stays short; `npm run test:deep` sets PROTOCAST_TEST_DEPTH=deep and runs
  * the same properties with several times the cases (CI runs both). Only suites whose value grows
  * with the count use this: the generated codecs against protobuf-es, the envelope codec's
- * compatibility properties and the socket fuzz. The deep run also holds the benchmark harness's
+ * compatibility properties, the socket fuzz and the delivery guarantees under random faults. The deep run also holds the benchmark harness's
  * smoke run (see vitest.config.ts).
  */
 export const DEEP = process.env["PROTOCAST_TEST_DEPTH"] === "deep";
