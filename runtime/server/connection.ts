@@ -43,6 +43,8 @@ export interface ConnectionHost extends SessionHost<ServerSession> {
   forget(conn: ServerConnection, code: number, reason: string): void;
   /** Takes a session over from another node or the store; the reason when it cannot. */
   adopt(request: TakeRequest): Promise<ServerSession | string>;
+  /** The adoption of this session under way on this node, if one is. */
+  adoptionOf(sessionId: string): Promise<unknown> | undefined;
 }
 
 /** handshake: waiting for Hello/Resume; open: serving a session; closed: gone. */
@@ -378,6 +380,14 @@ export class ServerConnection implements TransportHandler {
   }
 
   private resume(r: Resume): void {
+    const adopting = this.core.adoptionOf(r.sessionId);
+    if (adopting !== undefined) {
+      // An earlier connection of this client is bringing the session to this node: wait for
+      // it, then resume as from a session held here (a second adoption would restore an older
+      // copy beside the one the first brings).
+      this.holdFramesUntil(adopting, () => this.resume(r));
+      return;
+    }
     const s = this.core.sessions.get(r.sessionId);
     const lost = (reason: string, session?: ServerSession): void => {
       const from = session === undefined ? 0 : r.lastSeq + 1;
@@ -390,31 +400,16 @@ export class ServerConnection implements TransportHandler {
     if (s === undefined && shared && owner !== undefined && owner !== this.core.nodeId) {
       // The session lives on another node: ask for it, and hold this connection's frames
       // until it arrives (the handshake deadline still runs).
-      this.state = "handshake";
-      this.waiting = [];
       const request = { sessionId: r.sessionId, ...this.resumeAsk(r) };
-      void this.core.adopt(request).then((got) => {
-        const waiting = this.waiting ?? [];
-        this.waiting = undefined;
-        if (this.state === "closed") {
-          // The client left meanwhile: the session waits for it here, as any detached one.
-          if (typeof got !== "string") got.detach(this.core.now());
-          return;
-        }
-        this.state = "open";
-        try {
-          if (got === "beyond_sent") throw resumeViolation(r.lastSeq, undefined);
-          if (typeof got === "string") {
-            bump(failures, got);
-            lost(got);
-          } else this.continueSession(got, r, true);
-          for (const d of waiting) {
-            if (this.state !== "open") break;
-            this.process(d);
-          }
-        } catch (e) {
-          this.fail(ProtocastError.from(e, Code.Internal));
-        }
+      this.holdFramesUntil(this.core.adopt(request), (got) => {
+        if (got === "beyond_sent") throw resumeViolation(r.lastSeq, undefined);
+        if (typeof got === "string") {
+          bump(failures, got);
+          lost(got);
+        } else this.continueSession(got, r, true);
+      }, (got) => {
+        // The client left meanwhile: the session waits for it here, as any detached one.
+        if (typeof got !== "string") got.detach(this.core.now());
       });
       return;
     }
@@ -436,6 +431,40 @@ export class ServerConnection implements TransportHandler {
       old.close(CloseCode.Normal, "resumed elsewhere");
     }
     this.continueSession(s, r, false);
+  }
+
+  /**
+   * Holds this connection's frames until `p` settles (the handshake deadline still runs), then
+   * runs `then` with its value and the held frames after it; `ifClosed` instead, when the
+   * connection closed meanwhile.
+   */
+  private holdFramesUntil<T>(p: Promise<T>, then: (value: T) => void, ifClosed?: (value: T) => void): void {
+    this.state = "handshake";
+    this.waiting = [];
+    void p.then((value) => {
+      const waiting = this.waiting ?? [];
+      this.waiting = undefined;
+      if (this.state === "closed") {
+        ifClosed?.(value);
+        return;
+      }
+      this.state = "open";
+      try {
+        then(value);
+        const again = this.waiting as Uint8Array[] | undefined;
+        if (again !== undefined) {
+          // `then` holds frames again (it waits for something else): these go first.
+          again.unshift(...waiting);
+          return;
+        }
+        for (const d of waiting) {
+          if (this.state !== "open") break;
+          this.process(d);
+        }
+      } catch (e) {
+        this.fail(ProtocastError.from(e, Code.Internal));
+      }
+    });
   }
 
   /** What a Resume asks, with this connection's principal (session/resume.ts). */

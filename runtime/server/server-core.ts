@@ -75,6 +75,8 @@ export class ServerCore implements SessionHost<ServerSession> {
   readonly connections = new Set<ServerConnection>();
   /** Live and detached sessions by id. */
   readonly sessions = new Map<string, ServerSession>();
+  /** Adoptions under way, by session id: a second resume of the same session waits for the first. */
+  private readonly adopting = new Map<string, Promise<ServerSession | string>>();
   /** Sessions handed to other nodes recently, so that a later Resume elsewhere finds them. */
   private readonly moved = new Map<string, { node: string; at: number }>();
   /** Ids of sessions that expired recently, so that a late Resume hears "expired". */
@@ -492,7 +494,22 @@ export class ServerCore implements SessionHost<ServerSession> {
    * Takes over a session held by another node of the cluster. Resolves to the session, now
    * registered here, or to the reason it could not be had.
    */
-  async adopt(request: TakeRequest): Promise<ServerSession | string> {
+  adopt(request: TakeRequest): Promise<ServerSession | string> {
+    const id = request.sessionId;
+    const running = this.adoptNow(request);
+    this.adopting.set(id, running);
+    const done = (): void => {
+      if (this.adopting.get(id) === running) this.adopting.delete(id);
+    };
+    running.then(done, done);
+    return running;
+  }
+
+  adoptionOf(sessionId: string): Promise<unknown> | undefined {
+    return this.adopting.get(sessionId);
+  }
+
+  private async adoptNow(request: TakeRequest): Promise<ServerSession | string> {
     const owner = Cluster.ownerOf(request.sessionId);
     if (owner === undefined || owner === this.nodeId) return "unknown";
     const keeper = this.keeper;
