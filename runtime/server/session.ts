@@ -247,9 +247,22 @@ export class ServerSession {
     if (this.lost) return false;
     const frames = lastSeq >= upTo ? [] : this.seq.resumeFrom(lastSeq, upTo);
     if (frames === undefined) return false;
+    // Resume.last_seq acknowledges what the client has, whether or not anything follows it: a
+    // client with nothing new to acknowledge sends no Ack, and the frames would stay buffered
+    // (and the ack timeout running) until its next Pong.
+    this.acknowledgedByResume(lastSeq);
     this.core.counters.retransmits += frames.length;
     for (const f of frames) this.conn?.sendBytes(f.item);
     return true;
+  }
+
+  /** Applies a Resume's last_seq as the acknowledgement it is (PROTOCOL.md 8.3). */
+  private acknowledgedByResume(lastSeq: number): void {
+    if (this.seqPart === undefined) return;
+    const seq = this.seqPart;
+    const before = seq.log.acked;
+    if (lastSeq > before && lastSeq <= seq.outSeq) seq.acknowledged(lastSeq);
+    if (seq.log.acked !== before) this.ackWaitSince = seq.log.size > 0 ? this.core.now() : 0;
   }
 
   /** Ends the session: leaves channels (leave events go out), aborts calls, frees buffers. */

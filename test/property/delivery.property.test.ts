@@ -42,7 +42,7 @@ function lifeline(broker: Broker, store: SessionStore | undefined, delays: reado
   };
   return {
     broker: {
-      publish: (c, p, o) => (dead ? gone() : broker.publish(c, p, o)),
+      publish: (c, p, o) => (dead ? gone() : late(broker.publish(c, p, o))),
       subscribe: (c, listener, onGap) =>
         broker.subscribe(
           c,
@@ -238,7 +238,13 @@ describe("delivery guarantees under random faults (property)", () => {
         },
       ),
       // Every run must finish: an interrupted property counts as a failure, never a pass.
-      { numRuns: PLAIN_RUNS, interruptAfterTimeLimit: TIME_LIMIT_MS, markInterruptAsFailure: true },
+      {
+        numRuns: PLAIN_RUNS,
+        interruptAfterTimeLimit: TIME_LIMIT_MS,
+        markInterruptAsFailure: true,
+        // A Resume whose last_seq covered every frame sent must acknowledge them (found failing).
+        examples: [[0, 22, [{ step: 21, kind: "cut" }], [0, 0, 0, 1]]],
+      },
     );
     console.log(`delivery property: ${tried} runs, faults injected ${JSON.stringify(kinds)}`);
     expect(tried).toBeGreaterThanOrEqual(PLAIN_RUNS);
@@ -282,6 +288,9 @@ describe("delivery guarantees under random faults (property)", () => {
           // Two connections of one client each took the session from the store on the same node:
           // the second copy, older, replaced the first, and the next resume met it (closed 4500).
           [6, 0, [{ step: 1, kind: "cut" }, { step: 0, kind: "crash" }, { step: 3, kind: "cut" }], [6, 0]],
+          // A Resume whose last_seq covered every frame sent acknowledged nothing: the frames
+          // stayed buffered (and the ack timeout ran) until the client's next Pong.
+          [0, 22, [{ step: 21, kind: "cut" }], [0, 0, 0, 1]],
         ],
       },
     );
