@@ -94,8 +94,12 @@ describe.each(all.map((s) => [s.desc.typeName, s] as const))("codec of %s", (_na
       fc.property(messageOf(desc), (m) => {
         const bytes = toBinary(desc, m);
         const decoded = codec.decode(bytes);
-        expect(decoded).toStrictEqual(fromBinary(desc, bytes));
-        expect(codec.encode(decoded as never)).toEqual(bytes);
+        const reference = fromBinary(desc, bytes);
+        expect(decoded).toStrictEqual(reference);
+        // Encoding what was decoded gives the reference's own bytes for its message. (Not always
+        // `bytes`: map keys that are lone surrogates all become U+FFFD in UTF-8 and merge into
+        // one entry on decoding, in protobuf-es as here.)
+        expect(codec.encode(decoded as never)).toEqual(toBinary(desc, reference));
       }),
       runsFor(desc.typeName, 300),
     );
