@@ -55,8 +55,15 @@ export interface TakeRequest {
   readonly lastSeq: number;
 }
 
-export type TakeResult = { readonly kind: "taken"; readonly state: SessionSnapshot } | { readonly kind: "refused"; readonly reason: string };
-type TakeResultOnWire = { readonly kind: "taken"; readonly state: SnapshotOnWire } | { readonly kind: "refused"; readonly reason: string };
+/** A take's answer: the session, a refusal, or the node it moved on to (ask that one next). */
+export type TakeResult =
+  | { readonly kind: "taken"; readonly state: SessionSnapshot }
+  | { readonly kind: "refused"; readonly reason: string }
+  | { readonly kind: "moved"; readonly node: string };
+type TakeResultOnWire =
+  | { readonly kind: "taken"; readonly state: SnapshotOnWire }
+  | { readonly kind: "refused"; readonly reason: string }
+  | { readonly kind: "moved"; readonly node: string };
 
 /** What the cluster needs from its server core. */
 export interface ClusterHost {
@@ -100,7 +107,9 @@ type NodeMessage =
   | { t: "reg"; n: string; e: [string, number, number][] }
   | { t: "sync"; n: string }
   | { t: "pm"; n: string; ch: string[] }
-  | { t: "take"; n: string; r: string; q: TakeRequest }
+  // `m`: the asking node follows a move itself (answer "moved"); without it the request is
+  // passed on to the node the session moved to, as nodes of earlier releases expect.
+  | { t: "take"; n: string; r: string; q: TakeRequest; m?: 1 }
   | { t: "took"; n: string; r: string; x: TakeResultOnWire }
   | { t: "fwd"; n: string; s: string; f: string }
   | { t: "push"; n: string; p: string; m: string; b: string };
@@ -354,7 +363,7 @@ export class Cluster {
         this.takes.delete(r);
         resolve(x);
       });
-      void this.send(nodeChannel(owner), { t: "take", n: this.nodeId, r, q: request }).then((sent) => {
+      void this.send(nodeChannel(owner), { t: "take", n: this.nodeId, r, q: request, m: 1 }).then((sent) => {
         if (!sent) this.takes.get(r)?.({ kind: "refused", reason: "node_lost" });
       });
       // A node killed outright never answers: do not wait out the timeout for it.
@@ -490,6 +499,11 @@ export class Cluster {
             // naming the node that asked, which gets the answer.
             if (x.node === m.n || !this.nodes.has(x.node)) {
               void this.send(nodeChannel(m.n), { t: "took", n: this.nodeId, r: m.r, x: { kind: "refused", reason: "node_lost" } });
+            } else if (m.m === 1) {
+              // The asker follows the move itself, and only while its client still waits: a
+              // request passed on after that client left would take the session away from the
+              // connection the client made since.
+              void this.send(nodeChannel(m.n), { t: "took", n: this.nodeId, r: m.r, x: { kind: "moved", node: x.node } });
             } else void this.send(nodeChannel(x.node), { t: "take", n: m.n, r: m.r, q: m.q });
             return;
           }

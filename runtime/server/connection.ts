@@ -42,7 +42,7 @@ export interface ConnectionHost extends SessionHost<ServerSession> {
   /** The connection closed: the server forgets it. */
   forget(conn: ServerConnection, code: number, reason: string): void;
   /** Takes a session over from another node or the store; the reason when it cannot. */
-  adopt(request: TakeRequest): Promise<ServerSession | string>;
+  adopt(request: TakeRequest, wanted?: () => boolean): Promise<ServerSession | string>;
   /** The adoption of this session under way on this node, if one is. */
   adoptionOf(sessionId: string): Promise<unknown> | undefined;
 }
@@ -401,7 +401,7 @@ export class ServerConnection implements TransportHandler {
       // The session lives on another node: ask for it, and hold this connection's frames
       // until it arrives (the handshake deadline still runs).
       const request = { sessionId: r.sessionId, ...this.resumeAsk(r) };
-      this.holdFramesUntil(this.core.adopt(request), (got) => {
+      this.holdFramesUntil(this.core.adopt(request, () => this.state !== "closed"), (got) => {
         if (got === "beyond_sent") throw resumeViolation(r.lastSeq, undefined);
         if (typeof got === "string") {
           bump(failures, got);

@@ -37,6 +37,8 @@ const MAX_MOVED = 100_000;
 
 /** How long a node with a session store waits for a handover before it claims from the store. */
 const STORE_HANDOVER_WAIT_MS = 500;
+/** How many times an adoption follows a session that moved on before giving up on it. */
+const MAX_TAKE_HOPS = 4;
 
 import type { CallHandler, PublishHook, SessionHost } from "./session-host.js";
 
@@ -492,11 +494,12 @@ export class ServerCore implements SessionHost<ServerSession> {
 
   /**
    * Takes over a session held by another node of the cluster. Resolves to the session, now
-   * registered here, or to the reason it could not be had.
+   * registered here, or to the reason it could not be had. `wanted` says whether the client that
+   * asked still waits: a session that moved on is followed to its next node only while it does.
    */
-  adopt(request: TakeRequest): Promise<ServerSession | string> {
+  adopt(request: TakeRequest, wanted: () => boolean = () => true): Promise<ServerSession | string> {
     const id = request.sessionId;
-    const running = this.adoptNow(request);
+    const running = this.adoptNow(request, wanted);
     this.adopting.set(id, running);
     const done = (): void => {
       if (this.adopting.get(id) === running) this.adopting.delete(id);
@@ -509,7 +512,7 @@ export class ServerCore implements SessionHost<ServerSession> {
     return this.adopting.get(sessionId);
   }
 
-  private async adoptNow(request: TakeRequest): Promise<ServerSession | string> {
+  private async adoptNow(request: TakeRequest, wanted: () => boolean): Promise<ServerSession | string> {
     const owner = Cluster.ownerOf(request.sessionId);
     if (owner === undefined || owner === this.nodeId) return "unknown";
     const keeper = this.keeper;
@@ -521,7 +524,13 @@ export class ServerCore implements SessionHost<ServerSession> {
       // A live node answers within a broker round trip. With a store, a node that does not
       // answer soon is taken for dead: claiming the session fences off its later writes.
       const wait = keeper === undefined ? this.cluster.requestTimeoutMs : Math.min(STORE_HANDOVER_WAIT_MS, this.cluster.requestTimeoutMs);
-      const result = await this.cluster.take(owner, request, wait);
+      let result = await this.cluster.take(owner, request, wait);
+      // The session moved on: ask where it went, a few hops at most, and only while the client
+      // waits here (taking it from the connection that client made elsewhere since would strand it).
+      for (let hops = 0; result.kind === "moved"; hops++) {
+        if (!wanted()) return "unknown";
+        result = hops < MAX_TAKE_HOPS ? await this.cluster.take(result.node, request, wait) : { kind: "refused", reason: "node_lost" };
+      }
       if (result.kind === "taken") {
         const st = result.state;
         const session = new ServerSession(this, JSON.parse(st.principal) as Principal, { id: st.id, token: st.token });
