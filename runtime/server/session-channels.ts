@@ -34,6 +34,8 @@ export interface ChannelOwner {
   readonly member: Member;
   /** The connection, while attached. */
   readonly conn: SessionLink | undefined;
+  /** The node the session was handed to, once it was. */
+  readonly movedTo: string | undefined;
   sendSequenced(frame: Frame): void;
   sendError(id: number, e: unknown, sequenced: boolean): void;
   /** With a session store: resolves once every frame numbered so far is stored. */
@@ -244,13 +246,31 @@ export class SessionChannels {
       owner.sendError(s.id, e, true);
       return;
     }
+    if (owner.movedTo !== undefined) {
+      // The session went to another node while this was checked; that node does not know of
+      // the request. The answer reaches the client through it (forwarded).
+      owner.sendError(s.id, new ProtocastError(Code.Unavailable, "the session moved to another node while subscribing; subscribe again", { reason: "node_lost" }), true);
+      return;
+    }
     if (sub === undefined) {
       sub = this.newSub(def);
       this.subs.set(s.channel, sub);
     }
     const current = sub;
+    // The position to recover from belongs to the subscription from now on: should the session
+    // move or be stored before the answer is out, its next node re-syncs from there rather than
+    // from the channel's end.
+    if (s.recover && s.epoch !== "" && current.epoch === "") {
+      current.epoch = s.epoch;
+      current.ackedOffset = s.offset;
+    }
     try {
       await host.hub.join(def, s.channel, current.member);
+      if (this.subs.get(s.channel) !== current) {
+        // Left, or moved with the session, while joining: take back the join.
+        host.hub.leave(s.channel, current.member, owner.movedTo);
+        return;
+      }
       current.joined = true;
       await this.sync(current, s.channel, s.id, s.recover, s.epoch, s.offset);
     } catch (e) {
