@@ -548,6 +548,9 @@ export class ServerCore implements SessionHost<ServerSession> {
     }
     // The node is gone, or no longer knows where the session went: the store has the last word.
     if (keeper === undefined || (reason !== "node_lost" && reason !== "unknown")) return reason;
+    // Only for a client still waiting here: a claim fences off whichever node holds the session,
+    // and one made for a client that has left would cut the connection it made elsewhere since.
+    if (!wanted()) return "unknown";
     let stored;
     try {
       stored = await keeper.store.claim(request.sessionId, this.nodeId, keeper.ttlMs);

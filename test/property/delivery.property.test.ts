@@ -312,6 +312,10 @@ describe("delivery guarantees under random faults (property)", () => {
           // A Resume whose last_seq covered every frame sent acknowledged nothing: the frames
           // stayed buffered (and the ack timeout ran) until the client's next Pong.
           [0, 22, [{ step: 21, kind: "cut" }], [0, 0, 0, 1]],
+          // A node closing under a client that had left it went on to claim the session from
+          // the store, fencing off the node the client had resumed on since; that node let the
+          // session go and closed the client's connection with "resumed elsewhere".
+          [0, 4, [{ step: 2, kind: "move" }, { step: 3, kind: "restart" }], [0, 2, 2]],
         ],
       },
     );
