@@ -337,11 +337,6 @@ export class SessionChannels {
     const conn = owner.conn;
     if (conn === undefined) return;
     const gone = (): boolean => this.subs.get(channel) !== sub || owner.conn !== conn;
-    // The position a re-sync would start from, should this one stop early.
-    if (recover && epoch !== "" && sub.epoch === "") {
-      sub.epoch = epoch;
-      sub.ackedOffset = offset;
-    }
     let cut: number;
     // An empty epoch means the client has no position: nothing to recover (PROTOCOL.md 6.4).
     if (recover && epoch !== "") {

@@ -250,18 +250,17 @@ export class ServerSession {
     // Resume.last_seq acknowledges what the client has, whether or not anything follows it: a
     // client with nothing new to acknowledge sends no Ack, and the frames would stay buffered
     // (and the ack timeout running) until its next Pong.
-    this.acknowledgedByResume(lastSeq);
+    if (lastSeq <= this.seq.outSeq) this.applyAck(lastSeq);
     this.core.counters.retransmits += frames.length;
     for (const f of frames) this.conn?.sendBytes(f.item);
     return true;
   }
 
-  /** Applies a Resume's last_seq as the acknowledgement it is (PROTOCOL.md 8.3). */
-  private acknowledgedByResume(lastSeq: number): void {
-    if (this.seqPart === undefined) return;
-    const seq = this.seqPart;
+  /** A cumulative acknowledgement (an envelope's ack_seq, or a Resume's last_seq): frames up to it are released. */
+  private applyAck(ackSeq: number): void {
+    const seq = this.seq;
     const before = seq.log.acked;
-    if (lastSeq > before && lastSeq <= seq.outSeq) seq.acknowledged(lastSeq);
+    seq.acknowledged(ackSeq);
     if (seq.log.acked !== before) this.ackWaitSince = seq.log.size > 0 ? this.core.now() : 0;
   }
 
@@ -433,9 +432,7 @@ export class ServerSession {
     // A Pong or Ping of a session that never numbered a frame either way leaves it so.
     if (this.seqPart !== undefined || env.seq !== 0 || env.ackSeq !== 0) {
       const seq = this.seq;
-      const ackedBefore = seq.log.acked;
-      seq.acknowledged(env.ackSeq);
-      if (seq.log.acked !== ackedBefore) this.ackWaitSince = seq.log.size > 0 ? this.core.now() : 0;
+      this.applyAck(env.ackSeq);
       const arrival = seq.arrived(env.seq);
       if (arrival === "duplicate") return; // a retransmitted frame already processed
       if (arrival === "next") this.core.scheduleAck(this);
